@@ -1,0 +1,217 @@
+//! The normalized event model. One [`CallEvent`] is one thing that happened on one PBX,
+//! already correlated to a call id where it belongs to a call.
+//!
+//! Compatibility rule: these types are stored with postcard (not self-describing), inside the
+//! versioned envelope of `store::codec`. Adding a new [`EventBody`] variant at the end is
+//! backward compatible; changing a field of an existing variant needs a new envelope version.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{CallRecord, Direction};
+
+/// Which kind of connector produced an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Ctip,
+    Ami,
+    Ari,
+    /// Events the gateway makes itself (link states, SMS results).
+    Gateway,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ctip => "ctip",
+            Source::Ami => "ami",
+            Source::Ari => "ari",
+            Source::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "ctip" => Some(Source::Ctip),
+            "ami" => Some(Source::Ami),
+            "ari" => Some(Source::Ari),
+            "gateway" => Some(Source::Gateway),
+            _ => None,
+        }
+    }
+}
+
+/// One normalized event with its envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEvent {
+    /// Unix time in milliseconds: the PBX's own time where it sends one, else arrival time.
+    pub ts_ms: i64,
+    pub source: Source,
+    /// The configured name of the PBX link (`[[pbx]] name`), or "gateway".
+    pub pbx: String,
+    pub call_id: Option<String>,
+    /// The raw line or frame this event came from, kept for the local log and `pbxgw sniff`.
+    pub raw: Option<String>,
+    pub body: EventBody,
+}
+
+impl CallEvent {
+    /// The event kind as used in MQTT topics and the `kind` column: `call.started`, ...
+    pub fn kind(&self) -> &'static str {
+        self.body.kind()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventBody {
+    CallStarted(CallStarted),
+    CallRinging(CallRinging),
+    CallAnswered(CallAnswered),
+    CallHeld(CallHeld),
+    CallTransferred(CallTransferred),
+    CallDtmf(CallDtmf),
+    CallRecording(CallRecording),
+    CallEnded(Box<CallRecord>),
+    AgentState(AgentStateChanged),
+    LinkState(LinkStateChanged),
+}
+
+impl EventBody {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::CallStarted(_) => "call.started",
+            EventBody::CallRinging(_) => "call.ringing",
+            EventBody::CallAnswered(_) => "call.answered",
+            EventBody::CallHeld(_) => "call.held",
+            EventBody::CallTransferred(_) => "call.transferred",
+            EventBody::CallDtmf(_) => "call.dtmf",
+            EventBody::CallRecording(_) => "call.recording",
+            EventBody::CallEnded(_) => "call.ended",
+            EventBody::AgentState(_) => "agent.state",
+            EventBody::LinkState(_) => "link.state",
+        }
+    }
+
+    /// The kind-specific fields as a JSON object (flattened into the MQTT payload).
+    pub fn fields_json(&self) -> serde_json::Value {
+        let value = match self {
+            EventBody::CallStarted(b) => serde_json::to_value(b),
+            EventBody::CallRinging(b) => serde_json::to_value(b),
+            EventBody::CallAnswered(b) => serde_json::to_value(b),
+            EventBody::CallHeld(b) => serde_json::to_value(b),
+            EventBody::CallTransferred(b) => serde_json::to_value(b),
+            EventBody::CallDtmf(b) => serde_json::to_value(b),
+            EventBody::CallRecording(b) => serde_json::to_value(b),
+            EventBody::CallEnded(b) => serde_json::to_value(b),
+            EventBody::AgentState(b) => serde_json::to_value(b),
+            EventBody::LinkState(b) => serde_json::to_value(b),
+        };
+        // Serializing plain structs of strings and numbers cannot fail; keep the event
+        // publishable with an empty body rather than dropping it if it ever did.
+        value.unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallStarted {
+    pub direction: Direction,
+    pub caller: Option<String>,
+    pub callee: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRinging {
+    pub extension: String,
+    pub caller: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallAnswered {
+    pub extension: Option<String>,
+    pub agent: Option<String>,
+    /// false when the PBX itself answered (IVR, queue announcement), true for a person.
+    pub by_person: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallHeld {
+    pub extension: Option<String>,
+    /// true when put on hold, false when taken off hold.
+    pub held: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferKind {
+    Blind,
+    Attended,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallTransferred {
+    pub transfer_kind: TransferKind,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallDtmf {
+    pub digit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecording {
+    pub file: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentState {
+    Ready,
+    Ringing,
+    Talking,
+    WrapUp,
+    Paused,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStateChanged {
+    pub agent: String,
+    pub state: AgentState,
+    pub queue: Option<String>,
+}
+
+/// State of one link of the gateway (a PBX connector, an uplink, the modem).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkState {
+    /// Not configured.
+    Off,
+    /// Connecting, reconnecting or draining a backlog.
+    Connecting,
+    Up,
+    /// Needs the installer: login refused, bad PIN, TLS failure.
+    NeedsInstaller,
+    Down,
+}
+
+impl LinkState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Off => "off",
+            LinkState::Connecting => "connecting",
+            LinkState::Up => "up",
+            LinkState::NeedsInstaller => "needs-installer",
+            LinkState::Down => "down",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkStateChanged {
+    pub link: String,
+    pub state: LinkState,
+    pub detail: Option<String>,
+}

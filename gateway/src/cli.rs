@@ -1,0 +1,216 @@
+//! The `pbxgw` command line. `anyhow` lives here and in `main` only.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError};
+use crate::store::{StoreReader, StoreStats};
+use crate::uplink::{configured_sinks, json::event_json};
+
+#[derive(Debug, Parser)]
+#[command(name = "pbxgw", version, about = "PBX event gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM/SIGINT.
+    Run {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Validate the configuration; exit 0 when it is usable, else list every problem.
+    Check {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+    /// Print the local event log as JSON lines.
+    Events {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Only events with a seq greater than this.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Keep printing new events as they are stored.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Per-sink backlog, oldest unacknowledged event, dropped count, database size.
+    Status {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a commented configuration template.
+    ConfigTemplate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PBXGW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            runtime()?.block_on(crate::runtime::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => Ok(check(&config)),
+        Command::Events {
+            config,
+            since,
+            follow,
+        } => {
+            let config = Config::load(&config)?;
+            print_events(&config, since, follow)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, json } => {
+            let config = Config::load(&config)?;
+            let stats = open_reader(&config)?.stats(&configured_sinks(&config))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", status_table(&config, &stats));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ConfigTemplate => {
+            print!("{}", config::TEMPLATE);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("1. config {}: valid", path.display());
+            println!("   gateway id {:?}, data in {}", config.gateway.id, config.gateway.data_dir.display());
+            println!("   PBX links: {}", config.pbx.len());
+            println!("   uplinks: {}", configured_sinks(&config).join(", "));
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { path, problems }) => {
+            println!("config {} has {} problem(s):", path.display(), problems.len());
+            for (i, p) in problems.iter().enumerate() {
+                println!("{}. {}\n   value: {}\n   fix: {}", i + 1, p.key, p.value, p.fix);
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_reader(config: &Config) -> anyhow::Result<StoreReader> {
+    let path = config.db_path();
+    anyhow::ensure!(
+        path.exists(),
+        "no event database at {} yet; it is created by `pbxgw run`",
+        path.display()
+    );
+    Ok(StoreReader::open(&path)?)
+}
+
+fn print_events(config: &Config, since: u64, follow: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let reader = open_reader(config)?;
+    let mut after = since;
+    let stdout = std::io::stdout();
+    loop {
+        let batch = reader.events_after(after, 1000)?;
+        let mut out = stdout.lock();
+        for e in &batch {
+            let mut line = event_json(&config.gateway.id, e, false);
+            line["raw"] = serde_json::json!(e.raw);
+            if writeln!(out, "{line}").is_err() {
+                return Ok(()); // reader went away (e.g. `| head`)
+            }
+        }
+        out.flush().ok();
+        if let Some(last) = batch.last() {
+            after = last.seq;
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn status_table(config: &Config, stats: &StoreStats) -> String {
+    let now = crate::store::now_ms();
+    let mut s = String::new();
+    s += &format!(
+        "gateway {}  database {} ({:.1} MB)\n",
+        config.gateway.id,
+        config.db_path().display(),
+        stats.db_bytes as f64 / 1_048_576.0
+    );
+    s += &format!(
+        "events: last seq {}, {} kept (seq {}..)\n",
+        stats.last_seq,
+        stats.rows,
+        stats.first_seq.map_or("-".into(), |f| f.to_string())
+    );
+    if stats.sinks.is_empty() {
+        s += "no uplink configured\n";
+    }
+    for sink in &stats.sinks {
+        let oldest = sink
+            .oldest_unacked_ms
+            .map_or("-".to_string(), |t| format!("{} s ago", (now - t).max(0) / 1000));
+        s += &format!(
+            "sink {:<9} acked seq {:<10} backlog {:<8} oldest unacknowledged {}\n",
+            sink.sink, sink.acked_seq, sink.backlog, oldest
+        );
+    }
+    s += &format!(
+        "dropped (unacknowledged events evicted at the size cap or on a full disk): {}\n",
+        stats.dropped
+    );
+    s += &format!("corrupt databases quarantined: {}", stats.quarantined);
+    if let Some(q) = &stats.last_quarantine {
+        s += &format!(" (last: {q})");
+    }
+    s += "\n";
+    s
+}

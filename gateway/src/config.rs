@@ -1,0 +1,667 @@
+//! The configuration file (`/etc/pbxgw/pbxgw.toml` by default).
+//!
+//! Every key is checked at start: unknown keys are errors (a typo must not silently fall back
+//! to a default), and each problem names the key, the bad value and the fix. Any secret can be
+//! given inline (`password = "..."`), from an environment variable (`password_env = "VAR"`) or
+//! from a file (`password_file = "/run/secrets/x"`); secrets are held in [`Secret`], whose
+//! `Debug` and `Display` never show the value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_PATH: &str = "/etc/pbxgw/pbxgw.toml";
+
+/// A secret value. It is never printed: `Debug`/`Display` show `***`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for handing to a protocol. Never log the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub pbx: Vec<PbxConfig>,
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub id: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/pbxgw")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// fsync on every commit: a power cut loses nothing that was accepted.
+    Full,
+    /// fsync at WAL checkpoints: a power cut can lose the last accepted batches.
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub max_size_mb: u64,
+    pub history_days: u32,
+    pub sync: SyncMode,
+    /// Group commit: at most this many events per transaction.
+    pub batch_max: usize,
+    /// Group commit: wait at most this long for more events before committing.
+    pub batch_wait_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_size_mb: 512,
+            history_days: 30,
+            sync: SyncMode::Full,
+            batch_max: 1000,
+            batch_wait_ms: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PbxKind {
+    Ctip,
+    Ami,
+    Ari,
+}
+
+impl PbxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PbxKind::Ctip => "ctip",
+            PbxKind::Ami => "ami",
+            PbxKind::Ari => "ari",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxConfig {
+    pub name: String,
+    pub kind: PbxKind,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    // ctip
+    pub pin: Option<Secret>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    // ami
+    pub username: Option<String>,
+    pub secret: Option<Secret>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    // ari
+    pub url: Option<String>,
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub app: Option<String>,
+}
+
+impl PbxConfig {
+    /// The TCP port, or the protocol's standard one.
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(match self.kind {
+            PbxKind::Ctip => 5524,
+            PbxKind::Ami => 5038,
+            PbxKind::Ari => 8088,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    pub mqtt: Option<MqttConfig>,
+    pub postgres: Option<PostgresConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// Messages per second while draining a backlog; 0 = as fast as the broker takes them.
+    #[serde(default = "default_replay_rate")]
+    pub replay_rate: u32,
+    #[serde(default = "default_keepalive_s")]
+    pub keepalive_s: u64,
+    /// Publishes awaiting PUBACK at once.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight: u16,
+    /// Seconds between status refreshes when nothing changes.
+    #[serde(default = "default_status_interval_s")]
+    pub status_interval_s: u64,
+}
+
+impl MqttConfig {
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(if self.tls { 8883 } else { 1883 })
+    }
+}
+
+fn default_topic_prefix() -> String {
+    "pbxgw/v1".into()
+}
+fn default_replay_rate() -> u32 {
+    2000
+}
+fn default_keepalive_s() -> u64 {
+    30
+}
+fn default_max_inflight() -> u16 {
+    100
+}
+fn default_status_interval_s() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// `postgresql://user:password@host:port/db?sslmode=...` — a secret, since it may carry
+    /// the password.
+    pub url: Option<Secret>,
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_pg_batch")]
+    pub batch_size: usize,
+}
+
+fn default_pg_batch() -> usize {
+    1000
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub value: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.key, self.value, self.fix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("  {}. {p}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads, parses, resolves secrets and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut problems = Vec::new();
+        config.resolve_secrets(&mut problems);
+        config.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.gateway.data_dir.join("pbxgw.db")
+    }
+
+    fn resolve_secrets(&mut self, problems: &mut Vec<Problem>) {
+        for (i, pbx) in self.pbx.iter_mut().enumerate() {
+            let at = format!("pbx[{i}]");
+            resolve_secret(&at, "pin", &mut pbx.pin, &pbx.pin_env, &pbx.pin_file, problems);
+            resolve_secret(
+                &at,
+                "secret",
+                &mut pbx.secret,
+                &pbx.secret_env,
+                &pbx.secret_file,
+                problems,
+            );
+            resolve_secret(
+                &at,
+                "password",
+                &mut pbx.password,
+                &pbx.password_env,
+                &pbx.password_file,
+                problems,
+            );
+        }
+        if let Some(m) = &mut self.uplink.mqtt {
+            resolve_secret(
+                "uplink.mqtt",
+                "password",
+                &mut m.password,
+                &m.password_env,
+                &m.password_file,
+                problems,
+            );
+        }
+        if let Some(p) = &mut self.uplink.postgres {
+            resolve_secret(
+                "uplink.postgres",
+                "url",
+                &mut p.url,
+                &p.url_env,
+                &p.url_file,
+                problems,
+            );
+        }
+    }
+
+    fn validate(&self, problems: &mut Vec<Problem>) {
+        let mut problem = |key: &str, value: &dyn fmt::Display, fix: &str| {
+            problems.push(Problem {
+                key: key.into(),
+                value: value.to_string(),
+                fix: fix.into(),
+            })
+        };
+        if !is_topic_safe_id(&self.gateway.id) {
+            problem(
+                "gateway.id",
+                &format!("{:?}", self.gateway.id),
+                "use 1-64 letters, digits, '-' or '_' (it is part of every MQTT topic)",
+            );
+        }
+        if self.store.max_size_mb < 4 {
+            problem(
+                "store.max_size_mb",
+                &self.store.max_size_mb,
+                "use at least 4 (MB)",
+            );
+        }
+        if self.store.history_days == 0 {
+            problem(
+                "store.history_days",
+                &0,
+                "use at least 1 (days of acknowledged events kept for the status page)",
+            );
+        }
+        if self.store.batch_max == 0 || self.store.batch_max > 100_000 {
+            problem(
+                "store.batch_max",
+                &self.store.batch_max,
+                "use 1..100000 events per transaction",
+            );
+        }
+        if self.store.batch_wait_ms > 1000 {
+            problem(
+                "store.batch_wait_ms",
+                &self.store.batch_wait_ms,
+                "use 0..1000 ms",
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, pbx) in self.pbx.iter().enumerate() {
+            let key = |k: &str| format!("pbx[{i}].{k}");
+            if !is_topic_safe_id(&pbx.name) {
+                problem(
+                    &key("name"),
+                    &format!("{:?}", pbx.name),
+                    "use 1-64 letters, digits, '-' or '_'",
+                );
+            } else if !names.insert(pbx.name.as_str()) {
+                problem(
+                    &key("name"),
+                    &format!("{:?}", pbx.name),
+                    "every [[pbx]] needs its own name",
+                );
+            }
+            if pbx.port == Some(0) {
+                problem(&key("port"), &0, "use the PBX's TCP port (1..65535)");
+            }
+            match pbx.kind {
+                PbxKind::Ctip | PbxKind::Ami => {
+                    if pbx.host.as_deref().is_none_or(str::is_empty) {
+                        problem(
+                            &key("host"),
+                            &"(missing)",
+                            "set the PBX's IP address or host name",
+                        );
+                    }
+                }
+                PbxKind::Ari => {
+                    if pbx.url.as_deref().is_none_or(|u| {
+                        !(u.starts_with("http://") || u.starts_with("https://"))
+                    }) {
+                        problem(
+                            &key("url"),
+                            &format!("{:?}", pbx.url.as_deref().unwrap_or("(missing)")),
+                            "set the ARI base URL, e.g. \"http://192.0.2.10:8088\"",
+                        );
+                    }
+                }
+            }
+            let needs = |k: &str, present: bool, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)| {
+                if !present {
+                    problem(
+                        &key(k),
+                        &"(missing)",
+                        &format!(
+                            "required for kind = \"{}\"; set {k}, {k}_env or {k}_file",
+                            pbx.kind.as_str()
+                        ),
+                    );
+                }
+            };
+            match pbx.kind {
+                PbxKind::Ctip => needs("pin", pbx.pin.is_some(), &mut problem),
+                PbxKind::Ami => {
+                    needs("username", pbx.username.is_some(), &mut problem);
+                    needs("secret", pbx.secret.is_some(), &mut problem);
+                }
+                PbxKind::Ari => {
+                    needs("username", pbx.username.is_some(), &mut problem);
+                    needs("password", pbx.password.is_some(), &mut problem);
+                    needs("app", pbx.app.is_some(), &mut problem);
+                }
+            }
+        }
+        if let Some(m) = &self.uplink.mqtt {
+            if m.host.is_empty() {
+                problem("uplink.mqtt.host", &"\"\"", "set the broker's host name");
+            }
+            if m.port == Some(0) {
+                problem("uplink.mqtt.port", &0, "use 1..65535 (1883, or 8883 with TLS)");
+            }
+            if m.topic_prefix.is_empty()
+                || m.topic_prefix.ends_with('/')
+                || m.topic_prefix.contains(['+', '#'])
+            {
+                problem(
+                    "uplink.mqtt.topic_prefix",
+                    &format!("{:?}", m.topic_prefix),
+                    "use a topic without wildcards and without a trailing '/', e.g. \"pbxgw/v1\"",
+                );
+            }
+            if m.max_inflight == 0 {
+                problem("uplink.mqtt.max_inflight", &0, "use 1..65535");
+            }
+            if m.client_cert.is_some() != m.client_key.is_some() {
+                problem(
+                    "uplink.mqtt.client_cert",
+                    &"(only one of client_cert/client_key set)",
+                    "set both client_cert and client_key, or neither",
+                );
+            }
+            if !m.tls && (m.ca_file.is_some() || m.client_cert.is_some()) {
+                problem(
+                    "uplink.mqtt.tls",
+                    &false,
+                    "set tls = true, or remove ca_file/client_cert/client_key",
+                );
+            }
+            for (k, file) in [
+                ("ca_file", &m.ca_file),
+                ("client_cert", &m.client_cert),
+                ("client_key", &m.client_key),
+            ] {
+                if let Some(f) = file {
+                    if !f.is_file() {
+                        problem(
+                            &format!("uplink.mqtt.{k}"),
+                            &f.display(),
+                            "no such file; give the path of a PEM file",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(p) = &self.uplink.postgres {
+            match &p.url {
+                None => problem(
+                    "uplink.postgres.url",
+                    &"(missing)",
+                    "set url, url_env or url_file, e.g. postgresql://pbxgw@db.example/pbx",
+                ),
+                Some(url) => {
+                    if url.expose().parse::<tokio_postgres::Config>().is_err() {
+                        // The URL may carry a password: never echo it.
+                        problem(
+                            "uplink.postgres.url",
+                            &"(hidden)",
+                            "not a valid PostgreSQL URL; use postgresql://USER[:PASSWORD]@HOST[:PORT]/DB",
+                        );
+                    }
+                }
+            }
+            if p.batch_size == 0 || p.batch_size > 50_000 {
+                problem(
+                    "uplink.postgres.batch_size",
+                    &p.batch_size,
+                    "use 1..50000 rows per transaction",
+                );
+            }
+        }
+    }
+}
+
+fn is_topic_safe_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Fills `value` from `<name>_env` or `<name>_file` when given; exactly one source is allowed.
+fn resolve_secret(
+    section: &str,
+    name: &str,
+    value: &mut Option<Secret>,
+    env: &Option<String>,
+    file: &Option<PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    let sources = value.is_some() as u8 + env.is_some() as u8 + file.is_some() as u8;
+    if sources > 1 {
+        problems.push(Problem {
+            key: format!("{section}.{name}"),
+            value: "(set more than once)".into(),
+            fix: format!("use only one of {name}, {name}_env, {name}_file"),
+        });
+        return;
+    }
+    if let Some(var) = env {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => *value = Some(Secret(v)),
+            _ => problems.push(Problem {
+                key: format!("{section}.{name}_env"),
+                value: format!("{var:?}"),
+                fix: format!("the environment variable {var} is not set or empty; export it"),
+            }),
+        }
+    }
+    if let Some(path) = file {
+        match std::fs::read_to_string(path) {
+            Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
+                *value = Some(Secret(v.trim_end_matches(['\r', '\n']).to_owned()))
+            }
+            Ok(_) => problems.push(Problem {
+                key: format!("{section}.{name}_file"),
+                value: path.display().to_string(),
+                fix: "the file is empty; put the secret in it".into(),
+            }),
+            Err(e) => problems.push(Problem {
+                key: format!("{section}.{name}_file"),
+                value: path.display().to_string(),
+                fix: format!("cannot read it ({e}); check the path and permissions"),
+            }),
+        }
+    }
+}
+
+/// A commented template an installer can start from (`pbxgw config-template`).
+pub const TEMPLATE: &str = include_str!("../pbxgw.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn template_is_valid() {
+        let c = load(TEMPLATE).expect("template must load");
+        assert_eq!(c.gateway.id, "site-01");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_that_names_it() {
+        let e = load("[gateway]\nid = \"a\"\nidd = 1\n").unwrap_err().to_string();
+        assert!(e.contains("idd"), "{e}");
+    }
+
+    #[test]
+    fn problems_name_key_value_and_fix() {
+        let e = load(
+            "[gateway]\nid = \"bad/id\"\n[store]\nmax_size_mb = 1\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\n",
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = e else {
+            panic!("expected Invalid")
+        };
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "gateway.id",
+                "store.max_size_mb",
+                "pbx[0].username",
+                "pbx[0].secret"
+            ]
+        );
+        assert!(problems[0].value.contains("bad/id"));
+        assert!(problems[0].fix.contains("MQTT topic"));
+    }
+
+    #[test]
+    fn secret_from_env_and_file_and_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "hunter2\n").unwrap();
+        std::env::set_var("PBXGW_TEST_SECRET", "s3cr3t");
+        let c = load(&format!(
+            "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret_env = \"PBXGW_TEST_SECRET\"\n[uplink.mqtt]\nhost = \"b\"\nusername = \"u\"\npassword_file = {:?}\n",
+            f
+        ))
+        .unwrap();
+        assert_eq!(c.pbx[0].secret.as_ref().unwrap().expose(), "s3cr3t");
+        let mqtt = c.uplink.mqtt.as_ref().unwrap();
+        assert_eq!(mqtt.password.as_ref().unwrap().expose(), "hunter2");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t") && !debug.contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_env_secret_is_named() {
+        let e = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl_env = \"PBXGW_NOPE_NOT_SET\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("uplink.postgres.url_env"), "{e}");
+        assert!(e.contains("PBXGW_NOPE_NOT_SET"), "{e}");
+    }
+
+    #[test]
+    fn bad_postgres_url_is_not_echoed() {
+        let e = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl = \"postgresql://u:topsecret@h:notaport/db\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("uplink.postgres.url"), "{e}");
+        assert!(!e.contains("topsecret"), "{e}");
+    }
+}

@@ -1,0 +1,73 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::calls::LinkState;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkStatus {
+    pub state: LinkState,
+    pub detail: Option<String>,
+    /// When the link entered this state (Unix ms).
+    pub since_ms: i64,
+}
+
+/// The table of link states. Cheap to clone; every clone updates the same table.
+#[derive(Clone)]
+pub struct Links {
+    tx: Arc<watch::Sender<BTreeMap<String, LinkStatus>>>,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::new()
+    }
+}
+
+impl Links {
+    pub fn new() -> Links {
+        Links {
+            tx: Arc::new(watch::channel(BTreeMap::new()).0),
+        }
+    }
+
+    /// Sets a link's state. Watchers are woken only when the state or detail changed, and
+    /// `since` moves only when the state did.
+    pub fn set(&self, link: &str, state: LinkState, detail: Option<String>) {
+        self.tx.send_if_modified(|table| match table.get_mut(link) {
+            Some(s) if s.state == state && s.detail == detail => false,
+            Some(s) => {
+                if s.state != state {
+                    s.since_ms = crate::store::now_ms();
+                    tracing::info!(link, state = state.as_str(), detail = detail.as_deref().unwrap_or(""), "link state");
+                }
+                s.state = state;
+                s.detail = detail;
+                true
+            }
+            None => {
+                tracing::info!(link, state = state.as_str(), detail = detail.as_deref().unwrap_or(""), "link state");
+                table.insert(
+                    link.to_owned(),
+                    LinkStatus {
+                        state,
+                        detail,
+                        since_ms: crate::store::now_ms(),
+                    },
+                );
+                true
+            }
+        })
+        ;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, LinkStatus> {
+        self.tx.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<BTreeMap<String, LinkStatus>> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,13 @@
+//! pbxgw: the gateway service. The modules follow the data path (DESIGN.md):
+//! `pbx` (connectors) -> `calls` (correlation) -> `store` (durable log) -> `uplink` (sinks),
+//! with `health` beside them.
+
+pub mod backoff;
+pub mod calls;
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod runtime;
+pub mod store;
+pub mod timefmt;
+pub mod uplink;

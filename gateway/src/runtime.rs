@@ -1,0 +1,163 @@
+//! Wiring: opens the store, starts the writer and the sinks, and stops them in order.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::calls::LinkState;
+use crate::config::Config;
+use crate::health::Links;
+use crate::store::{self, Appender, AsyncReader, StoreError, StoreOptions, WriterHandle};
+use crate::uplink::mqtt::MqttSink;
+use crate::uplink::postgres::PostgresSink;
+use crate::uplink::{configured_sinks, SinkContext};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("MQTT uplink: {0}")]
+    MqttTls(#[from] crate::uplink::tls::TlsError),
+    #[error("PostgreSQL uplink: {0}")]
+    Postgres(#[from] crate::uplink::postgres::PgError),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    appender: Appender,
+    links: Links,
+    committed: watch::Receiver<u64>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    writer: WriterHandle,
+}
+
+impl Gateway {
+    pub async fn start(config: &Config) -> Result<Gateway, StartError> {
+        let options = StoreOptions::from_config(config);
+        Gateway::start_with(config, options).await
+    }
+
+    /// Starts with explicit store options (tests shorten the maintenance period).
+    pub async fn start_with(config: &Config, options: StoreOptions) -> Result<Gateway, StartError> {
+        let links = Links::new();
+        let opened = {
+            let options = options.clone();
+            tokio::task::spawn_blocking(move || store::open(&options))
+                .await
+                .map_err(|_| StoreError::Closed)??
+        };
+        match &opened.quarantine {
+            Some(q) => links.set(
+                "store",
+                LinkState::Up,
+                Some(format!("corrupt database moved to {}", q.moved_to.display())),
+            ),
+            None => links.set("store", LinkState::Up, None),
+        }
+        let reader = AsyncReader::open(&options.path)?;
+        let (appender, writer, committed) =
+            store::spawn_writer(opened, options, tokio::runtime::Handle::current())?;
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let ctx = SinkContext {
+            gateway_id: config.gateway.id.clone(),
+            reader,
+            appender: appender.clone(),
+            committed: committed.clone(),
+            links: links.clone(),
+            sinks: configured_sinks(config),
+            shutdown: shutdown.clone(),
+        };
+        if let Some(mqtt) = &config.uplink.mqtt {
+            let sink = MqttSink::new(mqtt.clone(), ctx.clone())?;
+            tasks.spawn(sink.run());
+        }
+        if let Some(pg) = &config.uplink.postgres {
+            let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
+            tasks.spawn(sink.run());
+        }
+        for pbx in &config.pbx {
+            links.set(
+                &format!("pbx:{}", pbx.name),
+                LinkState::Off,
+                Some(format!("the {} connector is not in this build yet", pbx.kind.as_str())),
+            );
+        }
+        Ok(Gateway {
+            appender,
+            links,
+            committed,
+            shutdown,
+            tasks,
+            writer,
+        })
+    }
+
+    /// Where producers hand events to the store.
+    pub fn appender(&self) -> Appender {
+        self.appender.clone()
+    }
+
+    pub fn links(&self) -> Links {
+        self.links.clone()
+    }
+
+    /// The last committed seq.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops the sinks, commits whatever producers already handed over, checkpoints.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sinks did not stop within 10 s");
+        }
+        let _ = self.appender.flush().await;
+        drop(self.appender);
+        let writer = self.writer;
+        let joined = tokio::task::spawn_blocking(move || writer.join());
+        if tokio::time::timeout(Duration::from_secs(10), joined).await.is_err() {
+            tracing::warn!("store writer did not stop within 10 s");
+        }
+    }
+}
+
+/// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let gateway = Gateway::start(&config).await?;
+    tracing::info!(gateway = %config.gateway.id, "pbxgw running");
+    wait_for_signal().await?;
+    tracing::info!("shutting down; send the signal again to exit at once");
+    tokio::spawn(async {
+        if wait_for_signal().await.is_ok() {
+            tracing::warn!("second signal: exiting without waiting");
+            std::process::exit(130);
+        }
+    });
+    gateway.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Opening the database: integrity check, quarantine of a corrupt file, pragmas, migrations.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use super::{schema, StoreError, StoreOptions};
+use crate::config::SyncMode;
+
+/// A corrupt database that was moved aside at start.
+#[derive(Debug, Clone)]
+pub struct Quarantine {
+    pub moved_to: PathBuf,
+    pub reason: String,
+    /// The new database's first seq will be `next_seq_floor + 1`.
+    pub next_seq_floor: u64,
+}
+
+pub struct Opened {
+    pub conn: Connection,
+    pub quarantine: Option<Quarantine>,
+}
+
+/// Opens (creating if needed) the database for writing. A corrupt file is quarantined and a
+/// fresh database created in its place.
+pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
+    if let Some(dir) = options.path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let quarantine = match check_integrity(&options.path) {
+        Ok(()) => None,
+        Err(reason) => Some(quarantine(&options.path, reason)?),
+    };
+    let mut conn = connect(&options.path, options.sync)?;
+    schema::migrate(&mut conn)?;
+    if let Some(q) = &quarantine {
+        record_quarantine(&conn, q)?;
+    }
+    Ok(Opened { conn, quarantine })
+}
+
+/// A connection with the gateway's pragmas. Readers use it too (with `query_only`).
+pub(crate) fn connect(path: &Path, sync: SyncMode) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    let synchronous = match sync {
+        SyncMode::Full => "FULL",
+        SyncMode::Normal => "NORMAL",
+    };
+    // auto_vacuum only takes effect before the first table exists, i.e. on a new file.
+    conn.execute_batch(&format!(
+        "PRAGMA auto_vacuum = INCREMENTAL;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA busy_timeout = 5000;"
+    ))
+    .map_err(err)?;
+    Ok(conn)
+}
+
+/// `Err(reason)` when the file exists and is not a healthy SQLite database.
+fn check_integrity(path: &Path) -> Result<(), String> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| e.to_string())?;
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        Ok(())
+    } else {
+        Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; "))
+    }
+}
+
+fn quarantine(path: &Path, reason: String) -> Result<Quarantine, StoreError> {
+    let salvaged = salvage_last_seq(path);
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]"
+        ))
+        .unwrap_or_else(|_| super::now_ms().to_string());
+    let moved_to = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            let to = PathBuf::from(format!("{}{suffix}", moved_to.display()));
+            std::fs::rename(&side, &to).map_err(|source| StoreError::Quarantine {
+                path: side.clone(),
+                source,
+            })?;
+        }
+    }
+    std::fs::rename(path, &moved_to).map_err(|source| StoreError::Quarantine {
+        path: path.to_owned(),
+        source,
+    })?;
+    // When nothing can be read back, jump to a floor above any seq this box can have issued
+    // (it would take more than 1000 events per millisecond since 1970 to reach it).
+    let next_seq_floor = salvaged.unwrap_or_else(|| (super::now_ms().max(0) as u64) * 1000);
+    tracing::error!(
+        moved_to = %moved_to.display(),
+        %reason,
+        next_seq_floor,
+        "database failed its integrity check; moved aside and starting a fresh one"
+    );
+    Ok(Quarantine {
+        moved_to,
+        reason,
+        next_seq_floor,
+    })
+}
+
+/// The last seq a damaged database still admits to, if any.
+fn salvage_last_seq(path: &Path) -> Option<u64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let from_meta: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'last_seq'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .ok()
+        .flatten();
+    let from_events: Option<i64> = conn
+        .query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))
+        .ok()
+        .flatten();
+    from_meta.max(from_events).map(|v| v.max(0) as u64)
+}
+
+fn record_quarantine(conn: &Connection, q: &Quarantine) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN")
+        .and_then(|_| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_seq', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                [q.next_seq_floor as i64],
+            )
+        })
+        .and_then(|_| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('quarantined', 1)
+                 ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                [],
+            )
+        })
+        .and_then(|_| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_quarantine', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [format!("{} ({})", q.moved_to.display(), q.reason)],
+            )
+        })
+        .and_then(|_| conn.execute_batch("COMMIT"))
+        .map_err(StoreError::sql("recording the quarantine"))
+}

@@ -1,0 +1,566 @@
+//! The single writer: group commit, sink cursors, retention and the size cap. It runs on its
+//! own OS thread because SQLite calls block; producers talk to it through a bounded channel.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::codec::{encode_body, encode_record};
+use super::{NotAccepted, Opened, StoreError, StoreOptions};
+use crate::calls::{CallEvent, EventBody};
+
+/// How many messages may wait for the writer before producers are slowed down.
+const CHANNEL_CAPACITY: usize = 8192;
+/// Share of the rows removed in one eviction round when over the size cap.
+const EVICT_FRACTION: f64 = 0.1;
+/// How often the size cap is checked while events flow.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+enum WriterMsg {
+    Append {
+        event: CallEvent,
+        reply: oneshot::Sender<Result<u64, NotAccepted>>,
+    },
+    Ack {
+        sink: String,
+        seq: u64,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// The producers' side of the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    tx: mpsc::Sender<WriterMsg>,
+}
+
+/// Resolves to the event's seq once its transaction has committed.
+pub struct Receipt(oneshot::Receiver<Result<u64, NotAccepted>>);
+
+impl Receipt {
+    pub async fn committed(self) -> Result<u64, NotAccepted> {
+        self.0.await.unwrap_or(Err(NotAccepted::Closed))
+    }
+}
+
+impl Appender {
+    /// Queues an event for the next transaction. Waits only for room in the queue, so a
+    /// connector can keep reading its socket while earlier events commit.
+    pub async fn submit(&self, event: CallEvent) -> Result<Receipt, NotAccepted> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Append { event, reply })
+            .await
+            .map_err(|_| NotAccepted::Closed)?;
+        Ok(Receipt(rx))
+    }
+
+    /// Submits and waits until the event is accepted; returns its seq.
+    pub async fn append(&self, event: CallEvent) -> Result<u64, NotAccepted> {
+        self.submit(event).await?.committed().await
+    }
+
+    /// Records that `sink`'s far side has acknowledged everything up to `seq`.
+    pub async fn ack(&self, sink: &str, seq: u64) -> Result<(), NotAccepted> {
+        self.tx
+            .send(WriterMsg::Ack {
+                sink: sink.to_owned(),
+                seq,
+            })
+            .await
+            .map_err(|_| NotAccepted::Closed)
+    }
+
+    /// Waits until everything sent before this call is committed.
+    pub async fn flush(&self) -> Result<(), NotAccepted> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriterMsg::Flush(reply))
+            .await
+            .map_err(|_| NotAccepted::Closed)?;
+        rx.await.map_err(|_| NotAccepted::Closed)
+    }
+}
+
+/// Owns the writer thread. Dropping every [`Appender`] and then calling [`join`] finishes
+/// the last batch and checkpoints the WAL.
+///
+/// [`join`]: WriterHandle::join
+pub struct WriterHandle {
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriterHandle {
+    pub fn join(self) {
+        if self.thread.join().is_err() {
+            tracing::error!("store writer thread panicked");
+        }
+    }
+}
+
+/// Starts the writer on its own thread. `committed` carries the last committed seq.
+pub fn spawn_writer(
+    opened: Opened,
+    options: StoreOptions,
+    runtime: tokio::runtime::Handle,
+) -> Result<(Appender, WriterHandle, watch::Receiver<u64>), StoreError> {
+    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let writer = Writer::new(opened.conn, options)?;
+    let (committed_tx, committed_rx) = watch::channel(writer.next_seq - 1);
+    let thread = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer.run(rx, committed_tx, runtime))
+        .map_err(|e| StoreError::DataDir {
+            path: "store-writer thread".into(),
+            source: e,
+        })?;
+    Ok((Appender { tx }, WriterHandle { thread }, committed_rx))
+}
+
+struct Writer {
+    conn: Connection,
+    options: StoreOptions,
+    next_seq: u64,
+    /// Acknowledged seq per sink, as last committed plus pending moves.
+    cursors: HashMap<String, u64>,
+    dirty_cursors: Vec<String>,
+    last_maintenance: Instant,
+    last_size_check: Instant,
+}
+
+struct Batch {
+    appends: Vec<(CallEvent, oneshot::Sender<Result<u64, NotAccepted>>)>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Writer {
+    fn new(conn: Connection, options: StoreOptions) -> Result<Writer, StoreError> {
+        let last: i64 = conn
+            .query_row(
+                "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_seq'), 0),
+                            COALESCE((SELECT MAX(seq) FROM events), 0))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::sql("reading the last seq"))?;
+        let mut cursors = HashMap::new();
+        {
+            let mut stmt = conn
+                .prepare("SELECT sink, acked_seq FROM sink_cursor")
+                .map_err(StoreError::sql("reading sink cursors"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(StoreError::sql("reading sink cursors"))?;
+            for row in rows {
+                let (sink, seq) = row.map_err(StoreError::sql("reading sink cursors"))?;
+                cursors.insert(sink, seq.max(0) as u64);
+            }
+        }
+        let now = Instant::now();
+        Ok(Writer {
+            conn,
+            options,
+            next_seq: last.max(0) as u64 + 1,
+            cursors,
+            dirty_cursors: Vec::new(),
+            // Run retention soon after start, not a full period later.
+            last_maintenance: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
+            last_size_check: now,
+        })
+    }
+
+    fn run(
+        mut self,
+        mut rx: mpsc::Receiver<WriterMsg>,
+        committed: watch::Sender<u64>,
+        runtime: tokio::runtime::Handle,
+    ) {
+        loop {
+            let until_maintenance = self
+                .options
+                .maintenance_every
+                .saturating_sub(self.last_maintenance.elapsed());
+            let first = runtime.block_on(tokio::time::timeout(until_maintenance, rx.recv()));
+            let first = match first {
+                Err(_elapsed) => {
+                    self.maintain();
+                    continue;
+                }
+                Ok(None) => break,
+                Ok(Some(msg)) => msg,
+            };
+            let batch = self.gather(first, &mut rx, &runtime);
+            self.commit(batch, &committed);
+            if self.last_maintenance.elapsed() >= self.options.maintenance_every {
+                self.maintain();
+            } else if self.last_size_check.elapsed() >= SIZE_CHECK_EVERY {
+                self.enforce_size_cap();
+            }
+        }
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+        }
+        tracing::debug!(last_seq = self.next_seq - 1, "store writer stopped");
+    }
+
+    /// Collects what is already waiting, then waits up to `batch_wait` for more.
+    fn gather(
+        &mut self,
+        first: WriterMsg,
+        rx: &mut mpsc::Receiver<WriterMsg>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Batch {
+        let mut batch = Batch {
+            appends: Vec::new(),
+            flushes: Vec::new(),
+        };
+        let deadline = Instant::now() + self.options.batch_wait;
+        let mut next = Some(first);
+        loop {
+            match next.take() {
+                Some(WriterMsg::Append { event, reply }) => batch.appends.push((event, reply)),
+                Some(WriterMsg::Ack { sink, seq }) => self.note_ack(sink, seq),
+                Some(WriterMsg::Flush(reply)) => {
+                    // Commit now: the caller waits for everything before it.
+                    batch.flushes.push(reply);
+                    return batch;
+                }
+                None => {}
+            }
+            if batch.appends.len() >= self.options.batch_max {
+                return batch;
+            }
+            match rx.try_recv() {
+                Ok(msg) => next = Some(msg),
+                Err(mpsc::error::TryRecvError::Disconnected) => return batch,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || batch.appends.is_empty() {
+                        return batch;
+                    }
+                    match runtime.block_on(tokio::time::timeout(left, rx.recv())) {
+                        Ok(Some(msg)) => next = Some(msg),
+                        Ok(None) | Err(_) => return batch,
+                    }
+                }
+            }
+        }
+    }
+
+    fn note_ack(&mut self, sink: String, seq: u64) {
+        let cursor = self.cursors.entry(sink.clone()).or_insert(0);
+        if seq > *cursor {
+            *cursor = seq;
+            if !self.dirty_cursors.contains(&sink) {
+                self.dirty_cursors.push(sink);
+            }
+        }
+    }
+
+    fn commit(&mut self, batch: Batch, committed: &watch::Sender<u64>) {
+        let mut encoded = Vec::with_capacity(batch.appends.len());
+        for (event, reply) in batch.appends {
+            match encode_body(&event.body) {
+                Ok(body) => encoded.push((event, body, reply)),
+                Err(e) => {
+                    let _ = reply.send(Err(NotAccepted::Failed(e.to_string())));
+                }
+            }
+        }
+        let rows: Vec<(&CallEvent, &[u8])> =
+            encoded.iter().map(|(e, b, _)| (e, b.as_slice())).collect();
+        let mut result = self.write(&rows);
+        if let Err(e) = &result {
+            if e.is_disk_full() {
+                tracing::error!("disk full while writing events; evicting the oldest rows");
+                self.evict_oldest("disk full");
+                result = self.write(&rows);
+            }
+        }
+        match result {
+            Ok(()) => {
+                let first = self.next_seq;
+                self.next_seq += encoded.len() as u64;
+                self.dirty_cursors.clear();
+                for (i, (_, _, reply)) in encoded.into_iter().enumerate() {
+                    let _ = reply.send(Ok(first + i as u64));
+                }
+                committed.send_replace(self.next_seq - 1);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = encoded.len(), "batch not stored");
+                for (_, _, reply) in encoded {
+                    let _ = reply.send(Err(NotAccepted::Failed(e.to_string())));
+                }
+            }
+        }
+        for flush in batch.flushes {
+            let _ = flush.send(());
+        }
+    }
+
+    /// One transaction: the events, the calls they change, moved cursors, `last_seq`.
+    fn write(&mut self, rows: &[(&CallEvent, &[u8])]) -> Result<(), StoreError> {
+        if rows.is_empty() && self.dirty_cursors.is_empty() {
+            return Ok(());
+        }
+        let now = super::now_ms();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(StoreError::sql("starting a batch"))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (seq, ts_ms, source, pbx, kind, call_id, raw, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(StoreError::sql("preparing the event insert"))?;
+            for (i, (event, body)) in rows.iter().enumerate() {
+                let seq = (self.next_seq + i as u64) as i64;
+                insert
+                    .execute((
+                        seq,
+                        event.ts_ms,
+                        event.source.as_str(),
+                        &event.pbx,
+                        event.kind(),
+                        &event.call_id,
+                        &event.raw,
+                        body,
+                    ))
+                    .map_err(StoreError::sql("inserting an event"))?;
+                update_calls(&tx, event, seq)?;
+            }
+            let mut cursor = tx
+                .prepare_cached(
+                    "INSERT INTO sink_cursor (sink, acked_seq, updated_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(sink) DO UPDATE SET acked_seq = excluded.acked_seq,
+                                                     updated_ms = excluded.updated_ms",
+                )
+                .map_err(StoreError::sql("preparing the cursor update"))?;
+            for sink in &self.dirty_cursors {
+                let seq = self.cursors.get(sink).copied().unwrap_or(0) as i64;
+                cursor
+                    .execute((sink, seq, now))
+                    .map_err(StoreError::sql("moving a sink cursor"))?;
+            }
+            if !rows.is_empty() {
+                let last = (self.next_seq + rows.len() as u64 - 1) as i64;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_seq', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [last],
+                )
+                .map_err(StoreError::sql("recording last_seq"))?;
+            }
+        }
+        tx.commit().map_err(StoreError::sql("committing a batch"))
+    }
+
+    /// The lowest cursor among configured sinks: rows above it are still undelivered.
+    fn min_acked(&self) -> u64 {
+        let last = self.next_seq - 1;
+        self.options
+            .sinks
+            .iter()
+            .map(|s| self.cursors.get(s).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(last)
+    }
+
+    fn maintain(&mut self) {
+        self.last_maintenance = Instant::now();
+        if let Err(e) = self.apply_retention() {
+            tracing::error!(error = %e, "retention failed");
+        }
+        self.enforce_size_cap();
+    }
+
+    /// Deletes, from the head, rows every sink has acknowledged that are older than the
+    /// history window. Stops at the first younger row, so a row is never kept past its time
+    /// by more than the rows before it.
+    fn apply_retention(&mut self) -> Result<(), StoreError> {
+        let acked = self.min_acked() as i64;
+        let cutoff = super::now_ms() - self.options.history_ms;
+        let first_young: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM events WHERE seq <= ?1 AND ts_ms >= ?2 ORDER BY seq LIMIT 1",
+                (acked, cutoff),
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::sql("finding expired events"))?;
+        let upto = first_young.map_or(acked, |s| s - 1);
+        let deleted = self
+            .conn
+            .execute("DELETE FROM events WHERE seq <= ?1", [upto])
+            .map_err(StoreError::sql("deleting expired events"))?;
+        let calls = self
+            .conn
+            .execute(
+                "DELETE FROM calls WHERE COALESCE(ended_ms, started_ms) < ?1",
+                [cutoff],
+            )
+            .map_err(StoreError::sql("deleting expired calls"))?;
+        if deleted > 0 || calls > 0 {
+            tracing::info!(events = deleted, calls, "retention removed old rows");
+            self.vacuum();
+        }
+        Ok(())
+    }
+
+    fn used_bytes(&self) -> Result<u64, rusqlite::Error> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(((pages - free).max(0) * size) as u64)
+    }
+
+    fn enforce_size_cap(&mut self) {
+        self.last_size_check = Instant::now();
+        for _ in 0..20 {
+            match self.used_bytes() {
+                Ok(used) if used > self.options.max_size_bytes => {
+                    if !self.evict_oldest("size cap reached") {
+                        return;
+                    }
+                }
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot measure the database size");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Removes the oldest tenth of the rows, acknowledged or not; counts what was lost.
+    /// Returns false when there was nothing to remove.
+    fn evict_oldest(&mut self, why: &str) -> bool {
+        let first: Option<i64> = match self
+            .conn
+            .query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot find the oldest event to evict");
+                return false;
+            }
+        };
+        let Some(first) = first else { return false };
+        let first = first as u64;
+        let last = self.next_seq - 1;
+        let count = last.saturating_sub(first) + 1;
+        let n = ((count as f64 * EVICT_FRACTION).ceil() as u64).max(1);
+        let upto = first + n - 1;
+        let acked = self.min_acked();
+        let unacked = if upto > acked {
+            upto - acked.max(first - 1)
+        } else {
+            0
+        };
+        let result = self
+            .conn
+            .execute_batch("BEGIN")
+            .and_then(|_| self.conn.execute("DELETE FROM events WHERE seq <= ?1", [upto as i64]))
+            .and_then(|_| bump_meta(&self.conn, "evicted_total", n))
+            .and_then(|_| bump_meta(&self.conn, "evicted_unacked", unacked))
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        if let Err(e) = result {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            tracing::error!(error = %e, "eviction failed");
+            return false;
+        }
+        if unacked > 0 {
+            tracing::error!(
+                why,
+                evicted = n,
+                unacknowledged = unacked,
+                upto_seq = upto,
+                "evicted events that no sink had delivered yet"
+            );
+        } else {
+            tracing::warn!(why, evicted = n, upto_seq = upto, "evicted delivered events early");
+        }
+        self.vacuum();
+        true
+    }
+
+    fn vacuum(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA incremental_vacuum") {
+            tracing::warn!(error = %e, "incremental vacuum failed");
+        }
+    }
+}
+
+fn bump_meta(conn: &Connection, key: &str, by: u64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = COALESCE(value, 0) + excluded.value",
+        (key, by as i64),
+    )
+}
+
+/// Keeps `calls` in step with the event, inside the event's transaction.
+fn update_calls(tx: &rusqlite::Transaction<'_>, event: &CallEvent, seq: i64) -> Result<(), StoreError> {
+    let Some(call_id) = &event.call_id else {
+        return Ok(());
+    };
+    let result = match &event.body {
+        EventBody::CallStarted(s) => tx.execute(
+            "INSERT INTO calls (call_id, pbx, state, direction, caller, callee, started_ms, last_seq)
+             VALUES (?1, ?2, 'live', ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(call_id) DO UPDATE SET last_seq = excluded.last_seq",
+            (call_id, &event.pbx, s.direction.as_str(), &s.caller, &s.callee, event.ts_ms, seq),
+        ),
+        EventBody::CallAnswered(a) if a.by_person => tx.execute(
+            "UPDATE calls SET answered_ms = COALESCE(answered_ms, ?2),
+                              extension = COALESCE(?3, extension),
+                              agent = COALESCE(?4, agent), last_seq = ?5
+             WHERE call_id = ?1",
+            (call_id, event.ts_ms, &a.extension, &a.agent, seq),
+        ),
+        EventBody::CallEnded(r) => {
+            let record = encode_record(r)?;
+            tx.execute(
+                "INSERT INTO calls (call_id, pbx, state, direction, caller, callee, extension,
+                                    agent, queue, started_ms, answered_ms, ended_ms,
+                                    disposition, record, last_seq)
+                 VALUES (?1, ?2, 'ended', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT(call_id) DO UPDATE SET
+                    state = 'ended', direction = excluded.direction, caller = excluded.caller,
+                    callee = excluded.callee, extension = excluded.extension,
+                    agent = excluded.agent, queue = excluded.queue,
+                    started_ms = excluded.started_ms, answered_ms = excluded.answered_ms,
+                    ended_ms = excluded.ended_ms, disposition = excluded.disposition,
+                    record = excluded.record, last_seq = excluded.last_seq",
+                rusqlite::params![
+                    call_id,
+                    &event.pbx,
+                    r.direction.as_str(),
+                    &r.caller,
+                    &r.callee,
+                    &r.extension,
+                    &r.agent,
+                    &r.queue,
+                    r.started_at,
+                    r.answered_at,
+                    r.ended_at,
+                    r.disposition.as_str(),
+                    record,
+                    seq
+                ],
+            )
+        }
+        _ => return Ok(()),
+    };
+    result
+        .map(|_| ())
+        .map_err(StoreError::sql("updating the calls table"))
+}

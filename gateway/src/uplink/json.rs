@@ -1,0 +1,160 @@
+//! The documented JSON payloads (schema version `v` = 1).
+//!
+//! Event, on `{prefix}/{gw}/event/{kind}`:
+//! `{"v":1,"gw":ID,"seq":N,"ts":"2026-11-22T04:29:49.123Z","source":"ami","pbx":NAME,
+//!   "kind":"call.ringing","call_id":ID|null,"historical":false, ...kind fields}`.
+//! Call record, on `{prefix}/{gw}/call/{call_id}`: `{"v":1,"gw","seq", ...record fields}`
+//! with times as RFC 3339 strings.
+
+use serde_json::{json, Map, Value};
+
+use crate::calls::{CallRecord, EventBody};
+use crate::store::StoredEvent;
+use crate::timefmt::rfc3339_ms;
+
+pub fn event_json(gw: &str, ev: &StoredEvent, historical: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(1));
+    m.insert("gw".into(), json!(gw));
+    m.insert("seq".into(), json!(ev.seq));
+    m.insert("ts".into(), json!(rfc3339_ms(ev.ts_ms)));
+    m.insert("source".into(), json!(ev.source));
+    m.insert("pbx".into(), json!(ev.pbx));
+    m.insert("kind".into(), json!(ev.kind));
+    m.insert("call_id".into(), json!(ev.call_id));
+    m.insert("historical".into(), json!(historical));
+    match &ev.body {
+        Ok(body) => {
+            let fields = match body {
+                EventBody::CallEnded(record) => record_fields(record),
+                other => other.fields_json(),
+            };
+            if let Value::Object(fields) = fields {
+                for (k, v) in fields {
+                    m.entry(k).or_insert(v);
+                }
+            }
+        }
+        Err(reason) => {
+            m.insert("body_error".into(), json!(reason));
+        }
+    }
+    Value::Object(m)
+}
+
+/// The call record with its times as RFC 3339 strings.
+pub fn record_fields(record: &CallRecord) -> Value {
+    let mut v = serde_json::to_value(record).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut v {
+        for key in ["started_at", "pbx_answered_at", "answered_at", "ended_at"] {
+            if let Some(Value::Number(n)) = m.get(key) {
+                if let Some(ms) = n.as_i64() {
+                    m.insert(key.into(), json!(rfc3339_ms(ms)));
+                }
+            }
+        }
+        if let Some(Value::Array(transfers)) = m.get_mut("transfers") {
+            for t in transfers {
+                if let Some(Value::Number(n)) = t.get("at_ms") {
+                    if let Some(ms) = n.as_i64() {
+                        t["at"] = json!(rfc3339_ms(ms));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+pub fn call_json(gw: &str, seq: u64, record: &CallRecord) -> Value {
+    let mut v = record_fields(record);
+    if let Value::Object(m) = &mut v {
+        m.insert("v".into(), json!(1));
+        m.insert("gw".into(), json!(gw));
+        m.insert("seq".into(), json!(seq));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{CallRinging, Direction, Disposition};
+
+    fn stored(body: EventBody) -> StoredEvent {
+        StoredEvent {
+            seq: 7,
+            ts_ms: 1_795_316_989_123,
+            source: "ami".into(),
+            pbx: "pbx1".into(),
+            kind: body.kind().into(),
+            call_id: Some("c1".into()),
+            raw: None,
+            body: Ok(body),
+        }
+    }
+
+    #[test]
+    fn event_payload_has_the_envelope_and_flat_fields() {
+        let v = event_json(
+            "gw1",
+            &stored(EventBody::CallRinging(CallRinging {
+                extension: "201".into(),
+                caller: Some("+48600".into()),
+            })),
+            true,
+        );
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["gw"], "gw1");
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["ts"], "2026-11-22T03:09:49.123Z");
+        assert_eq!(v["kind"], "call.ringing");
+        assert_eq!(v["historical"], true);
+        assert_eq!(v["extension"], "201");
+        assert_eq!(v["caller"], "+48600");
+    }
+
+    #[test]
+    fn call_record_times_are_rfc3339() {
+        let r = CallRecord {
+            call_id: "c1".into(),
+            direction: Direction::Inbound,
+            caller: Some("600".into()),
+            callee: Some("100".into()),
+            extension: Some("201".into()),
+            agent: None,
+            queue: None,
+            started_at: 1_000,
+            pbx_answered_at: None,
+            answered_at: Some(3_000),
+            ended_at: 63_000,
+            duration_s: 0,
+            billsec_s: 0,
+            disposition: Disposition::Answered,
+            hangup_cause: None,
+            ivr_digits: None,
+            recording: None,
+            transfers: vec![],
+            holds: 0,
+            caller_name: None,
+            company: None,
+        }
+        .with_durations();
+        let v = call_json("gw1", 9, &r);
+        assert_eq!(v["started_at"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(v["pbx_answered_at"], Value::Null);
+        assert_eq!(v["billsec_s"], 60);
+        assert_eq!(v["duration_s"], 62);
+        assert_eq!(v["disposition"], "answered");
+        assert_eq!(v["seq"], 9);
+    }
+
+    #[test]
+    fn undecodable_body_is_still_published_with_the_reason() {
+        let mut e = stored(EventBody::CallDtmf(crate::calls::CallDtmf { digit: "1".into() }));
+        e.body = Err("unknown variant".into());
+        let v = event_json("gw1", &e, false);
+        assert_eq!(v["body_error"], "unknown variant");
+        assert_eq!(v["seq"], 7);
+    }
+}

@@ -1,0 +1,376 @@
+//! PostgreSQL uplink: batched, idempotent inserts into `pbxgw_events` (and upserts into
+//! `pbxgw_calls` for `call.ended`); the cursor moves after COMMIT.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Statement};
+
+use super::json::{event_json, record_fields};
+use super::tls::{client_config, TlsError};
+use super::SinkContext;
+use crate::backoff::Backoff;
+use crate::calls::{EventBody, LinkState};
+use crate::config::PostgresConfig;
+use crate::store::{StoreError, StoredEvent};
+
+pub const SINK: &str = "postgres";
+pub const LINK: &str = "uplink:postgres";
+
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "001_pbxgw.sql",
+    sql: include_str!("../../../migrations/postgres/001_pbxgw.sql"),
+}];
+
+/// Serializes migrations between gateways that share a database.
+const MIGRATION_LOCK: i64 = 0x7062_7867_7700;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("PostgreSQL: {0}")]
+    Db(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL role {role:?} lacks a privilege: run `{grant}` as the database owner")]
+    MissingGrant { role: String, grant: String },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("no connection within {0:?}")]
+    ConnectTimeout(Duration),
+}
+
+impl PgError {
+    fn needs_installer(&self) -> bool {
+        match self {
+            PgError::MissingGrant { .. } | PgError::Tls(_) => true,
+            PgError::Db(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                    || *c == SqlState::INVALID_CATALOG_NAME
+            ),
+            _ => false,
+        }
+    }
+}
+
+pub struct PostgresSink {
+    config: PostgresConfig,
+    pg: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    ctx: SinkContext,
+}
+
+struct Prepared {
+    events: Statement,
+    call: Statement,
+}
+
+impl PostgresSink {
+    pub fn new(config: PostgresConfig, ctx: SinkContext) -> Result<PostgresSink, PgError> {
+        let url = config.url.as_ref().map(|u| u.expose()).unwrap_or_default();
+        // Validated at config load; a failure here cannot show the URL (it holds a password).
+        let mut pg: tokio_postgres::Config = url.parse()?;
+        pg.connect_timeout(Duration::from_secs(15));
+        pg.application_name(format!("pbxgw-{}", ctx.gateway_id));
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(
+            config.ca_file.as_deref(),
+            None,
+        )
+        .or_else(|e| match (&e, config.ca_file.is_none()) {
+            // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
+            // empty trust store so `require` fails with a clear TLS error later.
+            (TlsError::NoSystemRoots, true) => Ok(rustls::ClientConfig::builder_with_provider(
+                std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+            )
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Config)?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()),
+            _ => Err(e),
+        })?);
+        Ok(PostgresSink {
+            config,
+            pg,
+            tls,
+            ctx,
+        })
+    }
+
+    pub async fn run(self) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+        let mut acked = match self.ctx.reader.call(|r| r.cursor(SINK)).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "PostgreSQL sink cannot read its cursor; not starting");
+                self.ctx.links.set(LINK, LinkState::Down, Some(e.to_string()));
+                return;
+            }
+        };
+        loop {
+            self.ctx.links.set(LINK, LinkState::Connecting, None);
+            let started = Instant::now();
+            match self.session(&mut acked).await {
+                Ok(()) => return,
+                Err(e) => {
+                    let state = if e.needs_installer() {
+                        LinkState::NeedsInstaller
+                    } else {
+                        LinkState::Down
+                    };
+                    tracing::warn!(error = %e, acked, "PostgreSQL uplink failed; will reconnect");
+                    self.ctx.links.set(LINK, state, Some(e.to_string()));
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                backoff.reset();
+            }
+            if !self.ctx.sleep(backoff.next_delay()).await {
+                return;
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Client, PgError> {
+        let (client, connection) = self.pg.connect(self.tls.clone()).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        Ok(client)
+    }
+
+    /// One connection: migrate, then drain. `Ok` means shutdown.
+    async fn session(&self, acked: &mut u64) -> Result<(), PgError> {
+        let mut client = tokio::select! {
+            c = self.connect() => c?,
+            _ = self.ctx.shutdown.cancelled() => return Ok(()),
+        };
+        migrate(&mut client).await?;
+        let prepared = Prepared {
+            events: client.prepare(INSERT_EVENTS).await?,
+            call: client.prepare(UPSERT_CALL).await?,
+        };
+        let mut committed = self.ctx.committed.clone();
+        loop {
+            let after = *acked;
+            let limit = self.config.batch_size;
+            let batch = self
+                .ctx
+                .reader
+                .call(move |r| r.events_after(after, limit))
+                .await?;
+            let Some(last) = batch.last().map(|e| e.seq) else {
+                self.ctx.links.set(LINK, LinkState::Up, None);
+                tokio::select! {
+                    _ = self.ctx.shutdown.cancelled() => return Ok(()),
+                    changed = committed.changed() => {
+                        if changed.is_err() {
+                            self.ctx.shutdown.cancelled().await;
+                            return Ok(());
+                        }
+                    }
+                }
+                continue;
+            };
+            if batch.len() == limit {
+                self.ctx.links.set(
+                    LINK,
+                    LinkState::Connecting,
+                    Some(format!("draining backlog at seq {last}")),
+                );
+            }
+            self.write_batch(&mut client, &prepared, &batch).await?;
+            *acked = last;
+            self.ctx.appender.ack(SINK, last).await.map_err(|_| StoreError::Closed)?;
+            if self.ctx.shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn write_batch(
+        &self,
+        client: &mut Client,
+        prepared: &Prepared,
+        batch: &[StoredEvent],
+    ) -> Result<(), PgError> {
+        let gw = &self.ctx.gateway_id;
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut ts = Vec::with_capacity(batch.len());
+        let mut sources = Vec::with_capacity(batch.len());
+        let mut pbxs = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
+        let mut call_ids = Vec::with_capacity(batch.len());
+        let mut payloads = Vec::with_capacity(batch.len());
+        for e in batch {
+            seqs.push(e.seq as i64);
+            ts.push(e.ts_ms);
+            sources.push(e.source.as_str());
+            pbxs.push(e.pbx.as_str());
+            kinds.push(e.kind.as_str());
+            call_ids.push(e.call_id.as_deref());
+            payloads.push(event_json(gw, e, false).to_string());
+        }
+        let tx = client.transaction().await?;
+        tx.execute(
+            &prepared.events,
+            &[gw, &seqs, &ts, &sources, &pbxs, &kinds, &call_ids, &payloads],
+        )
+        .await?;
+        for e in batch {
+            if let (Ok(EventBody::CallEnded(r)), Some(call_id)) = (&e.body, &e.call_id) {
+                let transfers = record_fields(r)
+                    .get("transfers")
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "[]".into());
+                tx.execute(
+                    &prepared.call,
+                    &[
+                        gw,
+                        call_id,
+                        &e.pbx,
+                        &r.direction.as_str(),
+                        &r.caller,
+                        &r.callee,
+                        &r.extension,
+                        &r.agent,
+                        &r.queue,
+                        &r.started_at,
+                        &r.pbx_answered_at,
+                        &r.answered_at,
+                        &r.ended_at,
+                        &r.duration_s,
+                        &r.billsec_s,
+                        &r.disposition.as_str(),
+                        &r.hangup_cause,
+                        &r.ivr_digits,
+                        &r.recording,
+                        &transfers,
+                        &(r.holds as i32),
+                        &r.caller_name,
+                        &r.company,
+                        &(e.seq as i64),
+                    ],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+const INSERT_EVENTS: &str = "
+INSERT INTO pbxgw_events (gateway_id, seq, ts, source, pbx, kind, call_id, payload)
+SELECT $1, u.seq, to_timestamp(u.ts / 1000.0), u.source, u.pbx, u.kind, u.call_id, u.payload::jsonb
+FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+     AS u(seq, ts, source, pbx, kind, call_id, payload)
+ON CONFLICT (gateway_id, seq) DO NOTHING";
+
+const UPSERT_CALL: &str = "
+INSERT INTO pbxgw_calls (gateway_id, call_id, pbx, direction, caller, callee, extension, agent,
+    queue, started_at, pbx_answered_at, answered_at, ended_at, duration_s, billsec_s,
+    disposition, hangup_cause, ivr_digits, recording, transfers, holds, caller_name, company,
+    last_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10::bigint / 1000.0),
+    to_timestamp($11::bigint / 1000.0), to_timestamp($12::bigint / 1000.0),
+    to_timestamp($13::bigint / 1000.0), $14, $15, $16, $17, $18, $19, $20::text::jsonb, $21,
+    $22, $23, $24)
+ON CONFLICT (gateway_id, call_id) DO UPDATE SET
+    pbx = excluded.pbx, direction = excluded.direction, caller = excluded.caller,
+    callee = excluded.callee, extension = excluded.extension, agent = excluded.agent,
+    queue = excluded.queue, started_at = excluded.started_at,
+    pbx_answered_at = excluded.pbx_answered_at, answered_at = excluded.answered_at,
+    ended_at = excluded.ended_at, duration_s = excluded.duration_s,
+    billsec_s = excluded.billsec_s, disposition = excluded.disposition,
+    hangup_cause = excluded.hangup_cause, ivr_digits = excluded.ivr_digits,
+    recording = excluded.recording, transfers = excluded.transfers, holds = excluded.holds,
+    caller_name = excluded.caller_name, company = excluded.company,
+    last_seq = excluded.last_seq, updated_at = now()
+WHERE pbxgw_calls.last_seq <= excluded.last_seq";
+
+/// Applies the central schema, or says exactly which grant is missing.
+pub async fn migrate(client: &mut Client) -> Result<(), PgError> {
+    let role: String = client.query_one("SELECT current_user::text", &[]).await?.get(0);
+    let missing_grant = |grant: String| PgError::MissingGrant {
+        role: role.clone(),
+        grant,
+    };
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('pbxgw_schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    let current: i32 = if exists {
+        tx.query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM pbxgw_schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0)
+    } else {
+        0
+    };
+    let pending: Vec<&Migration> = MIGRATIONS.iter().filter(|m| m.version > current).collect();
+    if !pending.is_empty() {
+        let can_create: bool = tx
+            .query_one(
+                "SELECT has_schema_privilege(current_schema(), 'CREATE')",
+                &[],
+            )
+            .await?
+            .get(0);
+        if !can_create {
+            let schema: String = tx.query_one("SELECT current_schema()::text", &[]).await?.get(0);
+            return Err(missing_grant(format!(
+                "GRANT CREATE ON SCHEMA {schema} TO {role}"
+            )));
+        }
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS pbxgw_schema_migrations (
+                 version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+        for m in pending {
+            tx.batch_execute(m.sql).await?;
+            tx.execute(
+                "INSERT INTO pbxgw_schema_migrations (version, name) VALUES ($1, $2)",
+                &[&m.version, &m.name],
+            )
+            .await?;
+            tracing::info!(migration = m.name, "applied central PostgreSQL migration");
+        }
+    }
+    for (table, privileges) in [
+        ("pbxgw_events", &["SELECT", "INSERT"][..]),
+        ("pbxgw_calls", &["SELECT", "INSERT", "UPDATE"][..]),
+    ] {
+        for privilege in privileges {
+            // has_table_privilege with a list is true when ANY is held: ask one at a time.
+            let ok: bool = tx
+                .query_one("SELECT has_table_privilege($1, $2)", &[&table, privilege])
+                .await?
+                .get(0);
+            if !ok {
+                return Err(missing_grant(format!(
+                    "GRANT {} ON {table} TO {role}",
+                    privileges.join(", ")
+                )));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
