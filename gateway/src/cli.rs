@@ -65,7 +65,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Log to stderr; the filter comes from `PBXGW_LOG` (default `info`).
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PBXGW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -120,15 +121,29 @@ fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
             println!("1. config {}: valid", path.display());
-            println!("   gateway id {:?}, data in {}", config.gateway.id, config.gateway.data_dir.display());
+            println!(
+                "   gateway id {:?}, data in {}",
+                config.gateway.id,
+                config.gateway.data_dir.display()
+            );
             println!("   PBX links: {}", config.pbx.len());
             println!("   uplinks: {}", configured_sinks(&config).join(", "));
             ExitCode::SUCCESS
         }
         Err(ConfigError::Invalid { path, problems }) => {
-            println!("config {} has {} problem(s):", path.display(), problems.len());
+            println!(
+                "config {} has {} problem(s):",
+                path.display(),
+                problems.len()
+            );
             for (i, p) in problems.iter().enumerate() {
-                println!("{}. {}\n   value: {}\n   fix: {}", i + 1, p.key, p.value, p.fix);
+                println!(
+                    "{}. {}\n   value: {}\n   fix: {}",
+                    i + 1,
+                    p.key,
+                    p.value,
+                    p.fix
+                );
             }
             ExitCode::FAILURE
         }
@@ -195,9 +210,9 @@ fn status_table(config: &Config, stats: &StoreStats) -> String {
         s += "no uplink configured\n";
     }
     for sink in &stats.sinks {
-        let oldest = sink
-            .oldest_unacked_ms
-            .map_or("-".to_string(), |t| format!("{} s ago", (now - t).max(0) / 1000));
+        let oldest = sink.oldest_unacked_ms.map_or("-".to_string(), |t| {
+            format!("{} s ago", (now - t).max(0) / 1000)
+        });
         s += &format!(
             "sink {:<9} acked seq {:<10} backlog {:<8} oldest unacknowledged {}\n",
             sink.sink, sink.acked_seq, sink.backlog, oldest

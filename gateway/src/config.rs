@@ -301,7 +301,14 @@ impl Config {
     fn resolve_secrets(&mut self, problems: &mut Vec<Problem>) {
         for (i, pbx) in self.pbx.iter_mut().enumerate() {
             let at = format!("pbx[{i}]");
-            resolve_secret(&at, "pin", &mut pbx.pin, &pbx.pin_env, &pbx.pin_file, problems);
+            resolve_secret(
+                &at,
+                "pin",
+                &mut pbx.pin,
+                &pbx.pin_env,
+                &pbx.pin_file,
+                problems,
+            );
             resolve_secret(
                 &at,
                 "secret",
@@ -414,9 +421,11 @@ impl Config {
                     }
                 }
                 PbxKind::Ari => {
-                    if pbx.url.as_deref().is_none_or(|u| {
-                        !(u.starts_with("http://") || u.starts_with("https://"))
-                    }) {
+                    if pbx
+                        .url
+                        .as_deref()
+                        .is_none_or(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+                    {
                         problem(
                             &key("url"),
                             &format!("{:?}", pbx.url.as_deref().unwrap_or("(missing)")),
@@ -425,18 +434,19 @@ impl Config {
                     }
                 }
             }
-            let needs = |k: &str, present: bool, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)| {
-                if !present {
-                    problem(
-                        &key(k),
-                        &"(missing)",
-                        &format!(
-                            "required for kind = \"{}\"; set {k}, {k}_env or {k}_file",
-                            pbx.kind.as_str()
-                        ),
-                    );
-                }
-            };
+            let needs =
+                |k: &str, present: bool, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)| {
+                    if !present {
+                        problem(
+                            &key(k),
+                            &"(missing)",
+                            &format!(
+                                "required for kind = \"{}\"; set {k}, {k}_env or {k}_file",
+                                pbx.kind.as_str()
+                            ),
+                        );
+                    }
+                };
             match pbx.kind {
                 PbxKind::Ctip => needs("pin", pbx.pin.is_some(), &mut problem),
                 PbxKind::Ami => {
@@ -455,7 +465,11 @@ impl Config {
                 problem("uplink.mqtt.host", &"\"\"", "set the broker's host name");
             }
             if m.port == Some(0) {
-                problem("uplink.mqtt.port", &0, "use 1..65535 (1883, or 8883 with TLS)");
+                problem(
+                    "uplink.mqtt.port",
+                    &0,
+                    "use 1..65535 (1883, or 8883 with TLS)",
+                );
             }
             if m.topic_prefix.is_empty()
                 || m.topic_prefix.ends_with('/')
@@ -602,7 +616,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_that_names_it() {
-        let e = load("[gateway]\nid = \"a\"\nidd = 1\n").unwrap_err().to_string();
+        let e = load("[gateway]\nid = \"a\"\nidd = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("idd"), "{e}");
     }
 
@@ -649,9 +665,10 @@ mod tests {
 
     #[test]
     fn missing_env_secret_is_named() {
-        let e = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl_env = \"PBXGW_NOPE_NOT_SET\"\n")
-            .unwrap_err()
-            .to_string();
+        let e =
+            load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl_env = \"PBXGW_NOPE_NOT_SET\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("uplink.postgres.url_env"), "{e}");
         assert!(e.contains("PBXGW_NOPE_NOT_SET"), "{e}");
     }

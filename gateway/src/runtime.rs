@@ -53,7 +53,10 @@ impl Gateway {
             Some(q) => links.set(
                 "store",
                 LinkState::Up,
-                Some(format!("corrupt database moved to {}", q.moved_to.display())),
+                Some(format!(
+                    "corrupt database moved to {}",
+                    q.moved_to.display()
+                )),
             ),
             None => links.set("store", LinkState::Up, None),
         }
@@ -83,7 +86,10 @@ impl Gateway {
             links.set(
                 &format!("pbx:{}", pbx.name),
                 LinkState::Off,
-                Some(format!("the {} connector is not in this build yet", pbx.kind.as_str())),
+                Some(format!(
+                    "the {} connector is not in this build yet",
+                    pbx.kind.as_str()
+                )),
             );
         }
         Ok(Gateway {
@@ -128,7 +134,10 @@ impl Gateway {
         drop(self.appender);
         let writer = self.writer;
         let joined = tokio::task::spawn_blocking(move || writer.join());
-        if tokio::time::timeout(Duration::from_secs(10), joined).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), joined)
+            .await
+            .is_err()
+        {
             tracing::warn!("store writer did not stop within 10 s");
         }
     }

@@ -16,7 +16,10 @@ pub fn rfc3339_ms(ms: i64) -> String {
 mod tests {
     #[test]
     fn formats_with_millis() {
-        assert_eq!(super::rfc3339_ms(1_795_316_989_123), "2026-11-22T03:09:49.123Z");
+        assert_eq!(
+            super::rfc3339_ms(1_795_316_989_123),
+            "2026-11-22T03:09:49.123Z"
+        );
         assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
     }
 }

@@ -41,14 +41,24 @@ impl Links {
             Some(s) => {
                 if s.state != state {
                     s.since_ms = crate::store::now_ms();
-                    tracing::info!(link, state = state.as_str(), detail = detail.as_deref().unwrap_or(""), "link state");
+                    tracing::info!(
+                        link,
+                        state = state.as_str(),
+                        detail = detail.as_deref().unwrap_or(""),
+                        "link state"
+                    );
                 }
                 s.state = state;
                 s.detail = detail;
                 true
             }
             None => {
-                tracing::info!(link, state = state.as_str(), detail = detail.as_deref().unwrap_or(""), "link state");
+                tracing::info!(
+                    link,
+                    state = state.as_str(),
+                    detail = detail.as_deref().unwrap_or(""),
+                    "link state"
+                );
                 table.insert(
                     link.to_owned(),
                     LinkStatus {
@@ -59,8 +69,7 @@ impl Links {
                 );
                 true
             }
-        })
-        ;
+        });
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkStatus> {

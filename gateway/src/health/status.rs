@@ -43,7 +43,12 @@ impl StatusReport {
             oldest_unacked_s: stats
                 .sinks
                 .iter()
-                .map(|s| (s.sink.clone(), s.oldest_unacked_ms.map(|t| (now - t).max(0) / 1000)))
+                .map(|s| {
+                    (
+                        s.sink.clone(),
+                        s.oldest_unacked_ms.map(|t| (now - t).max(0) / 1000),
+                    )
+                })
                 .collect(),
             dropped: stats.dropped,
             quarantined: stats.quarantined,

@@ -106,3 +106,6 @@ pub fn now_ms() -> i64 {
 
 /// Kept public for producers that build events by hand (tests, the demo feeder).
 pub type Event = CallEvent;
+
+#[cfg(test)]
+mod tests;

@@ -92,7 +92,8 @@ impl StoreReader {
                 })
             })
             .map_err(StoreError::sql(doing))?;
-        rows.collect::<Result<_, _>>().map_err(StoreError::sql(doing))
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::sql(doing))
     }
 
     pub fn cursor(&self, sink: &str) -> Result<u64, StoreError> {
@@ -117,7 +118,19 @@ impl StoreReader {
         Ok(v.unwrap_or(0).max(0) as u64)
     }
 
+    /// All figures from one snapshot, so they agree with each other even while the writer
+    /// evicts or commits.
     pub fn stats(&self, sinks: &[String]) -> Result<StoreStats, StoreError> {
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(StoreError::sql("starting a read snapshot"))?;
+        let stats = self.stats_in_snapshot(sinks);
+        // A read-only transaction: ending it cannot lose anything.
+        let _ = self.conn.execute_batch("COMMIT");
+        stats
+    }
+
+    fn stats_in_snapshot(&self, sinks: &[String]) -> Result<StoreStats, StoreError> {
         let doing = "reading store statistics";
         let (first, last): (Option<i64>, Option<i64>) = self
             .conn

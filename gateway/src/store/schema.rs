@@ -40,9 +40,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let tx = conn
-            .transaction()
-            .map_err(|source| StoreError::Migration { name: m.name, source })?;
+        let tx = conn.transaction().map_err(|source| StoreError::Migration {
+            name: m.name,
+            source,
+        })?;
         tx.execute_batch(m.sql)
             .and_then(|_| {
                 tx.execute(
@@ -51,7 +52,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 )
             })
             .and_then(|_| tx.commit())
-            .map_err(|source| StoreError::Migration { name: m.name, source })?;
+            .map_err(|source| StoreError::Migration {
+                name: m.name,
+                source,
+            })?;
         tracing::info!(migration = m.name, "applied database migration");
     }
     Ok(())

@@ -128,6 +128,8 @@ struct Writer {
     dirty_cursors: Vec<String>,
     last_maintenance: Instant,
     last_size_check: Instant,
+    /// Events were committed since the size cap was last checked.
+    grew_since_size_check: bool,
 }
 
 struct Batch {
@@ -168,6 +170,7 @@ impl Writer {
             // Run retention soon after start, not a full period later.
             last_maintenance: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
             last_size_check: now,
+            grew_since_size_check: false,
         })
     }
 
@@ -178,14 +181,11 @@ impl Writer {
         runtime: tokio::runtime::Handle,
     ) {
         loop {
-            let until_maintenance = self
-                .options
-                .maintenance_every
-                .saturating_sub(self.last_maintenance.elapsed());
-            let first = runtime.block_on(tokio::time::timeout(until_maintenance, rx.recv()));
+            let wait = self.idle_wait();
+            let first = runtime.block_on(async { tokio::time::timeout(wait, rx.recv()).await });
             let first = match first {
                 Err(_elapsed) => {
-                    self.maintain();
+                    self.housekeeping();
                     continue;
                 }
                 Ok(None) => break,
@@ -193,11 +193,7 @@ impl Writer {
             };
             let batch = self.gather(first, &mut rx, &runtime);
             self.commit(batch, &committed);
-            if self.last_maintenance.elapsed() >= self.options.maintenance_every {
-                self.maintain();
-            } else if self.last_size_check.elapsed() >= SIZE_CHECK_EVERY {
-                self.enforce_size_cap();
-            }
+            self.housekeeping();
         }
         if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
             tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
@@ -240,7 +236,7 @@ impl Writer {
                     if left.is_zero() || batch.appends.is_empty() {
                         return batch;
                     }
-                    match runtime.block_on(tokio::time::timeout(left, rx.recv())) {
+                    match runtime.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
                         Ok(Some(msg)) => next = Some(msg),
                         Ok(None) | Err(_) => return batch,
                     }
@@ -283,6 +279,7 @@ impl Writer {
             Ok(()) => {
                 let first = self.next_seq;
                 self.next_seq += encoded.len() as u64;
+                self.grew_since_size_check |= !encoded.is_empty();
                 self.dirty_cursors.clear();
                 for (i, (_, _, reply)) in encoded.into_iter().enumerate() {
                     let _ = reply.send(Ok(first + i as u64));
@@ -371,6 +368,28 @@ impl Writer {
             .unwrap_or(last)
     }
 
+    /// How long the writer may sleep waiting for work before housekeeping is due.
+    fn idle_wait(&self) -> Duration {
+        let maintenance = self
+            .options
+            .maintenance_every
+            .saturating_sub(self.last_maintenance.elapsed());
+        if self.grew_since_size_check {
+            maintenance.min(SIZE_CHECK_EVERY.saturating_sub(self.last_size_check.elapsed()))
+        } else {
+            maintenance
+        }
+    }
+
+    /// Retention when its period is up; the size cap at most every second after growth.
+    fn housekeeping(&mut self) {
+        if self.last_maintenance.elapsed() >= self.options.maintenance_every {
+            self.maintain();
+        } else if self.grew_since_size_check && self.last_size_check.elapsed() >= SIZE_CHECK_EVERY {
+            self.enforce_size_cap();
+        }
+    }
+
     fn maintain(&mut self) {
         self.last_maintenance = Instant::now();
         if let Err(e) = self.apply_retention() {
@@ -424,6 +443,7 @@ impl Writer {
 
     fn enforce_size_cap(&mut self) {
         self.last_size_check = Instant::now();
+        self.grew_since_size_check = false;
         for _ in 0..20 {
             match self.used_bytes() {
                 Ok(used) if used > self.options.max_size_bytes => {
@@ -468,7 +488,10 @@ impl Writer {
         let result = self
             .conn
             .execute_batch("BEGIN")
-            .and_then(|_| self.conn.execute("DELETE FROM events WHERE seq <= ?1", [upto as i64]))
+            .and_then(|_| {
+                self.conn
+                    .execute("DELETE FROM events WHERE seq <= ?1", [upto as i64])
+            })
             .and_then(|_| bump_meta(&self.conn, "evicted_total", n))
             .and_then(|_| bump_meta(&self.conn, "evicted_unacked", unacked))
             .and_then(|_| self.conn.execute_batch("COMMIT"));
@@ -486,7 +509,12 @@ impl Writer {
                 "evicted events that no sink had delivered yet"
             );
         } else {
-            tracing::warn!(why, evicted = n, upto_seq = upto, "evicted delivered events early");
+            tracing::warn!(
+                why,
+                evicted = n,
+                upto_seq = upto,
+                "evicted delivered events early"
+            );
         }
         self.vacuum();
         true
@@ -508,7 +536,11 @@ fn bump_meta(conn: &Connection, key: &str, by: u64) -> rusqlite::Result<usize> {
 }
 
 /// Keeps `calls` in step with the event, inside the event's transaction.
-fn update_calls(tx: &rusqlite::Transaction<'_>, event: &CallEvent, seq: i64) -> Result<(), StoreError> {
+fn update_calls(
+    tx: &rusqlite::Transaction<'_>,
+    event: &CallEvent,
+    seq: i64,
+) -> Result<(), StoreError> {
     let Some(call_id) = &event.call_id else {
         return Ok(());
     };

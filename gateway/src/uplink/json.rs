@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn undecodable_body_is_still_published_with_the_reason() {
-        let mut e = stored(EventBody::CallDtmf(crate::calls::CallDtmf { digit: "1".into() }));
+        let mut e = stored(EventBody::CallDtmf(crate::calls::CallDtmf {
+            digit: "1".into(),
+        }));
         e.body = Err("unknown variant".into());
         let v = event_json("gw1", &e, false);
         assert_eq!(v["body_error"], "unknown variant");

@@ -99,7 +99,13 @@ impl Topics {
 /// Makes a value safe as one topic level (no separators or wildcards).
 fn topic_level(s: &str) -> String {
     s.chars()
-        .map(|c| if matches!(c, '/' | '+' | '#' | '\0') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, '/' | '+' | '#' | '\0') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -206,7 +212,10 @@ impl MqttSink {
                 .client_cert
                 .as_deref()
                 .zip(config.client_key.as_deref());
-            Some(Arc::new(client_config(config.ca_file.as_deref(), client_auth)?))
+            Some(Arc::new(client_config(
+                config.ca_file.as_deref(),
+                client_auth,
+            )?))
         } else {
             None
         };
@@ -260,7 +269,9 @@ impl MqttSink {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::error!(error = %e, "MQTT sink cannot read its cursor; not starting");
-                self.ctx.links.set(LINK, LinkState::Down, Some(e.to_string()));
+                self.ctx
+                    .links
+                    .set(LINK, LinkState::Down, Some(e.to_string()));
                 return;
             }
         };
@@ -368,7 +379,8 @@ impl MqttSink {
     }
 
     fn show_progress(&self, s: &Session) {
-        let draining = s.read_upto < s.backlog_head || !s.buffer.is_empty() && s.buffer[0].seq <= s.backlog_head;
+        let draining = s.read_upto < s.backlog_head
+            || !s.buffer.is_empty() && s.buffer[0].seq <= s.backlog_head;
         if draining {
             self.ctx.links.set(
                 LINK,
@@ -411,14 +423,23 @@ impl MqttSink {
                 }
             }
             let payload = event_json(&self.ctx.gateway_id, event, historical).to_string();
-            s.client
-                .try_publish(self.topics.event(&event.kind), QoS::AtLeastOnce, false, payload)?;
+            s.client.try_publish(
+                self.topics.event(&event.kind),
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )?;
             s.queued.push_back(Tag::Event(event.seq));
             s.window.sent(event.seq);
-            if let (Ok(EventBody::CallEnded(record)), Some(call_id)) = (&event.body, &event.call_id) {
+            if let (Ok(EventBody::CallEnded(record)), Some(call_id)) = (&event.body, &event.call_id)
+            {
                 let payload = call_json(&self.ctx.gateway_id, event.seq, record).to_string();
-                s.client
-                    .try_publish(self.topics.call(call_id), QoS::AtLeastOnce, false, payload)?;
+                s.client.try_publish(
+                    self.topics.call(call_id),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )?;
                 s.queued.push_back(Tag::Event(event.seq));
                 s.window.sent(event.seq);
             }
@@ -450,7 +471,10 @@ impl MqttSink {
             return Ok(());
         };
         let Some((request_id, result)) = answer_command(name, &publish.payload, None) else {
-            tracing::warn!(command = name, "command without a usable request_id ignored");
+            tracing::warn!(
+                command = name,
+                "command without a usable request_id ignored"
+            );
             return Ok(());
         };
         if name == "status" {
@@ -511,7 +535,11 @@ impl MqttSink {
 /// Answers a command published on `cmd/{name}`. `None` when there is no usable
 /// `request_id` to answer on. Commands that act on PBXs and the modem arrive with their
 /// issues; until then they are refused with a typed error, never silently dropped.
-pub fn answer_command(name: &str, payload: &[u8], status: Option<Value>) -> Option<(String, Value)> {
+pub fn answer_command(
+    name: &str,
+    payload: &[u8],
+    status: Option<Value>,
+) -> Option<(String, Value)> {
     let body: Value = serde_json::from_slice(payload).ok()?;
     let request_id = body.get("request_id")?.as_str()?;
     if request_id.is_empty() || request_id.len() > 128 {

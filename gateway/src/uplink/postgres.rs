@@ -80,22 +80,24 @@ impl PostgresSink {
         let mut pg: tokio_postgres::Config = url.parse()?;
         pg.connect_timeout(Duration::from_secs(15));
         pg.application_name(format!("pbxgw-{}", ctx.gateway_id));
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(
-            config.ca_file.as_deref(),
-            None,
-        )
-        .or_else(|e| match (&e, config.ca_file.is_none()) {
-            // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
-            // empty trust store so `require` fails with a clear TLS error later.
-            (TlsError::NoSystemRoots, true) => Ok(rustls::ClientConfig::builder_with_provider(
-                std::sync::Arc::new(rustls::crypto::ring::default_provider()),
-            )
-            .with_safe_default_protocol_versions()
-            .map_err(TlsError::Config)?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()),
-            _ => Err(e),
-        })?);
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+            client_config(config.ca_file.as_deref(), None).or_else(|e| {
+                match (&e, config.ca_file.is_none()) {
+                    // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
+                    // empty trust store so `require` fails with a clear TLS error later.
+                    (TlsError::NoSystemRoots, true) => Ok(
+                        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                            rustls::crypto::ring::default_provider(),
+                        ))
+                        .with_safe_default_protocol_versions()
+                        .map_err(TlsError::Config)?
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                    ),
+                    _ => Err(e),
+                }
+            })?,
+        );
         Ok(PostgresSink {
             config,
             pg,
@@ -110,7 +112,9 @@ impl PostgresSink {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::error!(error = %e, "PostgreSQL sink cannot read its cursor; not starting");
-                self.ctx.links.set(LINK, LinkState::Down, Some(e.to_string()));
+                self.ctx
+                    .links
+                    .set(LINK, LinkState::Down, Some(e.to_string()));
                 return;
             }
         };
@@ -190,7 +194,11 @@ impl PostgresSink {
             }
             self.write_batch(&mut client, &prepared, &batch).await?;
             *acked = last;
-            self.ctx.appender.ack(SINK, last).await.map_err(|_| StoreError::Closed)?;
+            self.ctx
+                .appender
+                .ack(SINK, last)
+                .await
+                .map_err(|_| StoreError::Closed)?;
             if self.ctx.shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -223,7 +231,9 @@ impl PostgresSink {
         let tx = client.transaction().await?;
         tx.execute(
             &prepared.events,
-            &[gw, &seqs, &ts, &sources, &pbxs, &kinds, &call_ids, &payloads],
+            &[
+                gw, &seqs, &ts, &sources, &pbxs, &kinds, &call_ids, &payloads,
+            ],
         )
         .await?;
         for e in batch {
@@ -300,7 +310,10 @@ WHERE pbxgw_calls.last_seq <= excluded.last_seq";
 
 /// Applies the central schema, or says exactly which grant is missing.
 pub async fn migrate(client: &mut Client) -> Result<(), PgError> {
-    let role: String = client.query_one("SELECT current_user::text", &[]).await?.get(0);
+    let role: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await?
+        .get(0);
     let missing_grant = |grant: String| PgError::MissingGrant {
         role: role.clone(),
         grant,
@@ -309,7 +322,10 @@ pub async fn migrate(client: &mut Client) -> Result<(), PgError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
     let exists: bool = tx
-        .query_one("SELECT to_regclass('pbxgw_schema_migrations') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('pbxgw_schema_migrations') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     let current: i32 = if exists {
@@ -332,7 +348,10 @@ pub async fn migrate(client: &mut Client) -> Result<(), PgError> {
             .await?
             .get(0);
         if !can_create {
-            let schema: String = tx.query_one("SELECT current_schema()::text", &[]).await?.get(0);
+            let schema: String = tx
+                .query_one("SELECT current_schema()::text", &[])
+                .await?
+                .get(0);
             return Err(missing_grant(format!(
                 "GRANT CREATE ON SCHEMA {schema} TO {role}"
             )));
