@@ -25,7 +25,10 @@ fn pg_bindir() -> PathBuf {
         .unwrap_or_default();
     dirs.sort();
     dirs.reverse();
-    super::find_binary("initdb", &dirs, "postgresql")
+    let initdb = super::find_binary("initdb", &dirs, "postgresql");
+    // /usr/local/bin may hold symlinks to a few tools only: use the real directory.
+    std::fs::canonicalize(&initdb)
+        .unwrap_or(initdb)
         .parent()
         .map(Path::to_path_buf)
         .expect("initdb has a directory")
@@ -144,8 +147,8 @@ impl Postgres {
         );
         // The port opens slightly before connections are accepted.
         let ready = (0..200).any(|_| {
-            let ok = self
-                .command("pg_isready")
+            // A client: runs as ourselves (only the server must not be root).
+            let ok = Command::new(self.bindir.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()
                 .map(|s| s.success())
@@ -155,7 +158,12 @@ impl Postgres {
             }
             ok
         });
-        assert!(ready, "postgres on {} never became ready", self.port);
+        assert!(
+            ready,
+            "postgres on {} never became ready; its log:\n{}",
+            self.port,
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+        );
     }
 
     /// Fast shutdown: open connections are cut, as in a real database restart.
