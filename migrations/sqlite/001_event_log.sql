@@ -42,7 +42,6 @@ CREATE TABLE calls (
     answered_ms INTEGER,
     ended_ms    INTEGER,
     disposition TEXT,
-    record      BLOB,              -- postcard CallRecord (envelope) once ended
+    ended_seq   INTEGER,           -- the call.ended event, whose body is the full record
     last_seq    INTEGER NOT NULL
-);
-CREATE INDEX calls_started ON calls (started_ms);
+) WITHOUT ROWID;  -- one B-tree keyed by call_id: a call update touches a single tree

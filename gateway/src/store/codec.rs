@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::calls::{CallRecord, EventBody};
+use crate::calls::EventBody;
 
 #[derive(Serialize)]
 enum EnvelopeRef<'a, T> {
@@ -23,16 +23,6 @@ pub fn encode_body(body: &EventBody) -> Result<Vec<u8>, StoreError> {
 pub fn decode_body(bytes: &[u8]) -> Result<EventBody, postcard::Error> {
     match postcard::from_bytes::<Envelope<EventBody>>(bytes)? {
         Envelope::V1(body) => Ok(body),
-    }
-}
-
-pub(crate) fn encode_record(record: &CallRecord) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(&EnvelopeRef::V1(record)).map_err(StoreError::Encode)
-}
-
-pub fn decode_record(bytes: &[u8]) -> Result<CallRecord, postcard::Error> {
-    match postcard::from_bytes::<Envelope<CallRecord>>(bytes)? {
-        Envelope::V1(record) => Ok(record),
     }
 }
 

@@ -51,6 +51,7 @@
 //! from a time-based floor (Unix ms × 1000) so central never mistakes new events for
 //! duplicates of old ones. The service never crash-loops over a bad file.
 
+mod calls_table;
 mod codec;
 mod error;
 mod open;
@@ -58,7 +59,7 @@ mod reader;
 mod schema;
 mod writer;
 
-pub use codec::{decode_body, decode_record, encode_body};
+pub use codec::{decode_body, encode_body};
 pub use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{AsyncReader, SinkBacklog, StoreReader, StoreStats, StoredEvent};

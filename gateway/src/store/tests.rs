@@ -213,6 +213,159 @@ async fn garbage_instead_of_a_database_is_quarantined() {
     drop(opened);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_table_follows_the_log_within_and_across_batches() {
+    use crate::calls::{CallAnswered, CallRecord, CallStarted, Direction, Disposition};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let (appender, writer, _) = start(&opts);
+    // Times relative to now: retention removes calls older than the history window.
+    let t0 = now_ms();
+    let ev = |call: &str, ts_ms: i64, body: EventBody| CallEvent {
+        ts_ms: t0 + ts_ms,
+        source: Source::Ami,
+        pbx: "p".into(),
+        call_id: Some(call.into()),
+        raw: None,
+        body,
+    };
+    let started = |caller: &str| {
+        EventBody::CallStarted(CallStarted {
+            direction: Direction::Inbound,
+            caller: Some(caller.into()),
+            callee: Some("100".into()),
+        })
+    };
+    let answered = |ext: &str| {
+        EventBody::CallAnswered(CallAnswered {
+            extension: Some(ext.into()),
+            agent: None,
+            by_person: true,
+        })
+    };
+    // Call a: started in one batch, answered and ended in later ones.
+    appender
+        .append(ev("a", 1_000, started("600")))
+        .await
+        .unwrap();
+    let row = |call: &str| {
+        let conn = rusqlite::Connection::open(&opts.path).unwrap();
+        conn.query_row(
+            "SELECT state, caller, extension, started_ms, answered_ms, ended_ms, disposition, ended_seq FROM calls WHERE call_id = ?1",
+            [call],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        row("a"),
+        (
+            "live".into(),
+            Some("600".into()),
+            None,
+            t0 + 1_000,
+            None,
+            None,
+            None,
+            None
+        )
+    );
+    appender
+        .append(ev("a", 2_000, answered("201")))
+        .await
+        .unwrap();
+    assert_eq!(row("a").2.as_deref(), Some("201"));
+    assert_eq!(row("a").4, Some(t0 + 2_000));
+    let record = CallRecord {
+        call_id: "a".into(),
+        direction: Direction::Inbound,
+        caller: Some("600".into()),
+        callee: Some("100".into()),
+        extension: Some("201".into()),
+        agent: None,
+        queue: None,
+        started_at: t0 + 1_000,
+        pbx_answered_at: None,
+        answered_at: Some(t0 + 2_000),
+        ended_at: t0 + 9_000,
+        duration_s: 0,
+        billsec_s: 0,
+        disposition: Disposition::Answered,
+        hangup_cause: None,
+        ivr_digits: None,
+        recording: None,
+        transfers: vec![],
+        holds: 0,
+        caller_name: None,
+        company: None,
+    }
+    .with_durations();
+    let seq = appender
+        .append(ev(
+            "a",
+            9_000,
+            EventBody::CallEnded(Box::new(record.clone())),
+        ))
+        .await
+        .unwrap();
+    // A late answer after the end must not reopen the call.
+    appender
+        .append(ev("a", 9_500, answered("202")))
+        .await
+        .unwrap();
+    assert_eq!(
+        row("a"),
+        (
+            "ended".into(),
+            Some("600".into()),
+            Some("201".into()),
+            t0 + 1_000,
+            Some(t0 + 2_000),
+            Some(t0 + 9_000),
+            Some("answered".into()),
+            Some(seq as i64)
+        )
+    );
+    // Call b: everything in one batch folds into one row with the same result.
+    let mut receipts = Vec::new();
+    for e in [
+        ev("b", 1_000, started("700")),
+        ev("b", 2_000, answered("203")),
+        ev(
+            "b",
+            9_000,
+            EventBody::CallEnded(Box::new(CallRecord {
+                call_id: "b".into(),
+                caller: Some("700".into()),
+                extension: Some("203".into()),
+                ..record.clone()
+            })),
+        ),
+    ] {
+        receipts.push(appender.submit(e).await.unwrap());
+    }
+    for r in receipts {
+        r.committed().await.unwrap();
+    }
+    let b = row("b");
+    assert_eq!(
+        (b.0.as_str(), b.2.as_deref(), b.4, b.5),
+        ("ended", Some("203"), Some(t0 + 2_000), Some(t0 + 9_000))
+    );
+    stop(appender, writer).await;
+}
+
 /// Polls for up to 5 s.
 pub(super) async fn wait(mut f: impl FnMut() -> bool) -> bool {
     for _ in 0..100 {

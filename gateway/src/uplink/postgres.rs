@@ -10,7 +10,7 @@ use super::json::{event_json, record_fields};
 use super::tls::{client_config, TlsError};
 use super::SinkContext;
 use crate::backoff::Backoff;
-use crate::calls::{EventBody, LinkState};
+use crate::calls::{CallRecord, EventBody, LinkState};
 use crate::config::PostgresConfig;
 use crate::store::{StoreError, StoredEvent};
 
@@ -70,7 +70,7 @@ pub struct PostgresSink {
 
 struct Prepared {
     events: Statement,
-    call: Statement,
+    calls: Statement,
 }
 
 impl PostgresSink {
@@ -161,7 +161,7 @@ impl PostgresSink {
         migrate(&mut client).await?;
         let prepared = Prepared {
             events: client.prepare(INSERT_EVENTS).await?,
-            call: client.prepare(UPSERT_CALL).await?,
+            calls: client.prepare(UPSERT_CALLS).await?,
         };
         let mut committed = self.ctx.committed.clone();
         loop {
@@ -236,43 +236,38 @@ impl PostgresSink {
             ],
         )
         .await?;
-        for e in batch {
-            if let (Ok(EventBody::CallEnded(r)), Some(call_id)) = (&e.body, &e.call_id) {
-                let transfers = record_fields(r)
-                    .get("transfers")
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "[]".into());
-                tx.execute(
-                    &prepared.call,
-                    &[
-                        gw,
-                        call_id,
-                        &e.pbx,
-                        &r.direction.as_str(),
-                        &r.caller,
-                        &r.callee,
-                        &r.extension,
-                        &r.agent,
-                        &r.queue,
-                        &r.started_at,
-                        &r.pbx_answered_at,
-                        &r.answered_at,
-                        &r.ended_at,
-                        &r.duration_s,
-                        &r.billsec_s,
-                        &r.disposition.as_str(),
-                        &r.hangup_cause,
-                        &r.ivr_digits,
-                        &r.recording,
-                        &transfers,
-                        &(r.holds as i32),
-                        &r.caller_name,
-                        &r.company,
-                        &(e.seq as i64),
-                    ],
-                )
-                .await?;
-            }
+        let calls = CallColumns::from_batch(batch);
+        if !calls.call_id.is_empty() {
+            tx.execute(
+                &prepared.calls,
+                &[
+                    gw,
+                    &calls.call_id,
+                    &calls.pbx,
+                    &calls.direction,
+                    &calls.caller,
+                    &calls.callee,
+                    &calls.extension,
+                    &calls.agent,
+                    &calls.queue,
+                    &calls.started_at,
+                    &calls.pbx_answered_at,
+                    &calls.answered_at,
+                    &calls.ended_at,
+                    &calls.duration_s,
+                    &calls.billsec_s,
+                    &calls.disposition,
+                    &calls.hangup_cause,
+                    &calls.ivr_digits,
+                    &calls.recording,
+                    &calls.transfers,
+                    &calls.holds,
+                    &calls.caller_name,
+                    &calls.company,
+                    &calls.last_seq,
+                ],
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -286,15 +281,23 @@ FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::
      AS u(seq, ts, source, pbx, kind, call_id, payload)
 ON CONFLICT (gateway_id, seq) DO NOTHING";
 
-const UPSERT_CALL: &str = "
+const UPSERT_CALLS: &str = "
 INSERT INTO pbxgw_calls (gateway_id, call_id, pbx, direction, caller, callee, extension, agent,
     queue, started_at, pbx_answered_at, answered_at, ended_at, duration_s, billsec_s,
     disposition, hangup_cause, ivr_digits, recording, transfers, holds, caller_name, company,
     last_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10::bigint / 1000.0),
-    to_timestamp($11::bigint / 1000.0), to_timestamp($12::bigint / 1000.0),
-    to_timestamp($13::bigint / 1000.0), $14, $15, $16, $17, $18, $19, $20::text::jsonb, $21,
-    $22, $23, $24)
+SELECT $1, u.call_id, u.pbx, u.direction, u.caller, u.callee, u.extension, u.agent, u.queue,
+    to_timestamp(u.started / 1000.0), to_timestamp(u.pbx_answered / 1000.0),
+    to_timestamp(u.answered / 1000.0), to_timestamp(u.ended / 1000.0), u.duration_s,
+    u.billsec_s, u.disposition, u.hangup_cause, u.ivr_digits, u.recording, u.transfers::jsonb,
+    u.holds, u.caller_name, u.company, u.last_seq
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+            $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
+            $20::text[], $21::int[], $22::text[], $23::text[], $24::bigint[])
+     AS u(call_id, pbx, direction, caller, callee, extension, agent, queue, started,
+          pbx_answered, answered, ended, duration_s, billsec_s, disposition, hangup_cause,
+          ivr_digits, recording, transfers, holds, caller_name, company, last_seq)
 ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     pbx = excluded.pbx, direction = excluded.direction, caller = excluded.caller,
     callee = excluded.callee, extension = excluded.extension, agent = excluded.agent,
@@ -307,6 +310,81 @@ ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     caller_name = excluded.caller_name, company = excluded.company,
     last_seq = excluded.last_seq, updated_at = now()
 WHERE pbxgw_calls.last_seq <= excluded.last_seq";
+
+/// The call records of one batch as columns for `UPSERT_CALLS`, one per call: PostgreSQL
+/// refuses to upsert the same row twice in one statement, so the latest record wins here.
+#[derive(Default)]
+struct CallColumns<'a> {
+    call_id: Vec<&'a str>,
+    pbx: Vec<&'a str>,
+    direction: Vec<&'static str>,
+    caller: Vec<Option<&'a str>>,
+    callee: Vec<Option<&'a str>>,
+    extension: Vec<Option<&'a str>>,
+    agent: Vec<Option<&'a str>>,
+    queue: Vec<Option<&'a str>>,
+    started_at: Vec<i64>,
+    pbx_answered_at: Vec<Option<i64>>,
+    answered_at: Vec<Option<i64>>,
+    ended_at: Vec<i64>,
+    duration_s: Vec<i64>,
+    billsec_s: Vec<i64>,
+    disposition: Vec<&'static str>,
+    hangup_cause: Vec<Option<&'a str>>,
+    ivr_digits: Vec<Option<&'a str>>,
+    recording: Vec<Option<&'a str>>,
+    transfers: Vec<String>,
+    holds: Vec<i32>,
+    caller_name: Vec<Option<&'a str>>,
+    company: Vec<Option<&'a str>>,
+    last_seq: Vec<i64>,
+}
+
+impl<'a> CallColumns<'a> {
+    fn from_batch(batch: &'a [StoredEvent]) -> CallColumns<'a> {
+        let mut latest: std::collections::HashMap<&str, (&StoredEvent, &CallRecord)> =
+            std::collections::HashMap::new();
+        for e in batch {
+            if let (Ok(EventBody::CallEnded(r)), Some(call_id)) = (&e.body, &e.call_id) {
+                latest.insert(call_id.as_str(), (e, r));
+            }
+        }
+        let mut rows: Vec<_> = latest.into_iter().collect();
+        rows.sort_by_key(|(_, (e, _))| e.seq);
+        let mut c = CallColumns::default();
+        for (call_id, (e, r)) in rows {
+            c.call_id.push(call_id);
+            c.pbx.push(&e.pbx);
+            c.direction.push(r.direction.as_str());
+            c.caller.push(r.caller.as_deref());
+            c.callee.push(r.callee.as_deref());
+            c.extension.push(r.extension.as_deref());
+            c.agent.push(r.agent.as_deref());
+            c.queue.push(r.queue.as_deref());
+            c.started_at.push(r.started_at);
+            c.pbx_answered_at.push(r.pbx_answered_at);
+            c.answered_at.push(r.answered_at);
+            c.ended_at.push(r.ended_at);
+            c.duration_s.push(r.duration_s);
+            c.billsec_s.push(r.billsec_s);
+            c.disposition.push(r.disposition.as_str());
+            c.hangup_cause.push(r.hangup_cause.as_deref());
+            c.ivr_digits.push(r.ivr_digits.as_deref());
+            c.recording.push(r.recording.as_deref());
+            c.transfers.push(
+                record_fields(r)
+                    .get("transfers")
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "[]".into()),
+            );
+            c.holds.push(i32::try_from(r.holds).unwrap_or(i32::MAX));
+            c.caller_name.push(r.caller_name.as_deref());
+            c.company.push(r.company.as_deref());
+            c.last_seq.push(e.seq as i64);
+        }
+        c
+    }
+}
 
 /// Applies the central schema, or says exactly which grant is missing.
 pub async fn migrate(client: &mut Client) -> Result<(), PgError> {

@@ -1,75 +1,7 @@
-//! The real gateway runtime with a synthetic producer in place of a PBX connector: used by
-//! the fault tests (kill -9 mid-stream needs a process that is producing) and benchmarks.
+//! `pbxgw-feed -c CONFIG --rate R --count N [--exit-when-done]`: see `pbxgw_tests::feeder`.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use anyhow::Context;
 use clap::Parser;
-use pbxgw::config::Config;
-use pbxgw::runtime::Gateway;
-
-#[derive(Parser)]
-struct Args {
-    #[arg(short, long)]
-    config: PathBuf,
-    /// Events per second; 0 = as fast as the store accepts them.
-    #[arg(long, default_value_t = 1000)]
-    rate: u32,
-    #[arg(long, default_value_t = 10_000)]
-    count: u64,
-    /// Stop cleanly after the last event instead of running until SIGTERM.
-    #[arg(long)]
-    exit_when_done: bool,
-}
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    pbxgw::cli::init_logging();
-    let config = Config::load(&args.config)?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("runtime")?
-        .block_on(feed(config, args))
-}
-
-async fn feed(config: Config, args: Args) -> anyhow::Result<()> {
-    let gateway = Gateway::start(&config).await?;
-    let appender = gateway.appender();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let per_tick = if args.rate == 0 {
-        u64::MAX
-    } else {
-        (u64::from(args.rate) / 100).max(1)
-    };
-    let mut last = None;
-    let mut i = 0;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    'produce: while i < args.count {
-        if args.rate > 0 {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = term.recv() => break 'produce,
-            }
-        }
-        let mut n = 0;
-        while n < per_tick && i < args.count {
-            let event = pbxgw_tests::synthetic::event(i, pbxgw::store::now_ms());
-            last = Some(appender.submit(event).await?);
-            i += 1;
-            n += 1;
-        }
-    }
-    if let Some(receipt) = last {
-        let seq = receipt.committed().await?;
-        eprintln!("feeder: all {i} events accepted, last seq {seq}");
-    }
-    if !args.exit_when_done {
-        term.recv().await;
-    }
-    drop(appender);
-    gateway.stop().await;
-    Ok(())
+    pbxgw_tests::feeder::main_with(pbxgw_tests::feeder::FeedArgs::parse())
 }

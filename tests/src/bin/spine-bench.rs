@@ -1,0 +1,439 @@
+//! `spine-bench`: the spine's figures on this machine, printed as a table.
+//!
+//! 1. ingest: events/s accepted into the store vs. a bare rusqlite batch insert of the same
+//!    rows, one transaction per batch of the same size;
+//! 2. drain of a backlog to a private Mosquitto vs. a bare rumqttc QoS 1 publisher sending the
+//!    same messages;
+//! 3. drain of the same backlog to a private PostgreSQL (stock durability settings);
+//! 4. latency from submit to receipt by an MQTT subscriber at 1,000 events/s, and the peak RSS
+//!    of the gateway process under that load.
+//!
+//! `PBXGW_BENCH_EVENTS` sets the backlog size (default 200,000); `PBXGW_BENCH_ONLY=ingest`
+//! stops after the ingest figures (for profiling).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pbxgw::config::{Config, SyncMode};
+use pbxgw::runtime::Gateway;
+use pbxgw::store::{self, StoreOptions, StoreReader};
+use pbxgw_tests::harness::{Mosquitto, Postgres};
+use pbxgw_tests::synthetic;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("feed") {
+        use clap::Parser;
+        let feed = pbxgw_tests::feeder::FeedArgs::parse_from(&args[1..]);
+        return pbxgw_tests::feeder::main_with(feed);
+    }
+    let events: u64 = std::env::var("PBXGW_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run(events))
+}
+
+struct Figure {
+    name: &'static str,
+    value: String,
+    goal: &'static str,
+    met: Option<bool>,
+}
+
+async fn run(n: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut figures = Vec::new();
+    println!(
+        "spine-bench: {n} events, {} cores, {}",
+        num_cores(),
+        cpu_model()
+    );
+
+    let (ours, raw) = ingest(dir.path(), n).await?;
+    figures.push(Figure {
+        name: "ingest, store (sync=full)",
+        value: format!("{ours:.0} events/s"),
+        goal: ">= 50,000 events/s",
+        met: Some(ours >= 50_000.0),
+    });
+    figures.push(Figure {
+        name: "ingest, bare rusqlite batch insert",
+        value: format!("{raw:.0} rows/s"),
+        goal: "",
+        met: None,
+    });
+    figures.push(Figure {
+        name: "ingest ratio store/bare",
+        value: format!("{:.2}", ours / raw),
+        goal: ">= 0.5",
+        met: Some(ours / raw >= 0.5),
+    });
+
+    if std::env::var("PBXGW_BENCH_ONLY").as_deref() == Ok("ingest") {
+        print_table(&figures);
+        return Ok(());
+    }
+
+    let backlog = dir.path().join("backlog");
+    build_backlog(&backlog, n).await?;
+
+    let broker = Mosquitto::start();
+    let (mqtt_drain, messages) = drain(&backlog, dir.path(), n, Sink::Mqtt(broker.port())).await?;
+    let bare = bare_publisher(&backlog, broker.port(), messages).await?;
+    let ratio = bare.as_secs_f64() / mqtt_drain.as_secs_f64();
+    figures.push(Figure {
+        name: "MQTT drain of backlog",
+        value: format!(
+            "{:.0} events/s ({messages} msgs in {:.2} s)",
+            n as f64 / mqtt_drain.as_secs_f64(),
+            mqtt_drain.as_secs_f64()
+        ),
+        goal: "",
+        met: None,
+    });
+    figures.push(Figure {
+        name: "bare rumqttc QoS 1 publisher",
+        value: format!(
+            "{:.0} msgs/s ({:.2} s)",
+            messages as f64 / bare.as_secs_f64(),
+            bare.as_secs_f64()
+        ),
+        goal: "",
+        met: None,
+    });
+    figures.push(Figure {
+        name: "MQTT drain ratio gateway/bare",
+        value: format!("{ratio:.2}"),
+        goal: ">= 0.5",
+        met: Some(ratio >= 0.5),
+    });
+
+    let pg = Postgres::start_durable();
+    let (pg_drain, _) = drain(&backlog, dir.path(), n, Sink::Postgres(pg.url())).await?;
+    let rows = n as f64 / pg_drain.as_secs_f64();
+    figures.push(Figure {
+        name: "PostgreSQL drain of backlog",
+        value: format!("{rows:.0} rows/s ({:.2} s)", pg_drain.as_secs_f64()),
+        goal: ">= 20,000 rows/s",
+        met: Some(rows >= 20_000.0),
+    });
+
+    let (p50, p99, rss_kb) = latency_and_rss(dir.path(), broker.port()).await?;
+    figures.push(Figure {
+        name: "latency submit->subscriber p50 @1000/s",
+        value: format!("{p50} ms"),
+        goal: "",
+        met: None,
+    });
+    figures.push(Figure {
+        name: "latency submit->subscriber p99 @1000/s",
+        value: format!("{p99} ms"),
+        goal: "< 20 ms",
+        met: Some(p99 < 20),
+    });
+    figures.push(Figure {
+        name: "gateway peak RSS under that load",
+        value: format!("{:.1} MB", rss_kb as f64 / 1024.0),
+        goal: "< 30 MB",
+        met: Some(rss_kb < 30 * 1024),
+    });
+
+    print_table(&figures);
+    Ok(())
+}
+
+fn print_table(figures: &[Figure]) {
+    println!();
+    println!("| figure | value | goal | |");
+    println!("|---|---|---|---|");
+    for f in figures {
+        let met = match f.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!("| {} | {} | {} | {} |", f.name, f.value, f.goal, met);
+    }
+}
+
+fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
+    StoreOptions {
+        path: dir.join("pbxgw.db"),
+        sync: SyncMode::Full,
+        max_size_bytes: 4 << 30,
+        history_ms: 30 * 86_400_000,
+        batch_max: 1000,
+        batch_wait: Duration::from_millis(2),
+        sinks,
+        maintenance_every: Duration::from_secs(3600),
+    }
+}
+
+/// Submits `n` events pipelined (as a connector does) and waits for the last commit.
+async fn fill(options: &StoreOptions, n: u64) -> anyhow::Result<Duration> {
+    let opened = store::open(options)?;
+    let (appender, writer, _) =
+        store::spawn_writer(opened, options.clone(), tokio::runtime::Handle::current())?;
+    let events: Vec<_> = (0..n)
+        .map(|i| synthetic::event(i, store::now_ms()))
+        .collect();
+    let start = Instant::now();
+    let mut last = None;
+    for e in events {
+        last = Some(appender.submit(e).await?);
+    }
+    if let Some(r) = last {
+        r.committed().await?;
+    }
+    let took = start.elapsed();
+    drop(appender);
+    tokio::task::spawn_blocking(move || writer.join()).await?;
+    Ok(took)
+}
+
+async fn ingest(dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
+    let ours_dir = dir.join("ingest");
+    let took = fill(&store_options(&ours_dir, vec![]), n).await?;
+    let ours = n as f64 / took.as_secs_f64();
+
+    // The same rows, encoded up front, inserted with nothing else going on.
+    let raw_dir = dir.join("raw");
+    std::fs::create_dir_all(&raw_dir)?;
+    let conn = rusqlite::Connection::open(raw_dir.join("raw.db"))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(include_str!("../../../migrations/sqlite/001_event_log.sql"))?;
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            let e = synthetic::event(i, store::now_ms());
+            let body = store::encode_body(&e.body).expect("encode");
+            (i as i64 + 1, e, body)
+        })
+        .collect();
+    let start = Instant::now();
+    for chunk in rows.chunks(1000) {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO events (seq, ts_ms, source, pbx, kind, call_id, raw, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (seq, e, body) in chunk {
+                stmt.execute((
+                    seq,
+                    e.ts_ms,
+                    e.source.as_str(),
+                    &e.pbx,
+                    e.kind(),
+                    &e.call_id,
+                    &e.raw,
+                    body,
+                ))?;
+            }
+        }
+        tx.commit()?;
+    }
+    let raw = n as f64 / start.elapsed().as_secs_f64();
+    Ok((ours, raw))
+}
+
+async fn build_backlog(dir: &Path, n: u64) -> anyhow::Result<()> {
+    fill(&store_options(dir, vec![]), n).await?;
+    Ok(())
+}
+
+enum Sink {
+    Mqtt(u16),
+    Postgres(String),
+}
+
+/// Starts a gateway on a copy of the backlog with one sink and times until that sink's
+/// cursor reaches the last event. Returns the time and the number of messages it implies.
+async fn drain(
+    backlog: &Path,
+    scratch: &Path,
+    n: u64,
+    sink: Sink,
+) -> anyhow::Result<(Duration, u64)> {
+    let data = scratch.join(match sink {
+        Sink::Mqtt(_) => "drain-mqtt",
+        Sink::Postgres(_) => "drain-pg",
+    });
+    std::fs::create_dir_all(&data)?;
+    std::fs::copy(backlog.join("pbxgw.db"), data.join("pbxgw.db"))?;
+    let (uplink, name) = match &sink {
+        Sink::Mqtt(port) => (
+            format!("[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nreplay_rate = 0\n"),
+            "mqtt",
+        ),
+        Sink::Postgres(url) => (format!("[uplink.postgres]\nurl = {url:?}\n"), "postgres"),
+    };
+    let text = format!(
+        "[gateway]\nid = \"bench\"\ndata_dir = {data:?}\n[store]\nsync = \"full\"\n{uplink}"
+    );
+    let config = Config::from_toml(&text, Path::new("bench.toml"))?;
+    let reader = StoreReader::open(&config.db_path())?;
+    // Start-up (integrity check of the backlog's database) is not part of the drain.
+    let gateway = Gateway::start(&config).await?;
+    let start = Instant::now();
+    while reader.cursor(name)? < n {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "drain to {name} did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = start.elapsed();
+    gateway.stop().await;
+    Ok((took, n + n / 4))
+}
+
+/// A plain rumqttc QoS 1 publisher sending the same topics and payloads, same window.
+async fn bare_publisher(backlog: &Path, port: u16, messages: u64) -> anyhow::Result<Duration> {
+    let reader = StoreReader::open(&backlog.join("pbxgw.db"))?;
+    let mut payloads = Vec::with_capacity(messages as usize);
+    let mut after = 0;
+    loop {
+        let batch = reader.events_after(after, 10_000)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for e in &batch {
+            payloads.push((
+                format!("bare/bench/event/{}", e.kind),
+                pbxgw::uplink::json::event_json("bench", e, true).to_string(),
+            ));
+            if let Ok(pbxgw::calls::EventBody::CallEnded(r)) = &e.body {
+                payloads.push((
+                    format!("bare/bench/call/{}", r.call_id),
+                    pbxgw::uplink::json::call_json("bench", e.seq, r).to_string(),
+                ));
+            }
+        }
+    }
+    anyhow::ensure!(
+        payloads.len() as u64 == messages,
+        "backlog has {} messages",
+        payloads.len()
+    );
+    let mut options = MqttOptions::new("bare-publisher", "127.0.0.1", port);
+    options
+        .set_inflight(100)
+        .set_max_packet_size(256 * 1024, 256 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(options, 264);
+    let start = Instant::now();
+    let publisher = tokio::spawn(async move {
+        for (topic, payload) in payloads {
+            if client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        client
+    });
+    let mut acked = 0;
+    while acked < messages {
+        match eventloop.poll().await? {
+            Event::Incoming(Packet::PubAck(_)) => acked += 1,
+            Event::Outgoing(Outgoing::Disconnect) => break,
+            _ => {}
+        }
+    }
+    let took = start.elapsed();
+    let _ = publisher.await;
+    Ok(took)
+}
+
+/// Runs the gateway as its own process (this binary, `feed` mode) at 1,000 events/s with an
+/// MQTT uplink; a subscriber here measures submit->receipt from each payload's `ts`.
+async fn latency_and_rss(scratch: &Path, port: u16) -> anyhow::Result<(i64, i64, u64)> {
+    let data = scratch.join("latency");
+    std::fs::create_dir_all(&data)?;
+    let conf = data.join("pbxgw.toml");
+    std::fs::write(&conf, format!(
+        "[gateway]\nid = \"bench-lat\"\ndata_dir = {:?}\n[store]\nsync = \"full\"\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n",
+        data.join("db")
+    ))?;
+    let mut options = MqttOptions::new("bench-latency", "127.0.0.1", port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    client
+        .subscribe("pbxgw/v1/bench-lat/event/#", QoS::AtLeastOnce)
+        .await?;
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
+            break;
+        }
+    }
+    let seconds = 20;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "feed",
+            "-c",
+            &conf.to_string_lossy(),
+            "--rate",
+            "1000",
+            "--count",
+            &(1000 * seconds).to_string(),
+        ])
+        .env("PBXGW_LOG", "warn")
+        .spawn()?;
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds + 15);
+    while latencies.len() < (1000 * seconds) as usize && Instant::now() < deadline {
+        let event = tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await;
+        if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) = event {
+            let now = store::now_ms();
+            let v: serde_json::Value = serde_json::from_slice(&p.payload)?;
+            let ts = v["ts"].as_str().unwrap_or_default();
+            let sent =
+                time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)?;
+            latencies.push(now - (sent.unix_timestamp_nanos() / 1_000_000) as i64);
+        }
+    }
+    let rss = peak_rss_kb(child.id());
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    anyhow::ensure!(!latencies.is_empty(), "no events reached the subscriber");
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    Ok((pct(0.50), pct(0.99), rss))
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn num_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
