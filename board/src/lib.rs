@@ -1,1 +1,7 @@
-//! placeholder
+//! The hardware layer of the pbxgw box: front-panel LEDs, the GSM modem (AT engine and PDU
+//! codec), the watchdog, serial ports, and the board profiles that say which lines and ports
+//! one model of box has. It knows nothing about PBXs; the gateway reaches hardware only
+//! through this crate's types.
+//!
+//! Its modules arrive with the SMS work (`modem`) and the LED/watchdog work (`leds`,
+//! `watchdog`, `profiles`); nothing here is used by the gateway yet.

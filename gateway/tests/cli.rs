@@ -2,11 +2,23 @@
 
 use std::process::Command;
 
+/// The binary, through `PBXGW_TEST_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`)
+/// when the tests run for a foreign target.
+fn command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_pbxgw");
+    match std::env::var("PBXGW_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut c = Command::new(words.next().unwrap_or_default());
+            c.args(words).arg(bin);
+            c
+        }
+        _ => Command::new(bin),
+    }
+}
+
 fn pbxgw(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pbxgw"))
-        .args(args)
-        .output()
-        .expect("run pbxgw");
+    let out = command().args(args).output().expect("run pbxgw");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
