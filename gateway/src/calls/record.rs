@@ -101,3 +101,35 @@ impl CallRecord {
         self
     }
 }
+
+#[cfg(test)]
+impl CallRecord {
+    /// An answered inbound call for tests: started at `t0`, answered 2 s later, ended 62 s
+    /// after the start.
+    pub(crate) fn example(call_id: &str, t0: i64) -> CallRecord {
+        CallRecord {
+            call_id: call_id.into(),
+            direction: Direction::Inbound,
+            caller: Some("600".into()),
+            callee: Some("100".into()),
+            extension: Some("201".into()),
+            agent: None,
+            queue: None,
+            started_at: t0,
+            pbx_answered_at: None,
+            answered_at: Some(t0 + 2_000),
+            ended_at: t0 + 62_000,
+            duration_s: 0,
+            billsec_s: 0,
+            disposition: Disposition::Answered,
+            hangup_cause: None,
+            ivr_digits: None,
+            recording: None,
+            transfers: vec![],
+            holds: 0,
+            caller_name: None,
+            company: None,
+        }
+        .with_durations()
+    }
+}

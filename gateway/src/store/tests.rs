@@ -215,7 +215,7 @@ async fn garbage_instead_of_a_database_is_quarantined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_table_follows_the_log_within_and_across_batches() {
-    use crate::calls::{CallAnswered, CallRecord, CallStarted, Direction, Disposition};
+    use crate::calls::{CallAnswered, CallRecord, CallStarted, Direction};
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
     let (appender, writer, _) = start(&opts);
@@ -288,27 +288,10 @@ async fn calls_table_follows_the_log_within_and_across_batches() {
     assert_eq!(row("a").2.as_deref(), Some("201"));
     assert_eq!(row("a").4, Some(t0 + 2_000));
     let record = CallRecord {
-        call_id: "a".into(),
-        direction: Direction::Inbound,
-        caller: Some("600".into()),
-        callee: Some("100".into()),
-        extension: Some("201".into()),
-        agent: None,
-        queue: None,
         started_at: t0 + 1_000,
-        pbx_answered_at: None,
         answered_at: Some(t0 + 2_000),
         ended_at: t0 + 9_000,
-        duration_s: 0,
-        billsec_s: 0,
-        disposition: Disposition::Answered,
-        hangup_cause: None,
-        ivr_digits: None,
-        recording: None,
-        transfers: vec![],
-        holds: 0,
-        caller_name: None,
-        company: None,
+        ..CallRecord::example("a", t0)
     }
     .with_durations();
     let seq = appender

@@ -79,7 +79,7 @@ pub fn call_json(gw: &str, seq: u64, record: &CallRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::{CallRinging, Direction, Disposition};
+    use crate::calls::CallRinging;
 
     fn stored(body: EventBody) -> StoredEvent {
         StoredEvent {
@@ -116,30 +116,7 @@ mod tests {
 
     #[test]
     fn call_record_times_are_rfc3339() {
-        let r = CallRecord {
-            call_id: "c1".into(),
-            direction: Direction::Inbound,
-            caller: Some("600".into()),
-            callee: Some("100".into()),
-            extension: Some("201".into()),
-            agent: None,
-            queue: None,
-            started_at: 1_000,
-            pbx_answered_at: None,
-            answered_at: Some(3_000),
-            ended_at: 63_000,
-            duration_s: 0,
-            billsec_s: 0,
-            disposition: Disposition::Answered,
-            hangup_cause: None,
-            ivr_digits: None,
-            recording: None,
-            transfers: vec![],
-            holds: 0,
-            caller_name: None,
-            company: None,
-        }
-        .with_durations();
+        let r = CallRecord::example("c1", 1_000);
         let v = call_json("gw1", 9, &r);
         assert_eq!(v["started_at"], "1970-01-01T00:00:01.000Z");
         assert_eq!(v["pbx_answered_at"], Value::Null);

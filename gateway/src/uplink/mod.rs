@@ -59,3 +59,58 @@ impl SinkContext {
         }
     }
 }
+
+/// A failure of one sink connection.
+pub(crate) trait SinkError: std::fmt::Display {
+    /// True for failures only the installer can fix (credentials, TLS, grants): shown as
+    /// "needs installer" rather than "down".
+    fn needs_installer(&self) -> bool;
+}
+
+/// One connection of a sink: connect, send from `acked` on, advance `acked` as the far side
+/// acknowledges. Returns `Ok` only when shutdown was requested.
+pub(crate) trait Session {
+    type Error: SinkError;
+    async fn session(&self, acked: &mut u64) -> Result<(), Self::Error>;
+}
+
+/// Runs a sink until shutdown: resumes from its stored cursor, and after any failure shows
+/// the link's state and reconnects with capped, jittered backoff (reset after a connection
+/// that lasted).
+pub(crate) async fn supervise<S: Session>(ctx: &SinkContext, sink: &str, link: &str, s: S) {
+    use crate::calls::LinkState;
+    use std::time::{Duration, Instant};
+    let mut backoff =
+        crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
+    let sink_name = sink.to_owned();
+    let mut acked = match ctx.reader.call(move |r| r.cursor(&sink_name)).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::error!(sink, error = %e, "sink cannot read its cursor; not starting");
+            ctx.links.set(link, LinkState::Down, Some(e.to_string()));
+            return;
+        }
+    };
+    loop {
+        ctx.links.set(link, LinkState::Connecting, None);
+        let started = Instant::now();
+        match s.session(&mut acked).await {
+            Ok(()) => return,
+            Err(e) => {
+                let state = if e.needs_installer() {
+                    LinkState::NeedsInstaller
+                } else {
+                    LinkState::Down
+                };
+                tracing::warn!(sink, error = %e, acked, "uplink failed; will reconnect");
+                ctx.links.set(link, state, Some(e.to_string()));
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff.reset();
+        }
+        if !ctx.sleep(backoff.next_delay()).await {
+            return;
+        }
+    }
+}

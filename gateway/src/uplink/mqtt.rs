@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use super::json::{call_json, event_json};
 use super::tls::{client_config, TlsError};
 use super::SinkContext;
-use crate::backoff::Backoff;
 use crate::calls::{EventBody, LinkState};
 use crate::config::MqttConfig;
 use crate::health::StatusReport;
@@ -51,7 +50,7 @@ impl From<ConnectionError> for MqttError {
     }
 }
 
-impl MqttError {
+impl super::SinkError for MqttError {
     /// Failures only the installer can fix (credentials, TLS), shown as such on the LED.
     fn needs_installer(&self) -> bool {
         matches!(
@@ -205,6 +204,17 @@ struct Session {
     last_store_ack: Instant,
 }
 
+impl Session {
+    /// Queues one QoS 1 message of event `seq`; its PUBACK will count toward that event.
+    fn publish_part(&mut self, topic: String, payload: String, seq: u64) -> Result<(), MqttError> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)?;
+        self.queued.push_back(Tag::Event(seq));
+        self.window.sent(seq);
+        Ok(())
+    }
+}
+
 impl MqttSink {
     pub fn new(config: MqttConfig, ctx: SinkContext) -> Result<MqttSink, TlsError> {
         let tls = if config.tls {
@@ -264,39 +274,8 @@ impl MqttSink {
 
     /// Runs until shutdown: connect, drain, and on any failure reconnect with backoff.
     pub async fn run(self) {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
-        let mut acked = match self.ctx.reader.call(|r| r.cursor(SINK)).await {
-            Ok(seq) => seq,
-            Err(e) => {
-                tracing::error!(error = %e, "MQTT sink cannot read its cursor; not starting");
-                self.ctx
-                    .links
-                    .set(LINK, LinkState::Down, Some(e.to_string()));
-                return;
-            }
-        };
-        loop {
-            self.ctx.links.set(LINK, LinkState::Connecting, None);
-            let started = Instant::now();
-            match self.session(&mut acked).await {
-                Ok(()) => return,
-                Err(e) => {
-                    let state = if e.needs_installer() {
-                        LinkState::NeedsInstaller
-                    } else {
-                        LinkState::Down
-                    };
-                    tracing::warn!(error = %e, acked, "MQTT uplink lost; will reconnect");
-                    self.ctx.links.set(LINK, state, Some(e.to_string()));
-                }
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff.reset();
-            }
-            if !self.ctx.sleep(backoff.next_delay()).await {
-                return;
-            }
-        }
+        let ctx = self.ctx.clone();
+        super::supervise(&ctx, SINK, LINK, self).await;
     }
 
     async fn connect(&self, eventloop: &mut EventLoop) -> Result<(), MqttError> {
@@ -316,7 +295,7 @@ impl MqttSink {
     }
 
     /// One connection. `Ok` means shutdown was requested; `acked` tracks the broker's acks.
-    async fn session(&self, acked: &mut u64) -> Result<(), MqttError> {
+    async fn connection(&self, acked: &mut u64) -> Result<(), MqttError> {
         let cap = usize::from(self.config.max_inflight) * 2 + 64;
         let (client, mut eventloop) = AsyncClient::new(self.options(), cap);
         self.connect(&mut eventloop).await?;
@@ -422,26 +401,18 @@ impl MqttSink {
                     return Ok(Some(when));
                 }
             }
+            let (seq, event_topic) = (event.seq, self.topics.event(&event.kind));
             let payload = event_json(&self.ctx.gateway_id, event, historical).to_string();
-            s.client.try_publish(
-                self.topics.event(&event.kind),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )?;
-            s.queued.push_back(Tag::Event(event.seq));
-            s.window.sent(event.seq);
-            if let (Ok(EventBody::CallEnded(record)), Some(call_id)) = (&event.body, &event.call_id)
-            {
-                let payload = call_json(&self.ctx.gateway_id, event.seq, record).to_string();
-                s.client.try_publish(
+            let record = match (&event.body, &event.call_id) {
+                (Ok(EventBody::CallEnded(record)), Some(call_id)) => Some((
                     self.topics.call(call_id),
-                    QoS::AtLeastOnce,
-                    false,
-                    payload,
-                )?;
-                s.queued.push_back(Tag::Event(event.seq));
-                s.window.sent(event.seq);
+                    call_json(&self.ctx.gateway_id, seq, record).to_string(),
+                )),
+                _ => None,
+            };
+            s.publish_part(event_topic, payload, seq)?;
+            if let Some((topic, payload)) = record {
+                s.publish_part(topic, payload, seq)?;
             }
             s.buffer.pop_front();
         }
@@ -529,6 +500,14 @@ impl MqttSink {
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(3), drain).await;
+    }
+}
+
+impl super::Session for MqttSink {
+    type Error = MqttError;
+
+    async fn session(&self, acked: &mut u64) -> Result<(), MqttError> {
+        self.connection(acked).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! PostgreSQL uplink: batched, idempotent inserts into `pbxgw_events` (and upserts into
 //! `pbxgw_calls` for `call.ended`); the cursor moves after COMMIT.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
@@ -9,7 +9,6 @@ use tokio_postgres::{Client, Statement};
 use super::json::{event_json, record_fields};
 use super::tls::{client_config, TlsError};
 use super::SinkContext;
-use crate::backoff::Backoff;
 use crate::calls::{CallRecord, EventBody, LinkState};
 use crate::config::PostgresConfig;
 use crate::store::{StoreError, StoredEvent};
@@ -46,7 +45,7 @@ pub enum PgError {
     ConnectTimeout(Duration),
 }
 
-impl PgError {
+impl super::SinkError for PgError {
     fn needs_installer(&self) -> bool {
         match self {
             PgError::MissingGrant { .. } | PgError::Tls(_) => true,
@@ -106,40 +105,10 @@ impl PostgresSink {
         })
     }
 
+    /// Runs until shutdown: connect, migrate, drain; on any failure reconnect with backoff.
     pub async fn run(self) {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
-        let mut acked = match self.ctx.reader.call(|r| r.cursor(SINK)).await {
-            Ok(seq) => seq,
-            Err(e) => {
-                tracing::error!(error = %e, "PostgreSQL sink cannot read its cursor; not starting");
-                self.ctx
-                    .links
-                    .set(LINK, LinkState::Down, Some(e.to_string()));
-                return;
-            }
-        };
-        loop {
-            self.ctx.links.set(LINK, LinkState::Connecting, None);
-            let started = Instant::now();
-            match self.session(&mut acked).await {
-                Ok(()) => return,
-                Err(e) => {
-                    let state = if e.needs_installer() {
-                        LinkState::NeedsInstaller
-                    } else {
-                        LinkState::Down
-                    };
-                    tracing::warn!(error = %e, acked, "PostgreSQL uplink failed; will reconnect");
-                    self.ctx.links.set(LINK, state, Some(e.to_string()));
-                }
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                backoff.reset();
-            }
-            if !self.ctx.sleep(backoff.next_delay()).await {
-                return;
-            }
-        }
+        let ctx = self.ctx.clone();
+        super::supervise(&ctx, SINK, LINK, self).await;
     }
 
     async fn connect(&self) -> Result<Client, PgError> {
@@ -153,7 +122,7 @@ impl PostgresSink {
     }
 
     /// One connection: migrate, then drain. `Ok` means shutdown.
-    async fn session(&self, acked: &mut u64) -> Result<(), PgError> {
+    async fn connection(&self, acked: &mut u64) -> Result<(), PgError> {
         let mut client = tokio::select! {
             c = self.connect() => c?,
             _ = self.ctx.shutdown.cancelled() => return Ok(()),
@@ -271,6 +240,14 @@ impl PostgresSink {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl super::Session for PostgresSink {
+    type Error = PgError;
+
+    async fn session(&self, acked: &mut u64) -> Result<(), PgError> {
+        self.connection(acked).await
     }
 }
 
