@@ -7,6 +7,7 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod pbx;
 pub mod runtime;
 pub mod store;
 pub mod timefmt;

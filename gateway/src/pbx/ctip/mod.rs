@@ -1,0 +1,3 @@
+//! Slican CTIP (TCP 5524): the codec (pure) and the session (socket, login, liveness).
+
+pub mod codec;
