@@ -6,6 +6,8 @@ pub mod backoff;
 pub mod calls;
 pub mod cli;
 pub mod config;
+#[cfg(test)]
+mod fixtures;
 pub mod health;
 pub mod pbx;
 pub mod runtime;

@@ -3,6 +3,7 @@
 //! stage (store, uplinks, SMS rules, status page) works on; the per-protocol correlators
 //! live beside it.
 
+pub mod ctip;
 pub mod event;
 pub mod record;
 

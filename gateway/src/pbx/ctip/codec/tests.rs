@@ -1,17 +1,6 @@
 use super::*;
 
-/// `../shared/fixtures/` beside the repository.
-pub(crate) fn fixture(path: &str) -> String {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
-        .join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} is missing ({e}); shared/ must sit beside the repository",
-            full.display()
-        )
-    })
-}
+use crate::fixtures::fixture;
 
 fn parse_wire(line: &str) -> Message {
     let mut d = FrameDecoder::new();
