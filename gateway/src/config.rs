@@ -127,6 +127,13 @@ pub struct PbxConfig {
     pub pin: Option<Secret>,
     pub pin_env: Option<String>,
     pub pin_file: Option<PathBuf>,
+    /// The PBX's code page for text (852 = IBM852, Polish; the default).
+    pub codepage: Option<u16>,
+    /// Probe a silent link after this many seconds (default 60).
+    pub probe_after_s: Option<u64>,
+    /// Extension -> IVR digit: a call reaching the extension chose that digit.
+    #[serde(default)]
+    pub ivr_map: std::collections::BTreeMap<String, String>,
     // ami
     pub username: Option<String>,
     pub secret: Option<Secret>,
@@ -447,6 +454,36 @@ impl Config {
                         );
                     }
                 };
+            if let Some(cp) = pbx.codepage {
+                if crate::pbx::ctip::codec::CodePage::by_number(cp).is_none() {
+                    problem(
+                        &key("codepage"),
+                        &cp,
+                        "use a single-byte OEM code page such as 852 (Polish) or 437",
+                    );
+                }
+            }
+            if pbx.probe_after_s == Some(0) {
+                problem(
+                    &key("probe_after_s"),
+                    &0,
+                    "use at least 1 (seconds of silence before probing the PBX)",
+                );
+            }
+            for (ext, digit) in &pbx.ivr_map {
+                if ext.is_empty()
+                    || digit.is_empty()
+                    || !digit
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+                {
+                    problem(
+                        &key("ivr_map"),
+                        &format!("{ext:?} = {digit:?}"),
+                        "map an extension to the digit(s) that lead there, e.g. \"999\" = \"9\"",
+                    );
+                }
+            }
             match pbx.kind {
                 PbxKind::Ctip => needs("pin", pbx.pin.is_some(), &mut problem),
                 PbxKind::Ami => {

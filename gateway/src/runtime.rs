@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::calls::LinkState;
-use crate::config::Config;
+use crate::config::{Config, PbxConfig, PbxKind};
 use crate::health::Links;
 use crate::store::{self, Appender, AsyncReader, StoreError, StoreOptions, WriterHandle};
 use crate::uplink::mqtt::MqttSink;
@@ -83,14 +83,17 @@ impl Gateway {
             tasks.spawn(sink.run());
         }
         for pbx in &config.pbx {
-            links.set(
-                &format!("pbx:{}", pbx.name),
-                LinkState::Off,
-                Some(format!(
-                    "the {} connector is not in this build yet",
-                    pbx.kind.as_str()
-                )),
-            );
+            match pbx.kind {
+                PbxKind::Ctip => start_ctip(pbx, &links, &appender, &shutdown, &tasks),
+                PbxKind::Ami | PbxKind::Ari => links.set(
+                    &format!("pbx:{}", pbx.name),
+                    LinkState::Off,
+                    Some(format!(
+                        "the {} connector is not in this build yet",
+                        pbx.kind.as_str()
+                    )),
+                ),
+            }
         }
         Ok(Gateway {
             appender,
@@ -141,6 +144,55 @@ impl Gateway {
             tracing::warn!("store writer did not stop within 10 s");
         }
     }
+}
+
+/// A CTIP connector and its correlator, joined by a bounded channel.
+fn start_ctip(
+    pbx: &PbxConfig,
+    links: &Links,
+    appender: &Appender,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) {
+    use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
+    use crate::pbx::ctip::codec::CodePage;
+    use crate::pbx::ctip::session::{CtipSession, CtipSettings};
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let settings = CtipSettings {
+        name: pbx.name.clone(),
+        host: pbx.host.clone().unwrap_or_default(),
+        port: pbx.port_or_default(),
+        pin: pbx
+            .pin
+            .clone()
+            .unwrap_or_else(|| crate::config::Secret::new("")),
+        code_page: pbx
+            .codepage
+            .and_then(CodePage::by_number)
+            .unwrap_or_else(CodePage::ibm852),
+        probe_after: Duration::from_secs(pbx.probe_after_s.unwrap_or(60)),
+    };
+    let mut correlation = CtipCorrelatorConfig::new(&pbx.name);
+    correlation.ivr_map = pbx
+        .ivr_map
+        .iter()
+        .map(|(ext, digit)| (ext.trim_end_matches('_').to_owned(), digit.clone()))
+        .collect();
+    tasks.spawn(
+        CtipSession {
+            settings,
+            links: links.clone(),
+            events: tx,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(crate::calls::pipeline::run_ctip(
+        CtipCorrelator::new(correlation),
+        rx,
+        appender.clone(),
+        shutdown.clone(),
+    ));
 }
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.

@@ -7,4 +7,5 @@
 
 pub mod feeder;
 pub mod harness;
+pub mod sim;
 pub mod synthetic;

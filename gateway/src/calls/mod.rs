@@ -5,6 +5,7 @@
 
 pub mod ctip;
 pub mod event;
+pub mod pipeline;
 pub mod record;
 
 pub use event::{

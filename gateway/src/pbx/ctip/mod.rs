@@ -1,3 +1,4 @@
 //! Slican CTIP (TCP 5524): the codec (pure) and the session (socket, login, liveness).
 
 pub mod codec;
+pub mod session;

@@ -1,0 +1,308 @@
+//! The CTIP session: one TCP connection to the PBX, `WHO` then `LOGA <pin>`, events until the
+//! link drops, then reconnect with capped, jittered backoff.
+//!
+//! * A PBX older than CTIP v14 does not answer `WHO`: after a short wait we log in anyway.
+//! * A refused login (`NA 11` wrong key, `NA 19` CTI disabled, `NA 20` too many wrong keys,
+//!   or `ERROR`) is an installer-fixable state, shown as such, and retried no more often than
+//!   every `REFUSED_RETRY_MIN` so a wrong PIN cannot get the PBX to block logins.
+//! * Liveness: after `probe_after` without a byte (bare `t` test frames count), a `WHO` (or
+//!   `RQST` on a PBX without WHO) is sent; no answer within the spec's 5 s drops the link.
+//! * The PIN is never logged: the LOGA line is written to the socket only.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{frame_command, parse, CodePage, Frame, FrameDecoder, Message, NaCode};
+use crate::backoff::Backoff;
+use crate::calls::LinkState;
+use crate::config::Secret;
+use crate::health::Links;
+use crate::pbx::PbxEvent;
+
+/// The spec: the PBX answers any request within 5 s.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// How long to wait for a `WHO` answer before assuming a pre-v14 PBX.
+const WHO_WAIT: Duration = Duration::from_secs(2);
+const REFUSED_RETRY_MIN: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CtipError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the PBX refused the login: NA {} ({})", code.map_or(0, |c| c.0), code.map_or("no code", |c| c.meaning()))]
+    LoginRefused { code: Option<NaCode> },
+    #[error("the PBX answered the login with ERROR (bad syntax; check the pin: digits or '_')")]
+    LoginError,
+    #[error("no answer to {0} within 5 s")]
+    NoAnswer(&'static str),
+    #[error("the PBX closed the connection")]
+    Closed,
+    #[error("the link went silent and did not answer a probe")]
+    Silent,
+    #[error("shutting down")]
+    Shutdown,
+}
+
+impl CtipError {
+    pub fn needs_installer(&self) -> bool {
+        matches!(self, CtipError::LoginRefused { .. } | CtipError::LoginError)
+    }
+}
+
+/// Who the PBX said it is (`WHO` answer), for logs and `pbxgw check`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub who: Option<String>,
+    pub login: String,
+}
+
+#[derive(Clone)]
+pub struct CtipSettings {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub pin: Secret,
+    pub code_page: CodePage,
+    pub probe_after: Duration,
+}
+
+/// A logged-in connection.
+pub struct Connection {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    code_page: CodePage,
+    pub identity: Identity,
+}
+
+impl Connection {
+    /// Connects and logs in.
+    pub async fn open(s: &CtipSettings) -> Result<Connection, CtipError> {
+        let addr = format!("{}:{}", s.host, s.port);
+        let stream = tokio::time::timeout(ANSWER_WITHIN, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| CtipError::Connect {
+                addr: addr.clone(),
+                source: std::io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|source| CtipError::Connect { addr, source })?;
+        stream.set_nodelay(true)?;
+        let mut c = Connection {
+            stream,
+            decoder: FrameDecoder::new(),
+            code_page: s.code_page,
+            identity: Identity::default(),
+        };
+        c.send("WHO").await?;
+        c.identity.who = match c.answer(WHO_WAIT).await {
+            Ok(Message::Ok { fields }) => Some(fields.join(" ")),
+            Ok(_) | Err(CtipError::NoAnswer(_)) => None,
+            Err(e) => return Err(e),
+        };
+        c.send_secret("LOGA", &s.pin).await?;
+        match c.answer(ANSWER_WITHIN).await {
+            Ok(Message::Ok { fields }) => c.identity.login = fields.join(" "),
+            Ok(Message::Na { code }) => return Err(CtipError::LoginRefused { code }),
+            Ok(_) => return Err(CtipError::LoginError),
+            Err(CtipError::NoAnswer(_)) => return Err(CtipError::NoAnswer("LOGA")),
+            Err(e) => return Err(e),
+        }
+        Ok(c)
+    }
+
+    async fn send(&mut self, command: &str) -> Result<(), CtipError> {
+        tracing::debug!(command, "CTIP send");
+        self.stream
+            .write_all(&frame_command(command, self.code_page))
+            .await?;
+        Ok(())
+    }
+
+    async fn send_secret(&mut self, command: &str, secret: &Secret) -> Result<(), CtipError> {
+        tracing::debug!(command, "CTIP send (secret hidden)");
+        let line = format!("{command} {}", secret.expose());
+        self.stream
+            .write_all(&frame_command(&line, self.code_page))
+            .await?;
+        Ok(())
+    }
+
+    /// The next OK / NA / ERROR, skipping events; `NoAnswer` after `wait`.
+    async fn answer(&mut self, wait: Duration) -> Result<Message, CtipError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some((_, msg)) = tokio::time::timeout(left, self.next_message())
+                .await
+                .map_err(|_| CtipError::NoAnswer("the command"))??
+            else {
+                continue;
+            };
+            if let Some(msg) = msg {
+                if matches!(
+                    msg,
+                    Message::Ok { .. } | Message::Na { .. } | Message::Error
+                ) {
+                    return Ok(msg);
+                }
+            }
+        }
+    }
+
+    /// The next frame: `Some((raw, message))` for a message (message `None` if malformed or
+    /// unknown), `None` for a test frame or noise (proof of life all the same).
+    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+        loop {
+            if let Some(frame) = self.decoder.next_frame() {
+                return Ok(match frame {
+                    Frame::Message(bytes) => {
+                        let text = self.code_page.decode(&bytes);
+                        let msg = match parse(&text) {
+                            Ok(Message::Unknown { kind }) => {
+                                tracing::debug!(kind, "unknown CTIP message ignored");
+                                None
+                            }
+                            Ok(m) => Some(m),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "malformed CTIP line ignored");
+                                None
+                            }
+                        };
+                        Some((format!("a{text}"), msg))
+                    }
+                    Frame::Test => None,
+                    Frame::Garbage(_) => {
+                        tracing::debug!("CTIP line without the 'a' discriminator ignored");
+                        None
+                    }
+                    Frame::Oversized(n) => {
+                        tracing::warn!(bytes = n, "oversized CTIP line dropped");
+                        None
+                    }
+                });
+            }
+            let mut buf = [0u8; 4096];
+            let n = self.stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(CtipError::Closed);
+            }
+            self.decoder.push(&buf[..n]);
+        }
+    }
+}
+
+pub struct CtipSession {
+    pub settings: CtipSettings,
+    pub links: Links,
+    pub events: mpsc::Sender<PbxEvent<Message>>,
+    pub shutdown: CancellationToken,
+}
+
+impl CtipSession {
+    fn link(&self) -> String {
+        format!("pbx:{}", self.settings.name)
+    }
+
+    /// Runs until shutdown, reconnecting after every failure.
+    pub async fn run(self) {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            self.links.set(&self.link(), LinkState::Connecting, None);
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = self.connected() => r,
+                _ = self.shutdown.cancelled() => Err(CtipError::Shutdown),
+            };
+            let error = match result {
+                Err(CtipError::Shutdown) => break,
+                Err(e) => e,
+                Ok(()) => CtipError::Closed,
+            };
+            let now = crate::store::now_ms();
+            let _ = self
+                .events
+                .send(PbxEvent::Lost {
+                    ts_ms: now,
+                    reason: error.to_string(),
+                })
+                .await;
+            let state = if error.needs_installer() {
+                LinkState::NeedsInstaller
+            } else {
+                LinkState::Down
+            };
+            tracing::warn!(pbx = %self.settings.name, error = %error, "CTIP link down");
+            self.links.set(&self.link(), state, Some(error.to_string()));
+            if started.elapsed() > Duration::from_secs(60) {
+                backoff.reset();
+            }
+            let mut wait = backoff.next_delay();
+            if error.needs_installer() {
+                wait = wait.max(REFUSED_RETRY_MIN);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.cancelled() => break,
+            }
+        }
+    }
+
+    async fn connected(&self) -> Result<(), CtipError> {
+        let mut c = Connection::open(&self.settings).await?;
+        tracing::info!(
+            pbx = %self.settings.name,
+            who = c.identity.who.as_deref().unwrap_or("(no WHO answer: CTIP before v14)"),
+            login = %c.identity.login,
+            "CTIP logged in"
+        );
+        self.links
+            .set(&self.link(), LinkState::Up, c.identity.who.clone());
+        let _ = self.events.send(PbxEvent::Up).await;
+        let probe = if c.identity.who.is_some() {
+            "WHO"
+        } else {
+            "RQST 100_"
+        };
+        let mut probed: Option<Instant> = None;
+        loop {
+            let wait = match probed {
+                Some(at) => ANSWER_WITHIN.saturating_sub(at.elapsed()),
+                None => self.settings.probe_after,
+            };
+            match tokio::time::timeout(wait, c.next_message()).await {
+                Err(_) if probed.is_some() => return Err(CtipError::Silent),
+                Err(_) => {
+                    c.send(probe).await?;
+                    probed = Some(Instant::now());
+                }
+                Ok(frame) => {
+                    probed = None;
+                    if let Some((raw, Some(message))) = frame? {
+                        if matches!(
+                            message,
+                            Message::Ok { .. } | Message::Na { .. } | Message::Error
+                        ) {
+                            continue; // answers to our probes
+                        }
+                        let event = PbxEvent::Message {
+                            ts_ms: crate::store::now_ms(),
+                            raw,
+                            message,
+                        };
+                        if self.events.send(event).await.is_err() {
+                            return Err(CtipError::Shutdown);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

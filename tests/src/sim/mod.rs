@@ -1,0 +1,16 @@
+//! Simulated PBX peers that speak the real protocols and replay captured traffic.
+
+pub mod ctip;
+
+/// The text of a file under `../shared/fixtures/` beside the repository.
+pub fn fixture(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| {
+        panic!(
+            "fixture {} is missing ({e}); shared/ must sit beside the repository",
+            full.display()
+        )
+    })
+}

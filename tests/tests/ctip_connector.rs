@@ -1,0 +1,171 @@
+//! The CTIP connector end to end, in one process: the simulator speaks CTIP on a loopback
+//! port, the gateway logs in, correlates and stores; the store is then read back.
+
+use std::time::Duration;
+
+use pbxgw::calls::LinkState;
+use pbxgw::config::Config;
+use pbxgw::runtime::Gateway;
+use pbxgw::store::{StoreReader, StoredEvent};
+use pbxgw_tests::harness::wait_until;
+use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
+
+const PIN: &str = "4321";
+
+fn config(dir: &std::path::Path, port: u16, extra: &str) -> Config {
+    let text = format!(
+        "[gateway]\nid = \"ctip-test\"\ndata_dir = {:?}\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {port}\npin = \"{PIN}\"\n{extra}",
+        dir.join("data")
+    );
+    Config::from_toml(&text, std::path::Path::new("test.toml")).expect("valid config")
+}
+
+fn stored(config: &Config) -> Vec<StoredEvent> {
+    StoreReader::open(&config.db_path())
+        .and_then(|r| r.events_after(0, 100_000))
+        .unwrap_or_default()
+}
+
+fn count(events: &[StoredEvent], kind: &str) -> usize {
+    events.iter().filter(|e| e.kind == kind).count()
+}
+
+fn link(gateway: &Gateway) -> Option<pbxgw::health::LinkStatus> {
+    gateway.links().snapshot().get("pbx:slican").cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_stream_becomes_calls_and_a_drop_closes_the_open_ones() {
+    // 60 lines end with a call answered by 101 still going (L39-56 answered at L46; L56 is
+    // its REL, so stop before it), and the link drops there.
+    let sim = CtipSim::start(CtipSimOptions {
+        drop_after: Some(50),
+        ..CtipSimOptions::new(PIN).real_stream(200)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "ivr_map = { \"999\" = \"9\" }\n");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let settled = wait_until(Duration::from_secs(20), || {
+        let events = stored(&config);
+        count(&events, "call.ended") > 0
+            && count(&events, "call.ended") == count(&events, "call.started")
+            && sim
+                .stats
+                .connections
+                .load(std::sync::atomic::Ordering::SeqCst)
+                >= 2
+    })
+    .await;
+    let events = stored(&config);
+    assert!(
+        settled,
+        "calls did not settle: {} started, {} ended",
+        count(&events, "call.started"),
+        count(&events, "call.ended")
+    );
+    // Every call event of a line carries that line; link-lost ends carry none.
+    let with_raw = events.iter().filter(|e| e.raw.is_some()).count();
+    assert!(with_raw > 0);
+    assert!(events
+        .iter()
+        .filter(|e| e.kind == "call.ringing")
+        .all(|e| e.raw.as_deref().is_some_and(|r| r.starts_with("aRING"))));
+    let lost: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Ok(pbxgw::calls::EventBody::CallEnded(r))
+                if r.disposition == pbxgw::calls::Disposition::LinkLost =>
+            {
+                Some(r.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost.len(), 1, "the call open at the drop ends as link-lost");
+    assert_eq!(lost[0].extension.as_deref(), Some("101"));
+    // The connector logged in again after the drop.
+    assert!(
+        wait_until(Duration::from_secs(10), || link(&gateway)
+            .is_some_and(|l| l.state == LinkState::Up))
+        .await
+    );
+    assert!(sim.stats.logins.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_is_an_installer_state_that_names_the_reason_and_never_the_pin() {
+    let sim = CtipSim::start(CtipSimOptions {
+        refuse: Some(11),
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let refused = wait_until(Duration::from_secs(10), || {
+        link(&gateway).is_some_and(|l| l.state == LinkState::NeedsInstaller)
+    })
+    .await;
+    assert!(refused, "{:?}", link(&gateway));
+    let detail = link(&gateway).and_then(|l| l.detail).unwrap_or_default();
+    assert!(
+        detail.contains("NA 11") && detail.contains("wrong key"),
+        "{detail}"
+    );
+    assert!(!detail.contains(PIN));
+    // It does not hammer the PBX: no second attempt within a few seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sim.stats.refused.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pbx_without_who_still_logs_in() {
+    let sim = CtipSim::start(CtipSimOptions {
+        answer_who: false,
+        ..CtipSimOptions::new(PIN).real_stream(4)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || count(
+            &stored(&config),
+            "call.ended"
+        ) == 1)
+        .await
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_link_is_probed_then_dropped_and_reconnected() {
+    let sim = CtipSim::start(CtipSimOptions {
+        silent: true,
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "probe_after_s = 1\n");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let dropped = wait_until(Duration::from_secs(20), || {
+        link(&gateway).is_some_and(|l| l.detail.as_deref().is_some_and(|d| d.contains("silent")))
+    })
+    .await;
+    assert!(dropped, "{:?}", link(&gateway));
+    assert!(
+        wait_until(Duration::from_secs(15), || sim
+            .stats
+            .logins
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 2)
+        .await
+    );
+    gateway.stop().await;
+}
