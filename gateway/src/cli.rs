@@ -49,6 +49,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Log in to one PBX and write every raw line with its arrival time (nothing is stored).
+    Sniff {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// The `[[pbx]] name` to connect to.
+        #[arg(long)]
+        pbx: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Print a commented configuration template.
     ConfigTemplate,
 }
@@ -110,6 +121,15 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sniff {
+            config,
+            pbx,
+            output,
+        } => {
+            let config = Config::load(&config)?;
+            runtime()?.block_on(sniff(&config, &pbx, output.as_deref()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ConfigTemplate => {
             print!("{}", config::TEMPLATE);
             Ok(ExitCode::SUCCESS)
@@ -152,6 +172,40 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn sniff(config: &Config, name: &str, output: Option<&Path>) -> anyhow::Result<()> {
+    use crate::pbx::ctip::session::CtipSettings;
+    let Some(pbx) = config.pbx.iter().find(|p| p.name == name) else {
+        let names: Vec<_> = config.pbx.iter().map(|p| p.name.as_str()).collect();
+        anyhow::bail!(
+            "no [[pbx]] named {name:?} in the config (there are: {})",
+            names.join(", ")
+        );
+    };
+    anyhow::ensure!(
+        pbx.kind == crate::config::PbxKind::Ctip,
+        "sniff speaks CTIP; {name:?} is kind = {:?}",
+        pbx.kind.as_str()
+    );
+    let settings = CtipSettings::from_config(pbx);
+    let mut out: Box<dyn std::io::Write + Send> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if crate::runtime::wait_for_signal().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let lines = crate::pbx::ctip::session::sniff(&settings, &mut *out, stop).await?;
+    eprintln!("sniff: {lines} lines");
+    Ok(())
 }
 
 fn open_reader(config: &Config) -> anyhow::Result<StoreReader> {

@@ -155,23 +155,9 @@ fn start_ctip(
     tasks: &TaskTracker,
 ) {
     use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
-    use crate::pbx::ctip::codec::CodePage;
     use crate::pbx::ctip::session::{CtipSession, CtipSettings};
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let settings = CtipSettings {
-        name: pbx.name.clone(),
-        host: pbx.host.clone().unwrap_or_default(),
-        port: pbx.port_or_default(),
-        pin: pbx
-            .pin
-            .clone()
-            .unwrap_or_else(|| crate::config::Secret::new("")),
-        code_page: pbx
-            .codepage
-            .and_then(CodePage::by_number)
-            .unwrap_or_else(CodePage::ibm852),
-        probe_after: Duration::from_secs(pbx.probe_after_s.unwrap_or(60)),
-    };
+    let settings = CtipSettings::from_config(pbx);
     let mut correlation = CtipCorrelatorConfig::new(&pbx.name);
     correlation.ivr_map = pbx
         .ivr_map
@@ -212,7 +198,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> std::io::Result<()> {
+pub(crate) async fn wait_for_signal() -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -10,7 +10,7 @@ use pbxgw::store::{StoreReader, StoredEvent};
 use pbxgw_tests::harness::wait_until;
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 
-const PIN: &str = "4321";
+const PIN: &str = "97531";
 
 fn config(dir: &std::path::Path, port: u16, extra: &str) -> Config {
     let text = format!(
@@ -168,4 +168,55 @@ async fn a_silent_link_is_probed_then_dropped_and_reconnected() {
         .await
     );
     gateway.stop().await;
+}
+
+/// `pbxgw sniff` as an installer runs it: raw lines with arrival times, no PIN anywhere.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sniff_writes_every_raw_line_with_its_arrival_time() {
+    let sim = CtipSim::start(CtipSimOptions::new(PIN).real_stream(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("pbxgw.toml");
+    let config_text = format!(
+        "[gateway]\nid = \"sniff\"\ndata_dir = {:?}\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {}\npin = \"{PIN}\"\n",
+        dir.path().join("data"),
+        sim.port()
+    );
+    std::fs::write(&conf, config_text).unwrap();
+    let out = dir.path().join("sniff.txt");
+    let log = dir.path().join("sniff.log");
+    let mut sniff = pbxgw_tests::harness::GatewayProc::spawn(
+        "pbxgw",
+        &[
+            "sniff",
+            "-c",
+            &conf.to_string_lossy(),
+            "--pbx",
+            "slican",
+            "-o",
+            &out.to_string_lossy(),
+        ],
+        &log,
+    );
+    let all = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.lines().count() >= 31)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(all, "{}", sniff.log());
+    assert!(sniff.terminate().is_some_and(|s| s.success()));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("# ") && lines[0].contains("NCP-000"),
+        "{}",
+        lines[0]
+    );
+    let (ts, raw) = lines[1].split_once('\t').expect("timestamp TAB line");
+    assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+    assert_eq!(raw, "aRING 105_ 351148054 0 517471313 _ Person_01");
+    assert!(!text.contains(PIN) && !sniff.log().contains(PIN));
+    // Nothing was stored.
+    assert!(!dir.path().join("data").join("pbxgw.db").exists());
 }

@@ -75,6 +75,22 @@ pub struct CtipSettings {
     pub probe_after: Duration,
 }
 
+impl CtipSettings {
+    pub fn from_config(pbx: &crate::config::PbxConfig) -> CtipSettings {
+        CtipSettings {
+            name: pbx.name.clone(),
+            host: pbx.host.clone().unwrap_or_default(),
+            port: pbx.port_or_default(),
+            pin: pbx.pin.clone().unwrap_or_else(|| Secret::new("")),
+            code_page: pbx
+                .codepage
+                .and_then(CodePage::by_number)
+                .unwrap_or_else(CodePage::ibm852),
+            probe_after: Duration::from_secs(pbx.probe_after_s.unwrap_or(60)),
+        }
+    }
+}
+
 /// A logged-in connection.
 pub struct Connection {
     stream: TcpStream,
@@ -157,37 +173,11 @@ impl Connection {
         }
     }
 
-    /// The next frame: `Some((raw, message))` for a message (message `None` if malformed or
-    /// unknown), `None` for a test frame or noise (proof of life all the same).
-    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+    /// The next frame off the wire, waiting for bytes as needed.
+    pub async fn next_frame(&mut self) -> Result<Frame, CtipError> {
         loop {
             if let Some(frame) = self.decoder.next_frame() {
-                return Ok(match frame {
-                    Frame::Message(bytes) => {
-                        let text = self.code_page.decode(&bytes);
-                        let msg = match parse(&text) {
-                            Ok(Message::Unknown { kind }) => {
-                                tracing::debug!(kind, "unknown CTIP message ignored");
-                                None
-                            }
-                            Ok(m) => Some(m),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "malformed CTIP line ignored");
-                                None
-                            }
-                        };
-                        Some((format!("a{text}"), msg))
-                    }
-                    Frame::Test => None,
-                    Frame::Garbage(_) => {
-                        tracing::debug!("CTIP line without the 'a' discriminator ignored");
-                        None
-                    }
-                    Frame::Oversized(n) => {
-                        tracing::warn!(bytes = n, "oversized CTIP line dropped");
-                        None
-                    }
-                });
+                return Ok(frame);
             }
             let mut buf = [0u8; 4096];
             let n = self.stream.read(&mut buf).await?;
@@ -196,6 +186,76 @@ impl Connection {
             }
             self.decoder.push(&buf[..n]);
         }
+    }
+
+    /// A frame as text, the way it came (for `pbxgw sniff`).
+    pub fn raw_text(&self, frame: &Frame) -> String {
+        match frame {
+            Frame::Message(bytes) => format!("a{}", self.code_page.decode(bytes)),
+            Frame::Test => "t".to_owned(),
+            Frame::Garbage(bytes) => self.code_page.decode(bytes),
+            Frame::Oversized(n) => format!("# oversized line of {n} bytes dropped"),
+        }
+    }
+
+    /// The next frame: `Some((raw, message))` for a message (message `None` if malformed or
+    /// unknown), `None` for a test frame or noise (proof of life all the same).
+    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+        Ok(match self.next_frame().await? {
+            Frame::Message(bytes) => {
+                let text = self.code_page.decode(&bytes);
+                let msg = match parse(&text) {
+                    Ok(Message::Unknown { kind }) => {
+                        tracing::debug!(kind, "unknown CTIP message ignored");
+                        None
+                    }
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "malformed CTIP line ignored");
+                        None
+                    }
+                };
+                Some((format!("a{text}"), msg))
+            }
+            Frame::Test => None,
+            Frame::Garbage(_) => {
+                tracing::debug!("CTIP line without the 'a' discriminator ignored");
+                None
+            }
+            Frame::Oversized(n) => {
+                tracing::warn!(bytes = n, "oversized CTIP line dropped");
+                None
+            }
+        })
+    }
+}
+
+/// `pbxgw sniff`: logs in and writes every frame with its arrival time until `stop`.
+pub async fn sniff(
+    settings: &CtipSettings,
+    out: &mut (dyn std::io::Write + Send),
+    stop: CancellationToken,
+) -> Result<u64, CtipError> {
+    let mut c = Connection::open(settings).await?;
+    let now = || crate::timefmt::rfc3339_ms(crate::store::now_ms());
+    writeln!(
+        out,
+        "# {} logged in to {}:{} ({}; {})",
+        now(),
+        settings.host,
+        settings.port,
+        c.identity.who.as_deref().unwrap_or("no WHO answer"),
+        c.identity.login
+    )?;
+    let mut lines = 0;
+    loop {
+        let frame = tokio::select! {
+            f = c.next_frame() => f?,
+            _ = stop.cancelled() => return Ok(lines),
+        };
+        writeln!(out, "{}\t{}", now(), c.raw_text(&frame))?;
+        out.flush()?;
+        lines += 1;
     }
 }
 
