@@ -183,6 +183,8 @@ async fn send_lines(
             return;
         }
         stats.lines_sent.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(o.interval).await;
+        if !o.interval.is_zero() {
+            tokio::time::sleep(o.interval).await;
+        }
     }
 }

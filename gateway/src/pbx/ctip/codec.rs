@@ -28,6 +28,9 @@ pub enum Frame {
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
+    /// Start of the unread bytes in `buf` (consumed lines are dropped in bulk, not one by
+    /// one, so a large burst is split in linear time).
+    pos: usize,
     /// Bytes of an oversized line dropped so far; > 0 while skipping to its end.
     skipping: usize,
 }
@@ -38,33 +41,39 @@ impl FrameDecoder {
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     pub fn next_frame(&mut self) -> Option<Frame> {
         loop {
-            let Some(end) = self.buf.iter().position(|&b| b == b'\n') else {
-                if self.buf.len() > MAX_LINE {
-                    self.skipping += self.buf.len();
+            let unread = &self.buf[self.pos..];
+            let Some(end) = unread.iter().position(|&b| b == b'\n') else {
+                if unread.len() > MAX_LINE {
+                    self.skipping += unread.len();
                     self.buf.clear();
+                    self.pos = 0;
                 }
                 return None;
             };
-            let mut line: Vec<u8> = self.buf.drain(..=end).collect();
-            line.pop();
+            let mut line = &unread[..end];
+            self.pos += end + 1;
             if line.last() == Some(&b'\r') {
-                line.pop();
+                line = &line[..line.len() - 1];
             }
             if self.skipping > 0 || line.len() > MAX_LINE {
                 let size = self.skipping + line.len();
                 self.skipping = 0;
                 return Some(Frame::Oversized(size));
             }
-            match line.as_slice() {
+            match line {
                 [] => continue,
                 [b't'] => return Some(Frame::Test),
                 [b'a', rest @ ..] => return Some(Frame::Message(rest.to_vec())),
-                _ => return Some(Frame::Garbage(line)),
+                _ => return Some(Frame::Garbage(line.to_vec())),
             }
         }
     }

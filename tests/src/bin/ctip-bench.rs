@@ -1,0 +1,198 @@
+//! `ctip-bench`: CTIP figures on this machine.
+//!
+//! 1. pipeline: the real NCP stream, repeated to `PBXGW_BENCH_LINES` lines (default 200,000),
+//!    through framing + parsing + the call correlator + the store (sync = full), in one
+//!    process; lines/s until the last event has committed (and the parts alone);
+//! 2. end to end: the same lines sent by the CTIP simulator over TCP to a gateway process
+//!    (this binary re-executed in `gateway` mode), lines/s until the store has settled, and the
+//!    gateway's peak RSS.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pbxgw::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
+use pbxgw::config::{Config, SyncMode};
+use pbxgw::pbx::ctip::codec::{parse, CodePage, Frame, FrameDecoder};
+use pbxgw::store::{self, StoreOptions, StoreReader};
+use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if args.get(1).map(String::as_str) == Some("gateway") {
+        let config = Config::load(Path::new(&args[2]))?;
+        return rt.block_on(pbxgw::runtime::run(config));
+    }
+    let n: usize = std::env::var("PBXGW_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    rt.block_on(run(n))
+}
+
+fn lines(n: usize) -> Vec<String> {
+    let stream = pbxgw_tests::sim::fixture("ctip/raw_stream_anon.txt");
+    let one: Vec<&str> = stream.lines().collect();
+    one.iter().cycle().take(n).map(|l| l.to_string()).collect()
+}
+
+async fn run(n: usize) -> anyhow::Result<()> {
+    println!("ctip-bench: {n} lines of the real NCP stream");
+    let lines = lines(n);
+    let mut wire = Vec::new();
+    for l in &lines {
+        wire.extend_from_slice(l.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    let cp = CodePage::ibm852();
+
+    // Codec alone.
+    let start = Instant::now();
+    let mut parsed = 0;
+    let mut d = FrameDecoder::new();
+    d.push(&wire);
+    while let Some(Frame::Message(b)) = d.next_frame() {
+        if parse(&cp.decode(&b)).is_ok() {
+            parsed += 1;
+        }
+    }
+    let codec = n as f64 / start.elapsed().as_secs_f64();
+    anyhow::ensure!(parsed == n, "{parsed} of {n} parsed");
+
+    // Codec + correlator + store: one line every 50 ms of stream time.
+    let dir = tempfile::tempdir()?;
+    let options = StoreOptions {
+        path: dir.path().join("pbxgw.db"),
+        sync: SyncMode::Full,
+        max_size_bytes: 4 << 30,
+        history_ms: 30 * 86_400_000,
+        batch_max: 1000,
+        batch_wait: Duration::from_millis(2),
+        sinks: vec![],
+        maintenance_every: Duration::from_secs(3600),
+    };
+    let (appender, writer, _) = store::spawn_writer(
+        store::open(&options)?,
+        options.clone(),
+        tokio::runtime::Handle::current(),
+    )?;
+    let mut correlator = CtipCorrelator::new(CtipCorrelatorConfig::new("bench"));
+    let t0 = store::now_ms();
+    let start = Instant::now();
+    let mut d = FrameDecoder::new();
+    d.push(&wire);
+    let (mut i, mut events, mut last) = (0i64, 0usize, None);
+    while let Some(Frame::Message(b)) = d.next_frame() {
+        let text = cp.decode(&b);
+        let ts = t0 + i * 50;
+        i += 1;
+        let Ok(msg) = parse(&text) else { continue };
+        let mut out = if i % 20 == 0 {
+            correlator.tick(ts)
+        } else {
+            Vec::new()
+        };
+        out.extend(correlator.on_message(ts, &text, &msg));
+        for e in out {
+            events += 1;
+            last = Some(appender.submit(e).await?);
+        }
+    }
+    if let Some(r) = last {
+        r.committed().await?;
+    }
+    let pipeline = n as f64 / start.elapsed().as_secs_f64();
+    drop(appender);
+    tokio::task::spawn_blocking(move || writer.join()).await?;
+
+    let (e2e, rss_kb, stored) = end_to_end(&lines).await?;
+
+    println!();
+    println!("| figure | value | goal | |");
+    println!("|---|---|---|---|");
+    println!("| codec (framing + parse) | {codec:.0} lines/s | | |");
+    println!("| codec + correlator + store, in process | {pipeline:.0} lines/s ({events} call events) | >= 20,000 lines/s | {} |", met(pipeline >= 20_000.0));
+    println!("| over TCP into a gateway process, until stored | {e2e:.0} lines/s ({stored} events) | | |");
+    println!(
+        "| gateway peak RSS | {:.1} MB | | |",
+        rss_kb as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+async fn end_to_end(lines: &[String]) -> anyhow::Result<(f64, u64, u64)> {
+    let sim = CtipSim::start(CtipSimOptions {
+        lines: lines.to_vec(),
+        interval: Duration::ZERO,
+        ..CtipSimOptions::new("1234")
+    })
+    .await;
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let conf = dir.path().join("pbxgw.toml");
+    std::fs::write(&conf, format!(
+        "[gateway]\nid = \"bench\"\ndata_dir = {data:?}\n[store]\nsync = \"full\"\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {}\npin = \"1234\"\n",
+        sim.port()
+    ))?;
+    let start = Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(["gateway", &conf.to_string_lossy()])
+        .env("PBXGW_LOG", "warn")
+        .spawn()?;
+    let db = data.join("pbxgw.db");
+    let sent = |s: &CtipSim| s.stats.lines_sent.load(std::sync::atomic::Ordering::SeqCst);
+    let mut last = (0u64, Instant::now());
+    let mut rss = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rss = rss.max(peak_rss_kb(child.id()));
+        let seq = if db.exists() {
+            StoreReader::open(&db)
+                .and_then(|r| r.stats(&[]))
+                .map(|s| s.last_seq)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if seq != last.0 {
+            last = (seq, Instant::now());
+        } else if sent(&sim) == lines.len() && seq > 0 && last.1.elapsed() > Duration::from_secs(1)
+        {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(300),
+            "end-to-end run did not settle"
+        );
+    }
+    let took = last.1.duration_since(start).as_secs_f64();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    Ok((lines.len() as f64 / took, rss, last.0))
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
