@@ -32,6 +32,8 @@ pub struct Gateway {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     writer: WriterHandle,
+    /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
+    ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
 }
 
 impl Gateway {
@@ -82,9 +84,13 @@ impl Gateway {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
         }
+        let mut ctip_controls = std::collections::HashMap::new();
         for pbx in &config.pbx {
             match pbx.kind {
-                PbxKind::Ctip => start_ctip(pbx, &links, &appender, &shutdown, &tasks),
+                PbxKind::Ctip => {
+                    let control = start_ctip(pbx, &links, &appender, &shutdown, &tasks);
+                    ctip_controls.insert(pbx.name.clone(), control);
+                }
                 PbxKind::Ami | PbxKind::Ari => links.set(
                     &format!("pbx:{}", pbx.name),
                     LinkState::Off,
@@ -102,6 +108,7 @@ impl Gateway {
             shutdown,
             tasks,
             writer,
+            ctip_controls,
         })
     }
 
@@ -117,6 +124,11 @@ impl Gateway {
     /// The last committed seq.
     pub fn committed(&self) -> watch::Receiver<u64> {
         self.committed.clone()
+    }
+
+    /// Commands (click-to-call, hang up, reject, status) for a CTIP PBX.
+    pub fn ctip_control(&self, pbx: &str) -> Option<crate::pbx::ctip::control::CtipControl> {
+        self.ctip_controls.get(pbx).cloned()
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -153,10 +165,11 @@ fn start_ctip(
     appender: &Appender,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
-) {
+) -> crate::pbx::ctip::control::CtipControl {
     use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
     use crate::pbx::ctip::session::{CtipSession, CtipSettings};
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (control, commands) = crate::pbx::ctip::control::CtipControl::channel();
     let settings = CtipSettings::from_config(pbx);
     let mut correlation = CtipCorrelatorConfig::new(&pbx.name);
     correlation.ivr_map = pbx
@@ -169,6 +182,7 @@ fn start_ctip(
             settings,
             links: links.clone(),
             events: tx,
+            commands,
             shutdown: shutdown.clone(),
         }
         .run(),
@@ -179,6 +193,7 @@ fn start_ctip(
         appender.clone(),
         shutdown.clone(),
     ));
+    control
 }
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.

@@ -220,3 +220,109 @@ async fn sniff_writes_every_raw_line_with_its_arrival_time() {
     // Nothing was stored.
     assert!(!dir.path().join("data").join("pbxgw.db").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_click_to_call_hang_up_reject_and_status() {
+    use pbxgw::pbx::ctip::control::{CommandAnswer, CommandError, CtipCommand};
+    let sim = CtipSim::start(CtipSimOptions {
+        analog: vec!["103".into()],
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let control = gateway.ctip_control("slican").expect("control handle");
+    assert!(
+        wait_until(Duration::from_secs(10), || link(&gateway)
+            .is_some_and(|l| l.state == LinkState::Up))
+        .await
+    );
+
+    // A system phone: PICK, wait for DRDY, then DIAL.
+    let r = control
+        .send(CtipCommand::Dial {
+            ext: "101".into(),
+            number: "0601234567".into(),
+        })
+        .await;
+    assert_eq!(r, Ok(CommandAnswer::Done));
+    // An analog phone answers PICK with NA 24: DIAL at once.
+    let r = control
+        .send(CtipCommand::Dial {
+            ext: "103".into(),
+            number: "0601234567".into(),
+        })
+        .await;
+    assert_eq!(r, Ok(CommandAnswer::Done));
+    assert_eq!(
+        control
+            .send(CtipCommand::Hangup { ext: "101".into() })
+            .await,
+        Ok(CommandAnswer::Done)
+    );
+    assert_eq!(
+        control
+            .send(CtipCommand::Reject {
+                ext: "102".into(),
+                target: Some("109".into())
+            })
+            .await,
+        Ok(CommandAnswer::Done)
+    );
+    let Ok(CommandAnswer::Stat(flags)) = control
+        .send(CtipCommand::Request { ext: "105".into() })
+        .await
+    else {
+        panic!("RQST is answered with STAT")
+    };
+    assert_eq!(flags.hook, pbxgw::pbx::ctip::codec::Hook::OnHook);
+    // The PBX's refusal comes back typed with the spec's meaning.
+    let r = control
+        .send(CtipCommand::Hangup { ext: "999".into() })
+        .await;
+    assert!(
+        matches!(r, Err(CommandError::Refused(Some(c))) if c.0 == 7 && c.meaning() == "no such number"),
+        "{r:?}"
+    );
+    // Fields that would break the framing never reach the wire.
+    let r = control
+        .send(CtipCommand::Dial {
+            ext: "101 LOGA".into(),
+            number: "1".into(),
+        })
+        .await;
+    assert!(matches!(r, Err(CommandError::Invalid(_))));
+    let sent = sim.stats.commands.lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        [
+            "PICK 101_",
+            "DIAL 101_ 0601234567",
+            "PICK 103_",
+            "DIAL 103_ 0601234567",
+            "HANG 101_",
+            "REJ 102_ 109",
+            "RQST 105_",
+            "HANG 999_"
+        ]
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_while_the_link_is_down_are_refused_at_once() {
+    use pbxgw::pbx::ctip::control::{CommandError, CtipCommand};
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port.
+    let config = config(dir.path(), pbxgw_tests::harness::free_port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let control = gateway.ctip_control("slican").unwrap();
+    let started = std::time::Instant::now();
+    let r = control
+        .send(CtipCommand::Hangup { ext: "101".into() })
+        .await;
+    assert_eq!(r, Err(CommandError::NotConnected));
+    assert!(started.elapsed() < Duration::from_secs(8));
+    gateway.stop().await;
+}

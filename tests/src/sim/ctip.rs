@@ -24,6 +24,8 @@ pub struct CtipSimOptions {
     pub silent: bool,
     /// Replay the lines to later connections too (by default only the first gets them).
     pub replay_on_reconnect: bool,
+    /// Extensions with analog/SIP phones: PICK gets `NA 24` (use DIAL).
+    pub analog: Vec<String>,
 }
 
 impl CtipSimOptions {
@@ -37,6 +39,7 @@ impl CtipSimOptions {
             drop_after: None,
             silent: false,
             replay_on_reconnect: false,
+            analog: Vec::new(),
         }
     }
 
@@ -58,6 +61,8 @@ pub struct CtipSimStats {
     pub refused: AtomicUsize,
     pub probes: AtomicUsize,
     pub lines_sent: AtomicUsize,
+    /// Every command line received after login (LOGA excluded: it holds the PIN).
+    pub commands: std::sync::Mutex<Vec<String>>,
 }
 
 pub struct CtipSim {
@@ -135,12 +140,26 @@ async fn serve(
                     Some("aNA 11".to_owned())
                 }
             }
+            "PICK" if o.analog.iter().any(|a| arg.trim_end_matches('_') == a) => {
+                Some("aNA 24".to_owned())
+            }
+            // A system phone lifts its speaker: OK, then the dial tone.
+            "PICK" => Some(format!("aOK\r\naDRDY {arg}")),
+            "DIAL" | "HANG" | "REJ" if arg.starts_with("999") => Some("aNA 7".to_owned()),
+            "DIAL" | "HANG" | "REJ" => Some("aOK".to_owned()),
             "RQST" => {
                 stats.probes.fetch_add(1, Ordering::SeqCst);
                 Some(format!("aSTAT {arg} h f d l a p c q"))
             }
             _ => Some("aERROR".to_owned()),
         };
+        if verb != "LOGA" && logged_in {
+            stats
+                .commands
+                .lock()
+                .expect("sim lock")
+                .push(cmd.to_owned());
+        }
         if verb == "WHO" && stats.logins.load(Ordering::SeqCst) > 0 {
             stats.probes.fetch_add(1, Ordering::SeqCst);
         }

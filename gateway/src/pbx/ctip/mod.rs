@@ -1,4 +1,5 @@
 //! Slican CTIP (TCP 5524): the codec (pure) and the session (socket, login, liveness).
 
 pub mod codec;
+pub mod control;
 pub mod session;

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::codec::{frame_command, parse, CodePage, Frame, FrameDecoder, Message, NaCode};
+use super::control::{self, CommandRequest, Control};
 use crate::backoff::Backoff;
 use crate::calls::LinkState;
 use crate::config::Secret;
@@ -134,7 +135,7 @@ impl Connection {
         Ok(c)
     }
 
-    async fn send(&mut self, command: &str) -> Result<(), CtipError> {
+    pub(crate) async fn send(&mut self, command: &str) -> Result<(), CtipError> {
         tracing::debug!(command, "CTIP send");
         self.stream
             .write_all(&frame_command(command, self.code_page))
@@ -263,6 +264,8 @@ pub struct CtipSession {
     pub settings: CtipSettings,
     pub links: Links,
     pub events: mpsc::Sender<PbxEvent<Message>>,
+    /// Commands from the rest of the gateway (see [`CtipControl`](super::control::CtipControl)).
+    pub commands: mpsc::Receiver<CommandRequest>,
     pub shutdown: CancellationToken,
 }
 
@@ -272,14 +275,15 @@ impl CtipSession {
     }
 
     /// Runs until shutdown, reconnecting after every failure.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             self.links.set(&self.link(), LinkState::Connecting, None);
             let started = Instant::now();
+            let shutdown = self.shutdown.clone();
             let result = tokio::select! {
                 r = self.connected() => r,
-                _ = self.shutdown.cancelled() => Err(CtipError::Shutdown),
+                _ = shutdown.cancelled() => Err(CtipError::Shutdown),
             };
             let error = match result {
                 Err(CtipError::Shutdown) => break,
@@ -308,14 +312,18 @@ impl CtipSession {
             if error.needs_installer() {
                 wait = wait.max(REFUSED_RETRY_MIN);
             }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => break,
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    _ = self.shutdown.cancelled() => return,
+                    Some(req) = self.commands.recv() => control::refuse(req),
+                }
             }
         }
     }
 
-    async fn connected(&self) -> Result<(), CtipError> {
+    async fn connected(&mut self) -> Result<(), CtipError> {
         let mut c = Connection::open(&self.settings).await?;
         tracing::info!(
             pbx = %self.settings.name,
@@ -331,35 +339,36 @@ impl CtipSession {
         } else {
             "RQST 100_"
         };
-        let mut probed: Option<Instant> = None;
+        let mut control = Control::default();
+        let mut last_heard = Instant::now();
         loop {
-            let wait = match probed {
-                Some(at) => ANSWER_WITHIN.saturating_sub(at.elapsed()),
-                None => self.settings.probe_after,
-            };
-            match tokio::time::timeout(wait, c.next_message()).await {
-                Err(_) if probed.is_some() => return Err(CtipError::Silent),
-                Err(_) => {
-                    c.send(probe).await?;
-                    probed = Some(Instant::now());
+            let probe_at = last_heard + self.settings.probe_after;
+            let wake = control
+                .next_deadline(ANSWER_WITHIN)
+                .map_or(probe_at, |d| d.min(probe_at));
+            tokio::select! {
+                frame = c.next_message() => {
+                    last_heard = Instant::now();
+                    let Some((raw, Some(message))) = frame? else { continue };
+                    if matches!(message, Message::Ok { .. } | Message::Na { .. } | Message::Error) {
+                        control.answer(&mut c, &message).await?;
+                        continue;
+                    }
+                    control.event(&mut c, &message).await?;
+                    let event = PbxEvent::Message { ts_ms: crate::store::now_ms(), raw, message };
+                    if self.events.send(event).await.is_err() {
+                        return Err(CtipError::Shutdown);
+                    }
                 }
-                Ok(frame) => {
-                    probed = None;
-                    if let Some((raw, Some(message))) = frame? {
-                        if matches!(
-                            message,
-                            Message::Ok { .. } | Message::Na { .. } | Message::Error
-                        ) {
-                            continue; // answers to our probes
-                        }
-                        let event = PbxEvent::Message {
-                            ts_ms: crate::store::now_ms(),
-                            raw,
-                            message,
-                        };
-                        if self.events.send(event).await.is_err() {
-                            return Err(CtipError::Shutdown);
-                        }
+                Some(req) = self.commands.recv() => control.request(&mut c, req).await?,
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if control.expire(ANSWER_WITHIN) {
+                        return Err(CtipError::Silent);
+                    }
+                    if last_heard.elapsed() >= self.settings.probe_after {
+                        control.probe(&mut c, probe).await?;
+                        // Probe again only after another quiet period.
+                        last_heard = Instant::now();
                     }
                 }
             }
