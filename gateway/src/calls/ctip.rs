@@ -182,72 +182,75 @@ impl CtipCorrelator {
 
     /// Time-driven decisions: finished dialling, recall grace over, ringing or silent too long.
     pub fn tick(&mut self, now: i64) -> Vec<CallEvent> {
-        let pbx = self.config.pbx.clone();
-        let mut out = Out {
-            ts: now,
-            raw: None,
-            pbx: &pbx,
-            events: Vec::new(),
-        };
-        let keys: Vec<u64> = self.calls.keys().copied().collect();
-        for key in keys {
-            let Some(call) = self.calls.get(&key) else {
-                continue;
-            };
-            let idle = now - call.last_activity;
-            if let Some(since) = call.ending_since {
-                if now - since >= self.config.recall_grace_ms {
-                    self.finish(&mut out, key, since, None, None);
-                }
-            } else if !call.announced && idle >= self.config.dial_complete_ms {
-                self.announce(&mut out, key);
-            } else if call.legs.values().all(|l| *l == Leg::Ringing)
-                && idle >= self.config.ring_timeout_ms
-            {
-                self.reaped += 1;
-                let at = call.last_activity;
-                self.finish(
-                    &mut out,
-                    key,
-                    at,
-                    None,
-                    Some("no REL received for the ringing call"),
-                );
-            } else if idle >= self.config.stale_after_ms {
-                self.reaped += 1;
-                let at = call.last_activity;
-                self.finish(
-                    &mut out,
-                    key,
-                    at,
-                    Some(Disposition::LinkLost),
-                    Some("no event for the call"),
-                );
-            }
-        }
-        out.events
+        self.sweep(now, |this, out, key| this.tick_call(out, key, now))
     }
 
     /// The link dropped: every open call ends now as `link-lost` (CTIP does not replay).
     pub fn link_lost(&mut self, now: i64) -> Vec<CallEvent> {
+        self.sweep(now, |this, out, key| {
+            this.finish(
+                out,
+                key,
+                now,
+                Some(Disposition::LinkLost),
+                Some("link to the PBX lost"),
+            )
+        })
+    }
+
+    /// Runs `step` for every open call, collecting what it emits (stamped `ts`, no raw line).
+    fn sweep(
+        &mut self,
+        ts: i64,
+        mut step: impl FnMut(&mut Self, &mut Out<'_>, u64),
+    ) -> Vec<CallEvent> {
         let pbx = self.config.pbx.clone();
         let mut out = Out {
-            ts: now,
+            ts,
             raw: None,
             pbx: &pbx,
             events: Vec::new(),
         };
         let keys: Vec<u64> = self.calls.keys().copied().collect();
         for key in keys {
-            self.finish(
-                &mut out,
-                key,
-                now,
-                Some(Disposition::LinkLost),
-                Some("link to the PBX lost"),
-            );
+            step(self, &mut out, key);
         }
         out.events
+    }
+
+    fn tick_call(&mut self, out: &mut Out<'_>, key: u64, now: i64) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let idle = now - call.last_activity;
+        let at = call.last_activity;
+        if let Some(since) = call.ending_since {
+            if now - since >= self.config.recall_grace_ms {
+                self.finish(out, key, since, None, None);
+            }
+        } else if !call.announced && idle >= self.config.dial_complete_ms {
+            self.announce(out, key);
+        } else if call.legs.values().all(|l| *l == Leg::Ringing)
+            && idle >= self.config.ring_timeout_ms
+        {
+            self.reaped += 1;
+            self.finish(
+                out,
+                key,
+                at,
+                None,
+                Some("no REL received for the ringing call"),
+            );
+        } else if idle >= self.config.stale_after_ms {
+            self.reaped += 1;
+            self.finish(
+                out,
+                key,
+                at,
+                Some(Disposition::LinkLost),
+                Some("no event for the call"),
+            );
+        }
     }
 
     fn new_call(&mut self, ts: i64, direction: Direction) -> u64 {

@@ -156,7 +156,7 @@ async fn end_to_end(lines: &[String]) -> anyhow::Result<(f64, u64, u64)> {
     let mut rss = 0;
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        rss = rss.max(peak_rss_kb(child.id()));
+        rss = rss.max(pbxgw_tests::harness::peak_rss_kb(child.id()));
         let seq = if db.exists() {
             StoreReader::open(&db)
                 .and_then(|r| r.stats(&[]))
@@ -183,16 +183,4 @@ async fn end_to_end(lines: &[String]) -> anyhow::Result<(f64, u64, u64)> {
     );
     let _ = child.wait();
     Ok((lines.len() as f64 / took, rss, last.0))
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -397,7 +397,7 @@ async fn latency_and_rss(scratch: &Path, port: u16) -> anyhow::Result<(i64, i64,
             latencies.push(now - (sent.unix_timestamp_nanos() / 1_000_000) as i64);
         }
     }
-    let rss = peak_rss_kb(child.id());
+    let rss = pbxgw_tests::harness::peak_rss_kb(child.id());
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -407,18 +407,6 @@ async fn latency_and_rss(scratch: &Path, port: u16) -> anyhow::Result<(i64, i64,
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     Ok((pct(0.50), pct(0.99), rss))
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn num_cores() -> usize {

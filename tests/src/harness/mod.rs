@@ -80,3 +80,16 @@ pub(crate) fn signal_and_wait(
     child.wait().ok();
     None
 }
+
+/// Peak resident set size of a process in KiB (`VmHWM`), 0 if it cannot be read.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
