@@ -20,12 +20,13 @@
 //!
 //! # What a power cut can lose
 //!
-//! The database runs in WAL mode.
+//! The database runs in WAL mode. A separate thread copies the WAL back into the database
+//! file every half second (a passive checkpoint), so commits never wait for that.
 //! * `sync = "full"`: every commit is fsynced before receipts resolve. A power cut loses no
 //!   accepted event.
 //! * `sync = "normal"`: commits reach the OS at once but are fsynced only at WAL checkpoints.
-//!   A power cut can lose the batches accepted since the last checkpoint (at most ~1000 pages
-//!   of WAL, typically well under a second of traffic); the database itself stays consistent,
+//!   A power cut can lose the batches accepted since the last checkpoint (about half a second
+//!   of traffic); the database itself stays consistent,
 //!   and `seq` continues from the last durable value, so central sees no reuse of a seq it
 //!   already received only if that seq was lost before reaching it.
 //!

@@ -91,6 +91,7 @@ impl Appender {
 /// [`join`]: WriterHandle::join
 pub struct WriterHandle {
     thread: std::thread::JoinHandle<()>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl WriterHandle {
@@ -98,7 +99,41 @@ impl WriterHandle {
         if self.thread.join().is_err() {
             tracing::error!("store writer thread panicked");
         }
+        if let Some(c) = self.checkpointer {
+            let _ = c.join();
+        }
     }
+}
+
+/// How often the WAL is copied back into the database file, off the commit path.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies committed WAL frames into the database file from its own connection, so the
+/// writer's commits never wait for that (a checkpoint fsyncs the whole file). PASSIVE: it
+/// never blocks the writer or readers; what it cannot copy now it copies next time.
+fn spawn_checkpointer(
+    path: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || {
+            let conn = match Connection::open(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "checkpointer cannot open the database");
+                    return;
+                }
+            };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "cannot start the checkpointer; commits will checkpoint"))
+        .ok()
 }
 
 /// Starts the writer on its own thread. `committed` carries the last committed seq.
@@ -108,16 +143,34 @@ pub fn spawn_writer(
     runtime: tokio::runtime::Handle,
 ) -> Result<(Appender, WriterHandle, watch::Receiver<u64>), StoreError> {
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checkpointer = spawn_checkpointer(options.path.clone(), stop.clone());
+    if checkpointer.is_some() {
+        opened
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(StoreError::sql("moving checkpoints off the commit path"))?;
+    }
     let writer = Writer::new(opened.conn, options)?;
     let (committed_tx, committed_rx) = watch::channel(writer.next_seq - 1);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer.run(rx, committed_tx, runtime))
+        .spawn(move || {
+            writer.run(rx, committed_tx, runtime);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
         .map_err(|e| StoreError::DataDir {
             path: "store-writer thread".into(),
             source: e,
         })?;
-    Ok((Appender { tx }, WriterHandle { thread }, committed_rx))
+    Ok((
+        Appender { tx },
+        WriterHandle {
+            thread,
+            checkpointer,
+        },
+        committed_rx,
+    ))
 }
 
 struct Writer {
