@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+type Writer = Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -26,6 +28,13 @@ pub struct CtipSimOptions {
     pub replay_on_reconnect: bool,
     /// Extensions with analog/SIP phones: PICK gets `NA 24` (use DIAL).
     pub analog: Vec<String>,
+    /// GSM module: incoming SMS (SMSG lines) held until acknowledged with SOK, re-sent on
+    /// every LOGI as a real module does.
+    pub gsm_inbox: Vec<String>,
+    /// GSM module: answer the first SMSS with `NA 4` (busy).
+    pub gsm_busy_first: bool,
+    /// GSM module: the SMS centre rejects every SMS (`SMSA R 70`).
+    pub gsm_reject: bool,
 }
 
 impl CtipSimOptions {
@@ -40,6 +49,9 @@ impl CtipSimOptions {
             silent: false,
             replay_on_reconnect: false,
             analog: Vec::new(),
+            gsm_inbox: Vec::new(),
+            gsm_busy_first: false,
+            gsm_reject: false,
         }
     }
 
@@ -63,6 +75,9 @@ pub struct CtipSimStats {
     pub lines_sent: AtomicUsize,
     /// Every command line received after login (LOGA excluded: it holds the PIN).
     pub commands: std::sync::Mutex<Vec<String>>,
+    /// GSM: SMSG/SMSR lines not yet acknowledged, by index.
+    pub gsm_unacked: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    pub gsm_sent: AtomicUsize,
 }
 
 pub struct CtipSim {
@@ -105,10 +120,23 @@ async fn serve(
 ) {
     let (read, write) = socket.into_split();
     let write = Arc::new(tokio::sync::Mutex::new(write));
-    let mut lines = BufReader::new(read).lines();
+    let mut reader = BufReader::new(read);
     let mut replay: Option<tokio::task::JoinHandle<()>> = None;
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line = line.trim_end_matches('\r');
+    let mut raw = Vec::new();
+    let cp = pbxgw::pbx::ctip::codec::CodePage::ibm852();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let decoded = cp.decode(&raw);
+        let line = decoded.trim_end_matches(['\r', '\n']);
+        if let Some(rest) = line.strip_prefix('a') {
+            if gsm(rest, &o, &stats, &write).await {
+                continue;
+            }
+        }
         let Some(cmd) = line.strip_prefix('a') else {
             continue;
         };
@@ -205,5 +233,86 @@ async fn send_lines(
         if !o.interval.is_zero() {
             tokio::time::sleep(o.interval).await;
         }
+    }
+}
+
+async fn say(write: &Writer, lines: &[String]) {
+    let cp = pbxgw::pbx::ctip::codec::CodePage::ibm852();
+    let mut w = write.lock().await;
+    for l in lines {
+        let mut bytes = cp.encode(l);
+        bytes.extend_from_slice(b"\r\n");
+        let _ = w.write_all(&bytes).await;
+    }
+}
+
+/// The GSM-module verbs; true when the line was one of them.
+async fn gsm(cmd: &str, o: &CtipSimOptions, stats: &Arc<CtipSimStats>, write: &Writer) -> bool {
+    let (verb, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
+    match verb {
+        "LOGI" => {
+            let pin = arg.split_once(' ').map(|(_, p)| p).unwrap_or("");
+            if pin != o.pin {
+                say(write, &["aNA 11".to_owned()]).await;
+                return true;
+            }
+            let mut lines = vec!["aOK IPU 6.55p 15 599888777".to_owned()];
+            {
+                let mut unacked = stats.gsm_unacked.lock().expect("sim lock");
+                for l in &o.gsm_inbox {
+                    let index = l.split(' ').nth(2).unwrap_or("0").to_owned();
+                    unacked.entry(index).or_insert_with(|| l.clone());
+                }
+                lines.extend(unacked.values().cloned());
+            }
+            say(write, &lines).await;
+            true
+        }
+        "SMSS" => {
+            stats
+                .commands
+                .lock()
+                .expect("sim lock")
+                .push(cmd.to_owned());
+            let n = stats.gsm_sent.fetch_add(1, Ordering::SeqCst);
+            if o.gsm_busy_first && n == 0 {
+                say(write, &["aNA 4".to_owned()]).await;
+                return true;
+            }
+            let mut f = arg.split(' ');
+            let module = f.next().unwrap_or("G001").to_owned();
+            let dest = f.next().unwrap_or("").to_owned();
+            let order = 100 + n;
+            say(write, &["aOK".to_owned()]).await;
+            let (write, stats, reject) = (write.clone(), stats.clone(), o.gsm_reject);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if reject {
+                    say(&write, &[format!("aSMSA {module} R 70")]).await;
+                    return;
+                }
+                let index = (50 + n).to_string();
+                let report = format!("aSMSR {module} D {index} {order} {dest}");
+                stats
+                    .gsm_unacked
+                    .lock()
+                    .expect("sim lock")
+                    .insert(index, report.clone());
+                say(&write, &[format!("aSMSA {module} C {order}"), report]).await;
+            });
+            true
+        }
+        "SOK" => {
+            let index = arg.split(' ').nth(1).unwrap_or("");
+            stats.gsm_unacked.lock().expect("sim lock").remove(index);
+            stats
+                .commands
+                .lock()
+                .expect("sim lock")
+                .push(cmd.to_owned());
+            say(write, &["aOK".to_owned()]).await;
+            true
+        }
+        _ => false,
     }
 }

@@ -300,14 +300,14 @@ pub enum Message {
         accepted: bool,
         value: String,
     },
-    /// Delivery report: delivered, or not with an error.
+    /// Delivery report: delivered, or not with an error. The destination is sent from v12.01.
     Smsr {
         module: String,
         delivered: bool,
         index: String,
         order_id: String,
         error: Option<String>,
-        dest: String,
+        dest: Option<String>,
     },
     /// An incoming SMS; must be acknowledged with `SOK module index`.
     Smsg {
@@ -475,7 +475,7 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
                 index,
                 order_id,
                 error,
-                dest: next("missing destination")?,
+                dest: next("").ok(),
             }
         }
         "SMSG" => {

@@ -2,4 +2,5 @@
 
 pub mod codec;
 pub mod control;
+pub mod gsm;
 pub mod session;

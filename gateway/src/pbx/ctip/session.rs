@@ -101,8 +101,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects and logs in.
-    pub async fn open(s: &CtipSettings) -> Result<Connection, CtipError> {
+    /// Connects and logs in to a GSM module with `LOGI Gnnn <SIM PIN>` (spec p.30).
+    pub async fn open_gsm(
+        s: &CtipSettings,
+        module: &str,
+        sim_pin: &Secret,
+    ) -> Result<Connection, CtipError> {
+        let mut c = Connection::connect(s).await?;
+        c.send_secret(&format!("LOGI {module}"), sim_pin).await?;
+        c.login_answer().await?;
+        Ok(c)
+    }
+
+    async fn connect(s: &CtipSettings) -> Result<Connection, CtipError> {
         let addr = format!("{}:{}", s.host, s.port);
         let stream = tokio::time::timeout(ANSWER_WITHIN, TcpStream::connect(&addr))
             .await
@@ -112,12 +123,31 @@ impl Connection {
             })?
             .map_err(|source| CtipError::Connect { addr, source })?;
         stream.set_nodelay(true)?;
-        let mut c = Connection {
+        Ok(Connection {
             stream,
             decoder: FrameDecoder::new(),
             code_page: s.code_page,
             identity: Identity::default(),
-        };
+        })
+    }
+
+    /// The answer to a login: OK (identity kept), NA or ERROR (typed refusal).
+    async fn login_answer(&mut self) -> Result<(), CtipError> {
+        match self.answer(ANSWER_WITHIN).await {
+            Ok(Message::Ok { fields }) => {
+                self.identity.login = fields.join(" ");
+                Ok(())
+            }
+            Ok(Message::Na { code }) => Err(CtipError::LoginRefused { code }),
+            Ok(_) => Err(CtipError::LoginError),
+            Err(CtipError::NoAnswer(_)) => Err(CtipError::NoAnswer("the login")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Connects and logs in to every extension: `WHO`, then `LOGA <pin>`.
+    pub async fn open(s: &CtipSettings) -> Result<Connection, CtipError> {
+        let mut c = Connection::connect(s).await?;
         c.send("WHO").await?;
         c.identity.who = match c.answer(WHO_WAIT).await {
             Ok(Message::Ok { fields }) => Some(fields.join(" ")),
@@ -125,13 +155,7 @@ impl Connection {
             Err(e) => return Err(e),
         };
         c.send_secret("LOGA", &s.pin).await?;
-        match c.answer(ANSWER_WITHIN).await {
-            Ok(Message::Ok { fields }) => c.identity.login = fields.join(" "),
-            Ok(Message::Na { code }) => return Err(CtipError::LoginRefused { code }),
-            Ok(_) => return Err(CtipError::LoginError),
-            Err(CtipError::NoAnswer(_)) => return Err(CtipError::NoAnswer("LOGA")),
-            Err(e) => return Err(e),
-        }
+        c.login_answer().await?;
         Ok(c)
     }
 

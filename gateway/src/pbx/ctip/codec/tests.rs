@@ -137,6 +137,19 @@ fn the_rest_of_the_vocabulary() {
         parse_wire("aRECE 101_ 12345601 192.0.2.5 /rec/12345601.wav"),
         Message::Rece { .. }
     ));
+    // The spec's own example has no destination (sent only from v12.01).
+    assert!(matches!(
+        parse_wire("aSMSR G001 D 2 108"),
+        Message::Smsr {
+            delivered: true,
+            dest: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        parse_wire("aSMSR G001 E 15 17 70 +48123456789"),
+        Message::Smsr { delivered: false, error: Some(e), dest: Some(_), .. } if e == "70"
+    ));
     assert_eq!(parse_wire("aERROR"), Message::Error);
     assert_eq!(parse_wire("aNA"), Message::Na { code: None });
     let Message::Na { code: Some(code) } = parse_wire("aNA 11") else {

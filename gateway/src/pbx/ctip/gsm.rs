@@ -1,0 +1,581 @@
+//! The PBX's own GSM module as an SMS route, for sites whose box has no modem (spec
+//! p.30-37, checked against a real IPU session in `gsm_session_anon.txt`).
+//!
+//! * Its own connection: `LOGI Gnnn <SIM PIN>` (a LOGA connection cannot send SMS).
+//! * One `SMSS` at a time: the module is busy until `SMSA C <order>` (accepted by the SMS
+//!   centre) or `SMSA R <error>` (rejected). A send is done when every part is accepted; the
+//!   delivery report (`SMSR`) may come hours later and arrives as a [`GsmEvent`].
+//! * `NA 4` (module busy): retry after a few seconds. `NA 23` (GSM path faulty or starting):
+//!   not again before 30 s. `NA 22`: too long. Other refusals are final.
+//! * Long texts go as multipart (`M<ref>,<i>,<n> C1|C2`): 153 GSM-alphabet characters or 67
+//!   with national characters per part, one reference per message.
+//! * Every `SMSR` and `SMSG` is acknowledged with `SOK`; until then the module re-sends it on
+//!   every login. A re-sent one (same kind, index and content as the last) is dropped.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{Message, NaCode};
+use super::session::{Connection, CtipError, CtipSettings};
+use crate::backoff::Backoff;
+use crate::calls::LinkState;
+use crate::config::Secret;
+use crate::health::Links;
+
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+/// How long the SMS centre may take to accept a part.
+const ACCEPT_WITHIN: Duration = Duration::from_secs(90);
+const BUSY_RETRY: Duration = Duration::from_secs(3);
+const FAULTY_RETRY: Duration = Duration::from_secs(30);
+const MAX_RETRIES: u32 = 10;
+/// TP-VP 167 = 24 hours validity.
+const VALIDITY: u8 = 167;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GsmEvent {
+    Delivered {
+        order_id: String,
+        dest: Option<String>,
+    },
+    NotDelivered {
+        order_id: String,
+        error: String,
+        dest: Option<String>,
+    },
+    Received {
+        from: String,
+        sent_at: String,
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GsmError {
+    #[error("the PBX's GSM module is not logged in")]
+    NotConnected,
+    #[error("the PBX refused the SMS: NA {} ({})", .0.map_or(0, |c| c.0), .0.map_or("no code", |c| c.meaning()))]
+    Refused(Option<NaCode>),
+    #[error("the SMS centre rejected part {part}: error {error}")]
+    Rejected { part: usize, error: String },
+    #[error("the GSM module stayed busy or faulty; gave up after {0} attempts")]
+    Busy(u32),
+    #[error("no answer from the PBX in time")]
+    Timeout,
+    #[error("invalid SMS: {0}")]
+    Invalid(&'static str),
+}
+
+impl GsmError {
+    /// Worth another try later (the queue's retry policy decides when).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            GsmError::NotConnected | GsmError::Busy(_) | GsmError::Timeout
+        )
+    }
+}
+
+pub struct SmsRequest {
+    pub dest: String,
+    pub text: String,
+    /// The SMS centre's order id of every part.
+    pub reply: oneshot::Sender<Result<Vec<String>, GsmError>>,
+}
+
+/// The handle the SMS queue uses.
+#[derive(Clone)]
+pub struct GsmRoute {
+    tx: mpsc::Sender<SmsRequest>,
+}
+
+impl GsmRoute {
+    pub fn channel() -> (GsmRoute, mpsc::Receiver<SmsRequest>) {
+        let (tx, rx) = mpsc::channel(64);
+        (GsmRoute { tx }, rx)
+    }
+
+    /// Sends one SMS; resolves when the SMS centre accepted every part.
+    pub async fn send(&self, dest: &str, text: &str) -> Result<Vec<String>, GsmError> {
+        if dest.is_empty()
+            || dest.len() > 20
+            || !dest
+                .trim_start_matches('+')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        {
+            return Err(GsmError::Invalid(
+                "destination: digits with an optional leading +",
+            ));
+        }
+        if text.is_empty() {
+            return Err(GsmError::Invalid("empty text"));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(SmsRequest {
+                dest: dest.to_owned(),
+                text: text.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| GsmError::NotConnected)?;
+        rx.await.map_err(|_| GsmError::NotConnected)?
+    }
+}
+
+/// Characters of the GSM 03.38 default alphabet and its extension table.
+fn is_gsm7(c: char) -> bool {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    const EXTENDED: &str = "^{}\\[~]|€\u{c}";
+    BASIC.contains(c) || EXTENDED.contains(c)
+}
+
+/// The coding flag and the parts of a text (spec p.32: 160/70 single, 153/67 multipart).
+pub fn plan(text: &str) -> (u8, Vec<String>) {
+    let gsm = text.chars().all(is_gsm7);
+    let (single, multi, coding) = if gsm { (160, 153, 1) } else { (70, 67, 2) };
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= single {
+        return (coding, vec![text.to_owned()]);
+    }
+    (
+        coding,
+        chars.chunks(multi).map(|c| c.iter().collect()).collect(),
+    )
+}
+
+/// The text as SMSS carries it: a line end becomes `\n`, a backslash `\\`.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.replace("\r\n", "\n").chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub struct GsmSession {
+    pub link: CtipSettings,
+    pub module: String,
+    pub sim_pin: Secret,
+    pub links: Links,
+    pub requests: mpsc::Receiver<SmsRequest>,
+    pub events: mpsc::Sender<GsmEvent>,
+    pub shutdown: CancellationToken,
+}
+
+/// What an OK / NA / ERROR answers.
+enum Expect {
+    Smss,
+    Sok,
+    Probe,
+}
+
+struct Sending {
+    request: SmsRequest,
+    coding: u8,
+    parts: Vec<String>,
+    reference: u8,
+    part: usize,
+    order_ids: Vec<String>,
+    /// Waiting for SMSA since; `None` while the SMSS itself awaits its OK or a retry.
+    accepting_since: Option<Instant>,
+    retry_at: Option<Instant>,
+    attempts: u32,
+}
+
+#[derive(Default)]
+struct ConnState {
+    expect: VecDeque<(Instant, Expect)>,
+    sending: Option<Sending>,
+    queue: VecDeque<SmsRequest>,
+    last_report: Option<(String, String, String)>,
+    /// Incoming multipart SMS being reassembled: (sender, reference) -> total, parts.
+    partial: HashMap<(String, String), (usize, BTreeMap<usize, String>)>,
+}
+
+impl GsmSession {
+    fn link_name(&self) -> String {
+        format!("pbx:{}:{}", self.link.name, self.module)
+    }
+
+    pub async fn run(mut self) {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut reference: u8 = fastrand::u8(..);
+        loop {
+            self.links
+                .set(&self.link_name(), LinkState::Connecting, None);
+            let started = Instant::now();
+            let shutdown = self.shutdown.clone();
+            let error = tokio::select! {
+                r = self.connected(&mut reference) => r.err().unwrap_or(CtipError::Closed),
+                _ = shutdown.cancelled() => return,
+            };
+            let state = if error.needs_installer() {
+                LinkState::NeedsInstaller
+            } else {
+                LinkState::Down
+            };
+            tracing::warn!(pbx = %self.link.name, module = %self.module, error = %error, "GSM module link down");
+            self.links
+                .set(&self.link_name(), state, Some(error.to_string()));
+            if started.elapsed() > Duration::from_secs(60) {
+                backoff.reset();
+            }
+            let mut wait = backoff.next_delay();
+            if error.needs_installer() {
+                // Never retry a refused SIM PIN quickly: a PUK lock would strand the module.
+                wait = wait.max(Duration::from_secs(300));
+            }
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    _ = self.shutdown.cancelled() => return,
+                    Some(req) = self.requests.recv() => { let _ = req.reply.send(Err(GsmError::NotConnected)); }
+                }
+            }
+        }
+    }
+
+    async fn connected(&mut self, reference: &mut u8) -> Result<(), CtipError> {
+        let mut c = Connection::open_gsm(&self.link, &self.module, &self.sim_pin).await?;
+        tracing::info!(pbx = %self.link.name, module = %self.module, login = %c.identity.login, "GSM module logged in");
+        self.links.set(&self.link_name(), LinkState::Up, None);
+        let mut st = ConnState::default();
+        let mut last_heard = Instant::now();
+        let result = loop {
+            if let Err(e) = self.advance(&mut c, &mut st, reference).await {
+                break Err(e);
+            }
+            let wake = self.next_wake(&st, last_heard);
+            tokio::select! {
+                frame = c.next_message() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        Ok(Some((_, Some(message)))) => {
+                            if let Err(e) = self.on_message(&mut c, &mut st, message).await {
+                                break Err(e);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => break Err(e),
+                    }
+                }
+                Some(req) = self.requests.recv() => st.queue.push_back(req),
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if st.expect.front().is_some_and(|(at, _)| at.elapsed() >= ANSWER_WITHIN) {
+                        break Err(CtipError::Silent);
+                    }
+                    if let Some(s) = &st.sending {
+                        if s.accepting_since.is_some_and(|at| at.elapsed() >= ACCEPT_WITHIN) {
+                            let s = st.sending.take().expect("checked above"); // ok: is_some just tested
+                            let _ = s.request.reply.send(Err(GsmError::Timeout));
+                        }
+                    }
+                    if st.expect.is_empty() && last_heard.elapsed() >= self.link.probe_after {
+                        if let Err(e) = c.send("WHO").await {
+                            break Err(e);
+                        }
+                        st.expect.push_back((Instant::now(), Expect::Probe));
+                        last_heard = Instant::now();
+                    }
+                }
+            }
+        };
+        // Whatever was in flight cannot be confirmed on this connection.
+        if let Some(s) = st.sending.take() {
+            let _ = s.request.reply.send(Err(GsmError::NotConnected));
+        }
+        for r in st.queue.drain(..) {
+            let _ = r.reply.send(Err(GsmError::NotConnected));
+        }
+        result
+    }
+
+    fn next_wake(&self, st: &ConnState, last_heard: Instant) -> Instant {
+        let mut wake = last_heard + self.link.probe_after;
+        if let Some((at, _)) = st.expect.front() {
+            wake = wake.min(*at + ANSWER_WITHIN);
+        }
+        if let Some(s) = &st.sending {
+            if let Some(at) = s.retry_at {
+                wake = wake.min(at);
+            }
+            if let Some(at) = s.accepting_since {
+                wake = wake.min(at + ACCEPT_WITHIN);
+            }
+        }
+        wake
+    }
+
+    /// Starts the next request, or sends the next part / a due retry.
+    async fn advance(
+        &self,
+        c: &mut Connection,
+        st: &mut ConnState,
+        reference: &mut u8,
+    ) -> Result<(), CtipError> {
+        if st.sending.is_none() {
+            let Some(request) = st.queue.pop_front() else {
+                return Ok(());
+            };
+            let (coding, parts) = plan(&request.text);
+            *reference = reference.wrapping_add(1);
+            st.sending = Some(Sending {
+                request,
+                coding,
+                parts,
+                reference: *reference,
+                part: 0,
+                order_ids: Vec::new(),
+                accepting_since: None,
+                retry_at: Some(Instant::now()),
+                attempts: 0,
+            });
+        }
+        let Some(s) = st.sending.as_mut() else {
+            return Ok(());
+        };
+        if s.retry_at.is_none_or(|at| at > Instant::now()) {
+            return Ok(());
+        }
+        s.retry_at = None;
+        s.attempts += 1;
+        let text = escape(&s.parts[s.part]);
+        let multipart = if s.parts.len() > 1 {
+            format!(
+                "M{},{},{} C{} ",
+                s.reference,
+                s.part + 1,
+                s.parts.len(),
+                s.coding
+            )
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "SMSS {} {} {multipart}N {VALIDITY} {text}",
+            self.module, s.request.dest
+        );
+        c.send(&line).await?;
+        st.expect.push_back((Instant::now(), Expect::Smss));
+        Ok(())
+    }
+
+    async fn on_message(
+        &self,
+        c: &mut Connection,
+        st: &mut ConnState,
+        message: Message,
+    ) -> Result<(), CtipError> {
+        match message {
+            Message::Ok { .. } | Message::Na { .. } | Message::Error => {
+                let expected = st.expect.pop_front().map(|(_, e)| e);
+                if let Some(Expect::Smss) = expected {
+                    self.smss_answered(st, &message);
+                }
+            }
+            Message::Smsa {
+                module,
+                accepted,
+                value,
+            } if module == self.module => self.smsa(st, accepted, value),
+            Message::Smsr {
+                module,
+                delivered,
+                index,
+                order_id,
+                error,
+                dest,
+            } if module == self.module => {
+                self.acknowledge(c, st, &index).await?;
+                let key = (
+                    "SMSR".to_owned(),
+                    index,
+                    format!("{delivered}{order_id}{error:?}"),
+                );
+                if st.last_report.as_ref() != Some(&key) {
+                    st.last_report = Some(key);
+                    let event = match error {
+                        None if delivered => GsmEvent::Delivered { order_id, dest },
+                        error => GsmEvent::NotDelivered {
+                            order_id,
+                            error: error.unwrap_or_default(),
+                            dest,
+                        },
+                    };
+                    let _ = self.events.send(event).await;
+                }
+            }
+            Message::Smsg {
+                module,
+                index,
+                from,
+                parts,
+                sent_at,
+                text,
+                ..
+            } if module == self.module => {
+                self.acknowledge(c, st, &index).await?;
+                let key = (
+                    "SMSG".to_owned(),
+                    index,
+                    format!("{from}{parts}{sent_at}{text}"),
+                );
+                if st.last_report.as_ref() == Some(&key) {
+                    return Ok(());
+                }
+                st.last_report = Some(key);
+                if let Some(text) = reassemble(st, &from, &parts, text) {
+                    let _ = self
+                        .events
+                        .send(GsmEvent::Received {
+                            from,
+                            sent_at,
+                            text: unescape(&text),
+                        })
+                        .await;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn acknowledge(
+        &self,
+        c: &mut Connection,
+        st: &mut ConnState,
+        index: &str,
+    ) -> Result<(), CtipError> {
+        c.send(&format!("SOK {} {index}", self.module)).await?;
+        st.expect.push_back((Instant::now(), Expect::Sok));
+        Ok(())
+    }
+
+    fn smss_answered(&self, st: &mut ConnState, answer: &Message) {
+        let Some(s) = st.sending.as_mut() else { return };
+        let retry_after = match answer {
+            Message::Ok { .. } => {
+                s.accepting_since = Some(Instant::now());
+                return;
+            }
+            Message::Na {
+                code: Some(NaCode(4)),
+            } => BUSY_RETRY,
+            Message::Na {
+                code: Some(NaCode(23)),
+            } => FAULTY_RETRY,
+            Message::Na { code } => return self.fail(st, GsmError::Refused(*code)),
+            _ => return self.fail(st, GsmError::Refused(None)),
+        };
+        if s.attempts >= MAX_RETRIES {
+            let attempts = s.attempts;
+            return self.fail(st, GsmError::Busy(attempts));
+        }
+        s.retry_at = Some(Instant::now() + retry_after);
+    }
+
+    fn smsa(&self, st: &mut ConnState, accepted: bool, value: String) {
+        let Some(s) = st.sending.as_mut() else {
+            tracing::debug!("SMSA with no SMS in flight");
+            return;
+        };
+        if !accepted {
+            let part = s.part + 1;
+            return self.fail(st, GsmError::Rejected { part, error: value });
+        }
+        s.order_ids.push(value);
+        s.part += 1;
+        s.accepting_since = None;
+        s.attempts = 0;
+        if s.part < s.parts.len() {
+            s.retry_at = Some(Instant::now());
+        } else if let Some(done) = st.sending.take() {
+            let _ = done.request.reply.send(Ok(done.order_ids));
+        }
+    }
+
+    fn fail(&self, st: &mut ConnState, error: GsmError) {
+        if let Some(s) = st.sending.take() {
+            let _ = s.request.reply.send(Err(error));
+        }
+    }
+}
+
+/// Adds a part of an incoming SMS (`ref,part,total`); the whole text once complete.
+fn reassemble(st: &mut ConnState, from: &str, parts: &str, text: String) -> Option<String> {
+    let mut f = parts.split(',').map(|p| p.parse::<usize>().ok());
+    let (Some(Some(reference)), Some(Some(part)), Some(Some(total))) =
+        (f.next(), f.next(), f.next())
+    else {
+        return Some(text);
+    };
+    if total <= 1 {
+        return Some(text);
+    }
+    let key = (from.to_owned(), reference.to_string());
+    let entry = st
+        .partial
+        .entry(key.clone())
+        .or_insert_with(|| (total, BTreeMap::new()));
+    entry.1.insert(part, text);
+    if entry.1.len() < entry.0 {
+        return None;
+    }
+    st.partial
+        .remove(&key)
+        .map(|(_, parts)| parts.into_values().collect())
+}
+
+/// The inverse of [`escape`].
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some('n')) => {
+                out.push('\n');
+                chars.next();
+            }
+            ('\\', Some('\\')) => {
+                out.push('\\');
+                chars.next();
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_single_and_multipart_in_the_right_coding() {
+        assert_eq!(plan("Hello"), (1, vec!["Hello".to_owned()]));
+        assert_eq!(plan(&"a".repeat(160)).1.len(), 1);
+        let (coding, parts) = plan(&"a".repeat(161));
+        assert_eq!((coding, parts.len(), parts[0].chars().count()), (1, 2, 153));
+        assert_eq!(plan("Zażółć").0, 2);
+        assert_eq!(plan(&"ż".repeat(70)).1.len(), 1);
+        let (coding, parts) = plan(&"ż".repeat(71));
+        assert_eq!((coding, parts.len(), parts[0].chars().count()), (2, 2, 67));
+        assert_eq!(plan("cost 5€ [x]").0, 1, "the extension table is GSM 7-bit");
+    }
+
+    #[test]
+    fn escapes_line_ends_and_backslashes_both_ways() {
+        let text = "line 1\r\nline 2\\end\nx";
+        assert_eq!(escape(text), "line 1\\nline 2\\\\end\\nx");
+        assert_eq!(unescape(&escape(text)), "line 1\nline 2\\end\nx");
+    }
+}
