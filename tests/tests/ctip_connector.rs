@@ -326,3 +326,37 @@ async fn commands_while_the_link_is_down_are_refused_at_once() {
     assert!(started.elapsed() < Duration::from_secs(8));
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_malformed_and_test_frames_are_counted_and_the_link_carries_on() {
+    let lines = [
+        "aXYZZY 1 2",
+        "t",
+        "aREL 101_ x",
+        "hello",
+        "t",
+        "aRING 105_ 351148054 0 517471313 _ Person_01",
+        "aREL 105_ 1",
+    ];
+    let sim = CtipSim::start(CtipSimOptions {
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || count(
+            &stored(&config),
+            "call.ended"
+        ) == 1)
+        .await
+    );
+    let counters = gateway.links().counters();
+    assert_eq!(counters.get("pbx:slican:unknown"), Some(&1), "{counters:?}");
+    assert_eq!(counters.get("pbx:slican:malformed"), Some(&1));
+    assert_eq!(counters.get("pbx:slican:test_frames"), Some(&2));
+    assert_eq!(counters.get("pbx:slican:garbage"), Some(&1));
+    gateway.stop().await;
+}

@@ -14,10 +14,12 @@ pub struct LinkStatus {
     pub since_ms: i64,
 }
 
-/// The table of link states. Cheap to clone; every clone updates the same table.
+/// The table of link states, and counters of what each link saw (unknown or malformed
+/// lines, test frames...). Cheap to clone; every clone updates the same tables.
 #[derive(Clone)]
 pub struct Links {
     tx: Arc<watch::Sender<BTreeMap<String, LinkStatus>>>,
+    counters: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
 }
 
 impl Default for Links {
@@ -30,6 +32,7 @@ impl Links {
     pub fn new() -> Links {
         Links {
             tx: Arc::new(watch::channel(BTreeMap::new()).0),
+            counters: Arc::default(),
         }
     }
 
@@ -70,6 +73,17 @@ impl Links {
                 true
             }
         });
+    }
+
+    /// Adds one to a counter, e.g. `pbx:slican:unknown`.
+    pub fn count(&self, name: &str) {
+        if let Ok(mut c) = self.counters.lock() {
+            *c.entry(name.to_owned()).or_default() += 1;
+        }
+    }
+
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, LinkStatus> {

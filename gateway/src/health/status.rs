@@ -14,6 +14,9 @@ pub struct StatusReport {
     pub ts: String,
     pub version: &'static str,
     pub links: BTreeMap<String, LinkStatus>,
+    /// What the links saw that did not become events: unknown or malformed lines, test
+    /// frames, orphan messages.
+    pub counters: BTreeMap<String, u64>,
     /// Events not yet acknowledged, per sink.
     pub backlog: BTreeMap<String, u64>,
     /// Age in seconds of the oldest event not yet acknowledged, per sink.
@@ -26,7 +29,12 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    pub fn new(gw: &str, links: BTreeMap<String, LinkStatus>, stats: &StoreStats) -> StatusReport {
+    pub fn new(
+        gw: &str,
+        links: BTreeMap<String, LinkStatus>,
+        counters: BTreeMap<String, u64>,
+        stats: &StoreStats,
+    ) -> StatusReport {
         let now = crate::store::now_ms();
         StatusReport {
             v: 1,
@@ -35,6 +43,7 @@ impl StatusReport {
             ts: crate::timefmt::rfc3339_ms(now),
             version: env!("CARGO_PKG_VERSION"),
             links,
+            counters,
             backlog: stats
                 .sinks
                 .iter()

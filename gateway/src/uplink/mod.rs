@@ -47,6 +47,7 @@ impl SinkContext {
         Ok(crate::health::StatusReport::new(
             &self.gateway_id,
             self.links.snapshot(),
+            self.links.counters(),
             &stats,
         ))
     }

@@ -223,35 +223,88 @@ impl Connection {
         }
     }
 
-    /// The next frame: `Some((raw, message))` for a message (message `None` if malformed or
-    /// unknown), `None` for a test frame or noise (proof of life all the same).
-    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+    /// The next frame, classified. Test frames and noise are proof of life all the same.
+    pub async fn next_received(&mut self) -> Result<Received, CtipError> {
         Ok(match self.next_frame().await? {
             Frame::Message(bytes) => {
                 let text = self.code_page.decode(&bytes);
-                let msg = match parse(&text) {
-                    Ok(Message::Unknown { kind }) => {
-                        tracing::debug!(kind, "unknown CTIP message ignored");
-                        None
-                    }
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "malformed CTIP line ignored");
-                        None
-                    }
-                };
-                Some((format!("a{text}"), msg))
+                let raw = format!("a{text}");
+                match parse(&text) {
+                    Ok(Message::Unknown { kind }) => Received::Unknown { raw, kind },
+                    Ok(message) => Received::Message { raw, message },
+                    Err(error) => Received::Malformed { raw, error },
+                }
             }
-            Frame::Test => None,
-            Frame::Garbage(_) => {
-                tracing::debug!("CTIP line without the 'a' discriminator ignored");
-                None
-            }
-            Frame::Oversized(n) => {
-                tracing::warn!(bytes = n, "oversized CTIP line dropped");
+            Frame::Test => Received::Test,
+            Frame::Garbage(bytes) => Received::Garbage(self.code_page.decode(&bytes)),
+            Frame::Oversized(n) => Received::Oversized(n),
+        })
+    }
+
+    /// The next message; everything else is logged and skipped (see [`next_received`] to
+    /// count it).
+    ///
+    /// [`next_received`]: Connection::next_received
+    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+        Ok(match self.next_received().await? {
+            Received::Message { raw, message } => Some((raw, Some(message))),
+            other => {
+                other.log();
                 None
             }
         })
+    }
+}
+
+/// One frame as the session sees it.
+#[derive(Debug)]
+pub enum Received {
+    Message {
+        raw: String,
+        message: Message,
+    },
+    /// A type the spec does not define: ignored, as the spec says, but counted.
+    Unknown {
+        raw: String,
+        kind: String,
+    },
+    /// A known type without its fields.
+    Malformed {
+        raw: String,
+        error: super::codec::ParseError,
+    },
+    Test,
+    Garbage(String),
+    Oversized(usize),
+}
+
+impl Received {
+    /// The counter this frame adds to, for frames that are not messages.
+    pub fn counter(&self) -> Option<&'static str> {
+        match self {
+            Received::Message { .. } => None,
+            Received::Unknown { .. } => Some("unknown"),
+            Received::Malformed { .. } => Some("malformed"),
+            Received::Test => Some("test_frames"),
+            Received::Garbage(_) => Some("garbage"),
+            Received::Oversized(_) => Some("oversized"),
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Received::Unknown { raw, kind } => {
+                tracing::debug!(kind, raw, "unknown CTIP message ignored")
+            }
+            Received::Malformed { raw, error } => {
+                tracing::warn!(%error, raw, "malformed CTIP line ignored")
+            }
+            Received::Garbage(line) => {
+                tracing::debug!(line, "CTIP line without the 'a' discriminator ignored")
+            }
+            Received::Oversized(n) => tracing::warn!(bytes = n, "oversized CTIP line dropped"),
+            Received::Message { .. } | Received::Test => {}
+        }
     }
 }
 
@@ -371,9 +424,18 @@ impl CtipSession {
                 .next_deadline(ANSWER_WITHIN)
                 .map_or(probe_at, |d| d.min(probe_at));
             tokio::select! {
-                frame = c.next_message() => {
+                frame = c.next_received() => {
                     last_heard = Instant::now();
-                    let Some((raw, Some(message))) = frame? else { continue };
+                    let (raw, message) = match frame? {
+                        Received::Message { raw, message } => (raw, message),
+                        other => {
+                            other.log();
+                            if let Some(counter) = other.counter() {
+                                self.links.count(&format!("{}:{counter}", self.link()));
+                            }
+                            continue;
+                        }
+                    };
                     if matches!(message, Message::Ok { .. } | Message::Na { .. } | Message::Error) {
                         control.answer(&mut c, &message).await?;
                         continue;
