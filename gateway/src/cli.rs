@@ -29,6 +29,9 @@ pub enum Command {
     Check {
         #[arg(short, long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Also try each PBX login.
+        #[arg(long)]
+        connect: bool,
     },
     /// Print the local event log as JSON lines.
     Events {
@@ -101,7 +104,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(crate::runtime::run(config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check { config, connect } => check(&config, connect),
         Command::Events {
             config,
             since,
@@ -137,41 +140,94 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(config) => {
-            println!("1. config {}: valid", path.display());
-            println!(
-                "   gateway id {:?}, data in {}",
-                config.gateway.id,
-                config.gateway.data_dir.display()
-            );
-            println!("   PBX links: {}", config.pbx.len());
-            println!("   uplinks: {}", configured_sinks(&config).join(", "));
-            ExitCode::SUCCESS
-        }
+fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(config) => config,
         Err(ConfigError::Invalid { path, problems }) => {
             println!(
-                "config {} has {} problem(s):",
+                "1. config {}: {} problem(s)",
                 path.display(),
                 problems.len()
             );
             for (i, p) in problems.iter().enumerate() {
                 println!(
-                    "{}. {}\n   value: {}\n   fix: {}",
+                    "   {}. {}\n      value: {}\n      fix: {}",
                     i + 1,
                     p.key,
                     p.value,
                     p.fix
                 );
             }
-            ExitCode::FAILURE
+            return Ok(ExitCode::FAILURE);
         }
         Err(e) => {
-            println!("{e}");
-            ExitCode::FAILURE
+            println!("1. {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!("1. config {}: valid", path.display());
+    println!(
+        "   gateway id {:?}, data in {}",
+        config.gateway.id,
+        config.gateway.data_dir.display()
+    );
+    println!(
+        "   PBX links: {}; uplinks: {}",
+        config.pbx.len(),
+        configured_sinks(&config).join(", ")
+    );
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = runtime()?.block_on(check_pbx_logins(&config));
+    let mut ok = true;
+    for (i, (name, result)) in results.iter().enumerate() {
+        match result {
+            Ok(line) => println!("{}. PBX {name}: {line}", i + 2),
+            Err(line) => {
+                ok = false;
+                println!("{}. PBX {name}: FAILED - {line}", i + 2);
+            }
         }
     }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One line per PBX, saying what works or what to fix.
+async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<String, String>)> {
+    use crate::pbx::ctip::session::{Connection, CtipError, CtipSettings};
+    let mut out = Vec::new();
+    for pbx in &config.pbx {
+        let result = match pbx.kind {
+            crate::config::PbxKind::Ctip => {
+                let settings = CtipSettings::from_config(pbx);
+                let at = format!("{}:{}", settings.host, settings.port);
+                match Connection::open(&settings).await {
+                    Ok(c) => Ok(format!(
+                        "reachable at {at}, logged in ({})",
+                        c.identity.who.as_deref().unwrap_or("no WHO answer: CTIP before v14")
+                    )),
+                    Err(e @ (CtipError::LoginRefused { .. } | CtipError::LoginError)) => Err(format!(
+                        "{e}. Check the pin (the CTI key set in the PBX) and that CTI is enabled for the extensions"
+                    )),
+                    Err(e @ CtipError::Connect { .. }) => Err(format!(
+                        "{e}. Check host and port, and that the PBX's LAN module allows CTIP on {at}"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            crate::config::PbxKind::Ami | crate::config::PbxKind::Ari => Err(format!(
+                "the {} connector is not in this build yet",
+                pbx.kind.as_str()
+            )),
+        };
+        out.push((pbx.name.clone(), result));
+    }
+    out
 }
 
 async fn sniff(config: &Config, name: &str, output: Option<&Path>) -> anyhow::Result<()> {

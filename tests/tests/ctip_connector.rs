@@ -360,3 +360,56 @@ async fn unknown_malformed_and_test_frames_are_counted_and_the_link_carries_on()
     assert_eq!(counters.get("pbx:slican:garbage"), Some(&1));
     gateway.stop().await;
 }
+
+/// `pbxgw check --connect`: the PBX step of the installer's checklist.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_says_logged_in_or_what_to_fix() {
+    let good = CtipSim::start(CtipSimOptions::new(PIN)).await;
+    let refusing = CtipSim::start(CtipSimOptions {
+        refuse: Some(11),
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |port: u16| {
+        let conf = dir.path().join(format!("pbxgw-{port}.toml"));
+        std::fs::write(
+            &conf,
+            format!(
+                "[gateway]\nid = \"check\"\ndata_dir = {:?}\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {port}\npin = \"{PIN}\"\n",
+                dir.path().join("data")
+            ),
+        )
+        .unwrap();
+        let bin = pbxgw_tests::harness::bin_path("pbxgw");
+        async move {
+            let out = tokio::process::Command::new(bin)
+                .args(["check", "--connect", "-c", &conf.to_string_lossy()])
+                .output()
+                .await
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let (code, out) = run(good.port()).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("2. PBX slican: reachable at 127.0.0.1:")
+            && out.contains("logged in (NCP-000"),
+        "{out}"
+    );
+    let (code, out) = run(refusing.port()).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED")
+            && out.contains("NA 11 (wrong key (PIN))")
+            && out.contains("Check the pin"),
+        "{out}"
+    );
+    assert!(!out.contains(PIN), "{out}");
+}
