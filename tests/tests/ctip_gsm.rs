@@ -111,9 +111,14 @@ async fn multipart_polish_sms_reports_and_the_buffered_incoming_sms() {
         "{}",
         smss[1]
     );
-    // Everything was acknowledged: the incoming SMS and both reports.
+    // Everything was acknowledged: the incoming SMS and both reports (the SOK goes out just
+    // before the event is handed on, so give the simulator a moment to read it).
     assert!(sent.contains(&"SOK G001 52".to_owned()));
-    assert!(sim.stats.gsm_unacked.lock().unwrap().is_empty());
+    let all_acked = pbxgw_tests::harness::wait_until(Duration::from_secs(5), || {
+        sim.stats.gsm_unacked.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(all_acked, "{:?}", sim.stats.gsm_unacked.lock().unwrap());
     shutdown.cancel();
 }
 

@@ -14,3 +14,46 @@ pub enum PbxEvent<M> {
     /// The link dropped; open calls cannot be followed any more.
     Lost { ts_ms: i64, reason: String },
 }
+
+/// A pure decoder that frames a byte stream (CTIP lines, AMI messages).
+pub trait WireDecoder {
+    type Item;
+    fn push(&mut self, bytes: &[u8]);
+    fn next_item(&mut self) -> Option<Self::Item>;
+}
+
+/// Reads from the socket until the decoder yields an item; `None` when the peer closed.
+pub async fn read_item<D: WireDecoder>(
+    stream: &mut tokio::net::TcpStream,
+    decoder: &mut D,
+) -> std::io::Result<Option<D::Item>> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(item) = decoder.next_item() {
+            return Ok(Some(item));
+        }
+        let mut buf = [0u8; 8192];
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        decoder.push(&buf[..n]);
+    }
+}
+
+/// TCP connect to a PBX with a deadline; Nagle off (PBX protocols are small request/answer
+/// lines). The error says which address failed.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    within: std::time::Duration,
+) -> Result<tokio::net::TcpStream, (String, std::io::Error)> {
+    let addr = format!("{host}:{port}");
+    let stream = match tokio::time::timeout(within, tokio::net::TcpStream::connect(&addr)).await {
+        Err(_) => return Err((addr, std::io::ErrorKind::TimedOut.into())),
+        Ok(Err(e)) => return Err((addr, e)),
+        Ok(Ok(s)) => s,
+    };
+    stream.set_nodelay(true).map_err(|e| (addr, e))?;
+    Ok(stream)
+}

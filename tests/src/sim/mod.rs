@@ -1,5 +1,6 @@
 //! Simulated PBX peers that speak the real protocols and replay captured traffic.
 
+pub mod ami;
 pub mod ctip;
 
 /// The text of a file under `../shared/fixtures/` beside the repository.

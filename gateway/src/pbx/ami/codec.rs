@@ -142,6 +142,16 @@ impl Decoder {
     }
 }
 
+impl crate::pbx::WireDecoder for Decoder {
+    type Item = Decoded;
+    fn push(&mut self, bytes: &[u8]) {
+        Decoder::push(self, bytes)
+    }
+    fn next_item(&mut self) -> Option<Decoded> {
+        self.next_decoded()
+    }
+}
+
 /// Where the first message in `b` ends: (length of its body, bytes to consume).
 fn message_end(b: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;

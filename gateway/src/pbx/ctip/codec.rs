@@ -79,6 +79,16 @@ impl FrameDecoder {
     }
 }
 
+impl crate::pbx::WireDecoder for FrameDecoder {
+    type Item = Frame;
+    fn push(&mut self, bytes: &[u8]) {
+        FrameDecoder::push(self, bytes)
+    }
+    fn next_item(&mut self) -> Option<Frame> {
+        self.next_frame()
+    }
+}
+
 /// The PBX's code page for text fields.
 #[derive(Clone, Copy)]
 pub struct CodePage(&'static [char; 128]);

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -114,15 +114,9 @@ impl Connection {
     }
 
     async fn connect(s: &CtipSettings) -> Result<Connection, CtipError> {
-        let addr = format!("{}:{}", s.host, s.port);
-        let stream = tokio::time::timeout(ANSWER_WITHIN, TcpStream::connect(&addr))
+        let stream = crate::pbx::connect(&s.host, s.port, ANSWER_WITHIN)
             .await
-            .map_err(|_| CtipError::Connect {
-                addr: addr.clone(),
-                source: std::io::ErrorKind::TimedOut.into(),
-            })?
-            .map_err(|source| CtipError::Connect { addr, source })?;
-        stream.set_nodelay(true)?;
+            .map_err(|(addr, source)| CtipError::Connect { addr, source })?;
         Ok(Connection {
             stream,
             decoder: FrameDecoder::new(),
@@ -200,17 +194,9 @@ impl Connection {
 
     /// The next frame off the wire, waiting for bytes as needed.
     pub async fn next_frame(&mut self) -> Result<Frame, CtipError> {
-        loop {
-            if let Some(frame) = self.decoder.next_frame() {
-                return Ok(frame);
-            }
-            let mut buf = [0u8; 4096];
-            let n = self.stream.read(&mut buf).await?;
-            if n == 0 {
-                return Err(CtipError::Closed);
-            }
-            self.decoder.push(&buf[..n]);
-        }
+        crate::pbx::read_item(&mut self.stream, &mut self.decoder)
+            .await?
+            .ok_or(CtipError::Closed)
     }
 
     /// A frame as text, the way it came (for `pbxgw sniff`).

@@ -1,0 +1,308 @@
+//! The AMI session: banner check, `Login` (plain secret, or MD5 over a `Challenge`), an
+//! `Events:` filter at login, actions matched to their responses by `ActionID` (list actions
+//! collect their item events until `EventList: Complete`), and a `Ping` keep-alive. The
+//! secret is only ever written to the socket, or hashed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::codec::{encode_action, BadHeader, Decoded, Decoder, Message};
+use crate::config::Secret;
+
+/// How long Asterisk may take to answer an action.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Plain,
+    Md5,
+}
+
+#[derive(Debug, Clone)]
+pub struct AmiSettings {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub secret: Secret,
+    pub auth: AuthType,
+    /// The `Events:` header of the login: `on`, `off`, or event classes such as
+    /// `call,agent,system,user` (dialplan noise such as VarSet/Newexten is class `dialplan`).
+    pub events: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmiError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0:?} is not an Asterisk Manager banner; check host and port (AMI is usually 5038)")]
+    NotAmi(String),
+    #[error("Asterisk refused the login: {0}; check username and secret in manager.conf")]
+    LoginRefused(String),
+    #[error("no answer to {0} within {1:?}")]
+    NoAnswer(String, Duration),
+    #[error("Asterisk closed the connection")]
+    Closed,
+    #[error(transparent)]
+    BadHeader(#[from] BadHeader),
+}
+
+impl AmiError {
+    pub fn needs_installer(&self) -> bool {
+        matches!(self, AmiError::LoginRefused(_) | AmiError::NotAmi(_))
+    }
+}
+
+/// What an action got back: its response, and for list actions the item events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionResult {
+    pub response: Message,
+    pub items: Vec<Message>,
+}
+
+impl ActionResult {
+    pub fn is_success(&self) -> bool {
+        self.response
+            .response()
+            .is_some_and(|r| r.eq_ignore_ascii_case("success") || r.eq_ignore_ascii_case("goodbye"))
+    }
+
+    /// Asterisk's own `Message:` (the reason of an error).
+    pub fn message(&self) -> &str {
+        self.response.get("Message").unwrap_or("")
+    }
+}
+
+struct Pending {
+    sent: Instant,
+    response: Option<Message>,
+    items: Vec<Message>,
+    reply: Option<oneshot::Sender<ActionResult>>,
+}
+
+/// A logged-in AMI connection.
+pub struct Connection {
+    stream: TcpStream,
+    decoder: Decoder,
+    next_id: u64,
+    prefix: String,
+    pending: HashMap<String, Pending>,
+    pub banner: String,
+}
+
+impl Connection {
+    pub async fn open(s: &AmiSettings) -> Result<Connection, AmiError> {
+        let stream = crate::pbx::connect(&s.host, s.port, Duration::from_secs(5))
+            .await
+            .map_err(|(addr, source)| AmiError::Connect { addr, source })?;
+        let mut c = Connection {
+            stream,
+            decoder: Decoder::new(),
+            next_id: 0,
+            prefix: format!("pbxgw-{:08x}", fastrand::u32(..)),
+            pending: HashMap::new(),
+            banner: String::new(),
+        };
+        c.banner = match tokio::time::timeout(Duration::from_secs(5), c.read()).await {
+            Ok(Ok(Decoded::Banner(b))) if b.starts_with("Asterisk Call Manager/") => b,
+            Ok(Ok(Decoded::Banner(b))) => return Err(AmiError::NotAmi(b)),
+            Ok(Ok(_)) => return Err(AmiError::NotAmi("(no banner)".into())),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(AmiError::NoAnswer(
+                    "the banner".into(),
+                    Duration::from_secs(5),
+                ))
+            }
+        };
+        c.login(s).await?;
+        Ok(c)
+    }
+
+    async fn login(&mut self, s: &AmiSettings) -> Result<(), AmiError> {
+        let result = match s.auth {
+            AuthType::Plain => {
+                self.call(
+                    "Login",
+                    &[
+                        ("Username", &s.username),
+                        ("Secret", s.secret.expose()),
+                        ("Events", &s.events),
+                    ],
+                )
+                .await?
+            }
+            AuthType::Md5 => {
+                let challenge = self.call("Challenge", &[("AuthType", "MD5")]).await?;
+                let Some(challenge) = challenge
+                    .response
+                    .get("Challenge")
+                    .filter(|_| challenge.is_success())
+                else {
+                    return Err(AmiError::LoginRefused(format!(
+                        "no MD5 challenge ({})",
+                        challenge.message()
+                    )));
+                };
+                let key = hex(&Md5::digest(
+                    format!("{challenge}{}", s.secret.expose()).as_bytes(),
+                ));
+                self.call(
+                    "Login",
+                    &[
+                        ("AuthType", "MD5"),
+                        ("Username", &s.username),
+                        ("Key", &key),
+                        ("Events", &s.events),
+                    ],
+                )
+                .await?
+            }
+        };
+        if result.is_success() {
+            Ok(())
+        } else {
+            Err(AmiError::LoginRefused(result.message().to_owned()))
+        }
+    }
+
+    /// Sends an action and waits for its result, handing any event that arrives meanwhile
+    /// to nobody: for use before the session's event loop runs (login, checks).
+    pub async fn call(
+        &mut self,
+        action: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ActionResult, AmiError> {
+        let (reply, mut rx) = oneshot::channel();
+        let id = self.send(action, headers, reply).await?;
+        let deadline = Instant::now() + ANSWER_WITHIN;
+        loop {
+            if let Ok(result) = rx.try_recv() {
+                return Ok(result);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.next_event()).await {
+                Err(_) => {
+                    self.pending.remove(&id);
+                    return Err(AmiError::NoAnswer(action.to_owned(), ANSWER_WITHIN));
+                }
+                Ok(r) => {
+                    r?;
+                }
+            }
+        }
+    }
+
+    /// Sends an action; its result goes to `reply`. Returns the ActionID.
+    pub async fn send(
+        &mut self,
+        action: &str,
+        headers: &[(&str, &str)],
+        reply: oneshot::Sender<ActionResult>,
+    ) -> Result<String, AmiError> {
+        self.next_id += 1;
+        let id = format!("{}-{}", self.prefix, self.next_id);
+        let wire = encode_action(action, &id, headers)?;
+        tracing::debug!(action, id, "AMI action");
+        self.stream.write_all(wire.as_bytes()).await?;
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                sent: Instant::now(),
+                response: None,
+                items: Vec::new(),
+                reply: Some(reply),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Fails actions that waited past `limit` (their senders see a closed channel). Returns
+    /// how many there were.
+    pub fn expire(&mut self, limit: Duration) -> usize {
+        let before = self.pending.len();
+        self.pending.retain(|_, p| p.sent.elapsed() < limit);
+        before - self.pending.len()
+    }
+
+    /// The next message that is not part of an action's answer (an event), or `None` when
+    /// the message completed or fed an action.
+    pub async fn next_event(&mut self) -> Result<Option<Message>, AmiError> {
+        loop {
+            match self.read().await? {
+                Decoded::Message(m) => return Ok(self.route(m)),
+                Decoded::Banner(_) => continue,
+                Decoded::Oversized(n) => {
+                    tracing::warn!(bytes = n, "oversized AMI message dropped");
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Responses and list items go to their action; everything else is an event.
+    fn route(&mut self, m: Message) -> Option<Message> {
+        let Some(id) = m.action_id().map(str::to_owned) else {
+            return Some(m);
+        };
+        let Some(p) = self.pending.get_mut(&id) else {
+            return Some(m);
+        };
+        let list = |m: &Message| m.get("EventList").map(str::to_ascii_lowercase);
+        if m.response().is_some() {
+            let starts_list = list(&m).as_deref() == Some("start");
+            p.response = Some(m);
+            if starts_list {
+                return None;
+            }
+        } else if list(&m).as_deref() == Some("complete") {
+            // The list's closing event.
+        } else {
+            p.items.push(m);
+            return None;
+        }
+        if let Some(mut done) = self.pending.remove(&id) {
+            if let (Some(reply), Some(response)) = (done.reply.take(), done.response.take()) {
+                let _ = reply.send(ActionResult {
+                    response,
+                    items: done.items,
+                });
+            }
+        }
+        None
+    }
+
+    async fn read(&mut self) -> Result<Decoded, AmiError> {
+        crate::pbx::read_item(&mut self.stream, &mut self.decoder)
+            .await?
+            .ok_or(AmiError::Closed)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn md5_key_is_lowercase_hex_of_challenge_then_secret() {
+        use md5::{Digest, Md5};
+        // md5("123456789secret")
+        assert_eq!(super::hex(&Md5::digest(b"123456789secret")).len(), 32);
+        assert_eq!(
+            super::hex(&Md5::digest(b"")),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+    }
+}
