@@ -116,3 +116,135 @@ async fn a_peer_that_is_not_asterisk_is_named() {
         "{e}"
     );
 }
+
+mod running {
+    use std::time::Duration;
+
+    use pbxgw::calls::LinkState;
+    use pbxgw::health::Links;
+    use pbxgw::pbx::ami::session::{AmiSession, AuthType};
+    use pbxgw::pbx::PbxEvent;
+    use pbxgw_tests::harness::wait_until;
+    use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour};
+    use tokio_util::sync::CancellationToken;
+
+    use super::{settings, SECRET};
+
+    fn start(
+        sim: &AmiSim,
+        secret: &str,
+        ping_every: Duration,
+    ) -> (
+        Links,
+        tokio::sync::mpsc::Receiver<PbxEvent<pbxgw::pbx::ami::codec::Message>>,
+        CancellationToken,
+    ) {
+        let links = Links::new();
+        let (tx, rx) = tokio::sync::mpsc::channel(100);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(
+            AmiSession {
+                settings: settings(sim.port(), secret, AuthType::Md5),
+                ping_every,
+                links: links.clone(),
+                events: tx,
+                shutdown: shutdown.clone(),
+            }
+            .run(),
+        );
+        (links, rx, shutdown)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_flow_with_their_raw_text() {
+        let hangup = "Event: Hangup\r\nPrivilege: call,all\r\nChannel: Local/201@ext-00000001;1\r\nLinkedid: 1795316989.2\r\nCause: 16\r\n\r\n";
+        let sim = AmiSim::start_with(
+            "gw",
+            SECRET,
+            AmiSimBehaviour {
+                events_after_login: vec![hangup.into()],
+                ..Default::default()
+            },
+        )
+        .await;
+        let (links, mut rx, shutdown) = start(&sim, SECRET, Duration::from_secs(30));
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            got.push(
+                tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                    .await
+                    .expect("events")
+                    .expect("open"),
+            );
+        }
+        assert!(matches!(got[0], PbxEvent::Up));
+        let PbxEvent::Message { raw, message, .. } = &got[2] else {
+            panic!("{:?}", got[2])
+        };
+        assert_eq!(message.event(), Some("Hangup"));
+        assert_eq!(message.get("Cause"), Some("16"));
+        assert!(raw.starts_with("Event: Hangup\r\n"));
+        assert_eq!(links.snapshot()["pbx:asterisk"].state, LinkState::Up);
+        shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unanswered_ping_drops_the_link_and_it_comes_back() {
+        let sim = AmiSim::start_with(
+            "gw",
+            SECRET,
+            AmiSimBehaviour {
+                ignore_ping: true,
+                ..Default::default()
+            },
+        )
+        .await;
+        let (links, mut rx, shutdown) = start(&sim, SECRET, Duration::from_secs(1));
+        let lost = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(PbxEvent::Lost { reason, .. }) = rx.recv().await {
+                    return reason;
+                }
+            }
+        })
+        .await
+        .expect("the silent link is dropped");
+        assert!(lost.contains("Ping"), "{lost}");
+        assert!(
+            wait_until(Duration::from_secs(10), || sim
+                .log
+                .lock()
+                .unwrap()
+                .logins_ok
+                >= 2)
+            .await
+        );
+        let _ = links;
+        shutdown.cancel();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_login_is_an_installer_state_and_not_hammered() {
+        let sim = AmiSim::start("gw", SECRET).await;
+        let (links, _rx, shutdown) = start(&sim, "wrong-secret", Duration::from_secs(30));
+        let refused = wait_until(Duration::from_secs(10), || {
+            links
+                .snapshot()
+                .get("pbx:asterisk")
+                .is_some_and(|l| l.state == LinkState::NeedsInstaller)
+        })
+        .await;
+        assert!(refused);
+        let detail = links.snapshot()["pbx:asterisk"]
+            .detail
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            detail.contains("Authentication failed") && !detail.contains("wrong-secret"),
+            "{detail}"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(sim.log.lock().unwrap().logins_refused, 1);
+        shutdown.cancel();
+    }
+}

@@ -17,6 +17,15 @@ pub struct AmiSimLog {
     pub logins_refused: usize,
 }
 
+/// How the fake Asterisk behaves beyond the basics.
+#[derive(Debug, Clone, Default)]
+pub struct AmiSimBehaviour {
+    /// Messages (raw text, CRLF-terminated, ending with an empty line) sent after login.
+    pub events_after_login: Vec<String>,
+    /// Never answer Ping (a half-open link).
+    pub ignore_ping: bool,
+}
+
 pub struct AmiSim {
     port: u16,
     pub log: Arc<Mutex<AmiSimLog>>,
@@ -27,13 +36,23 @@ const CHALLENGE: &str = "840415273";
 
 impl AmiSim {
     pub async fn start(username: &str, secret: &str) -> AmiSim {
+        AmiSim::start_with(username, secret, AmiSimBehaviour::default()).await
+    }
+
+    pub async fn start_with(username: &str, secret: &str, behaviour: AmiSimBehaviour) -> AmiSim {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let log = Arc::new(Mutex::new(AmiSimLog::default()));
         let (user, secret, l) = (username.to_owned(), secret.to_owned(), log.clone());
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(serve(socket, user.clone(), secret.clone(), l.clone()));
+                tokio::spawn(serve(
+                    socket,
+                    user.clone(),
+                    secret.clone(),
+                    l.clone(),
+                    behaviour.clone(),
+                ));
             }
         });
         AmiSim { port, log, task }
@@ -67,6 +86,7 @@ async fn serve(
     user: String,
     secret: String,
     log: Arc<Mutex<AmiSimLog>>,
+    behaviour: AmiSimBehaviour,
 ) {
     if socket
         .write_all(b"Asterisk Call Manager/11.0.0\r\n")
@@ -101,6 +121,7 @@ async fn serve(
                         log.lock().expect("sim lock").logins_ok += 1;
                         reply(&id, &[("Response", "Success"), ("Message", "Authentication accepted")])
                             + "Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
+                            + &behaviour.events_after_login.concat()
                     } else {
                         log.lock().expect("sim lock").logins_refused += 1;
                         let _ = socket
@@ -110,6 +131,7 @@ async fn serve(
                     }
                 }
                 _ if !logged_in => reply(&id, &[("Response", "Error"), ("Message", "Permission denied")]),
+                "ping" if behaviour.ignore_ping => String::new(),
                 "ping" => reply(&id, &[("Response", "Success"), ("Ping", "Pong"), ("Timestamp", "1795316989.000000")]),
                 "coreshowchannels" => {
                     reply(&id, &[("Response", "Success"), ("EventList", "start"), ("Message", "Channels will follow")])

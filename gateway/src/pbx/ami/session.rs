@@ -306,3 +306,106 @@ mod tests {
         );
     }
 }
+
+/// The running connector: connects, logs in, hands every event on, pings every
+/// `ping_every` and drops a link whose Ping goes unanswered, reconnects with capped jittered
+/// backoff (a refused login no more often than once a minute).
+pub struct AmiSession {
+    pub settings: AmiSettings,
+    pub ping_every: Duration,
+    pub links: crate::health::Links,
+    pub events: tokio::sync::mpsc::Sender<crate::pbx::PbxEvent<Message>>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl AmiSession {
+    fn link(&self) -> String {
+        format!("pbx:{}", self.settings.name)
+    }
+
+    pub async fn run(self) {
+        use crate::calls::LinkState;
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            self.links.set(&self.link(), LinkState::Connecting, None);
+            let started = Instant::now();
+            let error = tokio::select! {
+                e = self.connected() => e,
+                _ = self.shutdown.cancelled() => return,
+            };
+            let _ = self
+                .events
+                .send(crate::pbx::PbxEvent::Lost {
+                    ts_ms: crate::store::now_ms(),
+                    reason: error.to_string(),
+                })
+                .await;
+            let state = if error.needs_installer() {
+                LinkState::NeedsInstaller
+            } else {
+                LinkState::Down
+            };
+            tracing::warn!(pbx = %self.settings.name, error = %error, "AMI link down");
+            self.links.set(&self.link(), state, Some(error.to_string()));
+            if started.elapsed() > Duration::from_secs(60) {
+                backoff.reset();
+            }
+            let mut wait = backoff.next_delay();
+            if error.needs_installer() {
+                wait = wait.max(Duration::from_secs(60));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One connection; returns why it ended.
+    async fn connected(&self) -> AmiError {
+        let mut c = match Connection::open(&self.settings).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        tracing::info!(pbx = %self.settings.name, banner = %c.banner, "AMI logged in");
+        self.links.set(
+            &self.link(),
+            crate::calls::LinkState::Up,
+            Some(c.banner.clone()),
+        );
+        let _ = self.events.send(crate::pbx::PbxEvent::Up).await;
+        let mut ping = tokio::time::interval(self.ping_every);
+        ping.tick().await;
+        let mut pong: Option<(Instant, oneshot::Receiver<ActionResult>)> = None;
+        loop {
+            tokio::select! {
+                event = c.next_event() => match event {
+                    Ok(Some(message)) => {
+                        let raw = message.to_raw();
+                        let event = crate::pbx::PbxEvent::Message { ts_ms: crate::store::now_ms(), raw, message };
+                        if self.events.send(event).await.is_err() {
+                            return AmiError::Closed;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => return e,
+                },
+                _ = ping.tick() => {
+                    if let Some((sent, rx)) = &mut pong {
+                        let answered = rx.try_recv().is_ok();
+                        if !answered && sent.elapsed() >= ANSWER_WITHIN.min(self.ping_every) {
+                            return AmiError::NoAnswer("Ping".into(), sent.elapsed());
+                        }
+                    }
+                    let (reply, rx) = oneshot::channel();
+                    if let Err(e) = c.send("Ping", &[], reply).await {
+                        return e;
+                    }
+                    c.expire(ANSWER_WITHIN * 3);
+                    pong = Some((Instant::now(), rx));
+                }
+            }
+        }
+    }
+}
