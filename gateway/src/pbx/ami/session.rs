@@ -293,20 +293,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn md5_key_is_lowercase_hex_of_challenge_then_secret() {
-        use md5::{Digest, Md5};
-        // md5("123456789secret")
-        assert_eq!(super::hex(&Md5::digest(b"123456789secret")).len(), 32);
-        assert_eq!(
-            super::hex(&Md5::digest(b"")),
-            "d41d8cd98f00b204e9800998ecf8427e"
-        );
-    }
-}
-
 /// The running connector: connects, logs in, hands every event on, pings every
 /// `ping_every` and drops a link whose Ping goes unanswered, reconnects with capped jittered
 /// backoff (a refused login no more often than once a minute).
@@ -334,27 +320,16 @@ impl AmiSession {
                 e = self.connected() => e,
                 _ = self.shutdown.cancelled() => return,
             };
-            let _ = self
-                .events
-                .send(crate::pbx::PbxEvent::Lost {
-                    ts_ms: crate::store::now_ms(),
-                    reason: error.to_string(),
-                })
-                .await;
-            let state = if error.needs_installer() {
-                LinkState::NeedsInstaller
-            } else {
-                LinkState::Down
-            };
-            tracing::warn!(pbx = %self.settings.name, error = %error, "AMI link down");
-            self.links.set(&self.link(), state, Some(error.to_string()));
-            if started.elapsed() > Duration::from_secs(60) {
-                backoff.reset();
-            }
-            let mut wait = backoff.next_delay();
-            if error.needs_installer() {
-                wait = wait.max(Duration::from_secs(60));
-            }
+            let wait = crate::pbx::link_failed(
+                &self.link(),
+                error.to_string(),
+                error.needs_installer(),
+                started.elapsed(),
+                &self.events,
+                &self.links,
+                &mut backoff,
+            )
+            .await;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shutdown.cancelled() => return,
@@ -407,5 +382,19 @@ impl AmiSession {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn md5_key_is_lowercase_hex_of_challenge_then_secret() {
+        use md5::{Digest, Md5};
+        // md5("123456789secret")
+        assert_eq!(super::hex(&Md5::digest(b"123456789secret")).len(), 32);
+        assert_eq!(
+            super::hex(&Md5::digest(b"")),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! * A PBX older than CTIP v14 does not answer `WHO`: after a short wait we log in anyway.
 //! * A refused login (`NA 11` wrong key, `NA 19` CTI disabled, `NA 20` too many wrong keys,
 //!   or `ERROR`) is an installer-fixable state, shown as such, and retried no more often than
-//!   every `REFUSED_RETRY_MIN` so a wrong PIN cannot get the PBX to block logins.
+//!   once a minute so a wrong PIN cannot get the PBX to block logins.
 //! * Liveness: after `probe_after` without a byte (bare `t` test frames count), a `WHO` (or
 //!   `RQST` on a PBX without WHO) is sent; no answer within the spec's 5 s drops the link.
 //! * The PIN is never logged: the LOGA line is written to the socket only.
@@ -28,7 +28,6 @@ use crate::pbx::PbxEvent;
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// How long to wait for a `WHO` answer before assuming a pre-v14 PBX.
 const WHO_WAIT: Duration = Duration::from_secs(2);
-const REFUSED_RETRY_MIN: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CtipError {
@@ -353,28 +352,16 @@ impl CtipSession {
                 Err(e) => e,
                 Ok(()) => CtipError::Closed,
             };
-            let now = crate::store::now_ms();
-            let _ = self
-                .events
-                .send(PbxEvent::Lost {
-                    ts_ms: now,
-                    reason: error.to_string(),
-                })
-                .await;
-            let state = if error.needs_installer() {
-                LinkState::NeedsInstaller
-            } else {
-                LinkState::Down
-            };
-            tracing::warn!(pbx = %self.settings.name, error = %error, "CTIP link down");
-            self.links.set(&self.link(), state, Some(error.to_string()));
-            if started.elapsed() > Duration::from_secs(60) {
-                backoff.reset();
-            }
-            let mut wait = backoff.next_delay();
-            if error.needs_installer() {
-                wait = wait.max(REFUSED_RETRY_MIN);
-            }
+            let wait = crate::pbx::link_failed(
+                &self.link(),
+                error.to_string(),
+                error.needs_installer(),
+                started.elapsed(),
+                &self.events,
+                &self.links,
+                &mut backoff,
+            )
+            .await;
             let until = tokio::time::Instant::now() + wait;
             loop {
                 tokio::select! {
