@@ -1,4 +1,5 @@
-//! Test access to `../shared/fixtures/` (real PBX traffic) beside the repository.
+//! Test access to `../shared/fixtures/` (real PBX traffic) beside the repository; declared
+//! under #[cfg(test)] in lib.rs.
 
 fn path(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,4 +1,4 @@
-//! The store's contract, in-process on a real SQLite file.
+//! The store's contract, in-process on a real SQLite file (compiled only under #[cfg(test)]).
 
 use std::time::Duration;
 

@@ -1,3 +1,5 @@
+//! Tests of the CTIP correlator (compiled only under #[cfg(test)]).
+
 use super::*;
 use crate::pbx::ctip::codec::{parse, CodePage, Frame, FrameDecoder};
 

@@ -1,3 +1,5 @@
+//! Tests of the AMI codec (compiled only under #[cfg(test)]).
+
 use std::collections::BTreeMap;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests of the CTIP codec (compiled only under #[cfg(test)]).
+
 use super::*;
 
 use crate::fixtures::fixture;
