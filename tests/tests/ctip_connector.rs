@@ -30,6 +30,19 @@ fn count(events: &[StoredEvent], kind: &str) -> usize {
     events.iter().filter(|e| e.kind == kind).count()
 }
 
+/// A gateway logged in to the simulator, once `n` calls have ended in its store.
+async fn gateway_until_calls_end(sim: &CtipSim, n: usize) -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), sim.port(), "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let ended = wait_until(Duration::from_secs(10), || {
+        count(&stored(&config), "call.ended") == n
+    })
+    .await;
+    assert!(ended, "{n} calls did not end");
+    (dir, gateway)
+}
+
 fn link(gateway: &Gateway) -> Option<pbxgw::health::LinkStatus> {
     gateway.links().snapshot().get("pbx:slican").cloned()
 }
@@ -131,16 +144,7 @@ async fn a_pbx_without_who_still_logs_in() {
         ..CtipSimOptions::new(PIN).real_stream(4)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), sim.port(), "");
-    let gateway = Gateway::start(&config).await.unwrap();
-    assert!(
-        wait_until(Duration::from_secs(10), || count(
-            &stored(&config),
-            "call.ended"
-        ) == 1)
-        .await
-    );
+    let (_dir, gateway) = gateway_until_calls_end(&sim, 1).await;
     gateway.stop().await;
 }
 
@@ -343,16 +347,7 @@ async fn unknown_malformed_and_test_frames_are_counted_and_the_link_carries_on()
         ..CtipSimOptions::new(PIN)
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), sim.port(), "");
-    let gateway = Gateway::start(&config).await.unwrap();
-    assert!(
-        wait_until(Duration::from_secs(10), || count(
-            &stored(&config),
-            "call.ended"
-        ) == 1)
-        .await
-    );
+    let (_dir, gateway) = gateway_until_calls_end(&sim, 1).await;
     let counters = gateway.links().counters();
     assert_eq!(counters.get("pbx:slican:unknown"), Some(&1), "{counters:?}");
     assert_eq!(counters.get("pbx:slican:malformed"), Some(&1));

@@ -40,7 +40,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 struct Figure {
-    name: &'static str,
+    name: String,
     value: String,
     goal: &'static str,
     met: Option<bool>,
@@ -57,19 +57,19 @@ async fn run(n: u64) -> anyhow::Result<()> {
 
     let (ours, raw) = ingest(dir.path(), n).await?;
     figures.push(Figure {
-        name: "ingest, store (sync=full)",
+        name: "ingest, store (sync=full)".into(),
         value: format!("{ours:.0} events/s"),
         goal: ">= 50,000 events/s",
         met: Some(ours >= 50_000.0),
     });
     figures.push(Figure {
-        name: "ingest, bare rusqlite batch insert",
+        name: "ingest, bare rusqlite batch insert".into(),
         value: format!("{raw:.0} rows/s"),
         goal: "",
         met: None,
     });
     figures.push(Figure {
-        name: "ingest ratio store/bare",
+        name: "ingest ratio store/bare".into(),
         value: format!("{:.2}", ours / raw),
         goal: ">= 0.5",
         met: Some(ours / raw >= 0.5),
@@ -88,7 +88,7 @@ async fn run(n: u64) -> anyhow::Result<()> {
     let bare = bare_publisher(&backlog, broker.port(), messages).await?;
     let ratio = bare.as_secs_f64() / mqtt_drain.as_secs_f64();
     figures.push(Figure {
-        name: "MQTT drain of backlog",
+        name: "MQTT drain of backlog".into(),
         value: format!(
             "{:.0} events/s ({messages} msgs in {:.2} s)",
             n as f64 / mqtt_drain.as_secs_f64(),
@@ -98,7 +98,7 @@ async fn run(n: u64) -> anyhow::Result<()> {
         met: None,
     });
     figures.push(Figure {
-        name: "bare rumqttc QoS 1 publisher",
+        name: "bare rumqttc QoS 1 publisher".into(),
         value: format!(
             "{:.0} msgs/s ({:.2} s)",
             messages as f64 / bare.as_secs_f64(),
@@ -108,7 +108,7 @@ async fn run(n: u64) -> anyhow::Result<()> {
         met: None,
     });
     figures.push(Figure {
-        name: "MQTT drain ratio gateway/bare",
+        name: "MQTT drain ratio gateway/bare".into(),
         value: format!("{ratio:.2}"),
         goal: ">= 0.5",
         met: Some(ratio >= 0.5),
@@ -118,7 +118,7 @@ async fn run(n: u64) -> anyhow::Result<()> {
     let (pg_drain, _) = drain(&backlog, dir.path(), n, Sink::Postgres(pg.url())).await?;
     let rows = n as f64 / pg_drain.as_secs_f64();
     figures.push(Figure {
-        name: "PostgreSQL drain of backlog",
+        name: "PostgreSQL drain of backlog".into(),
         value: format!("{rows:.0} rows/s ({:.2} s)", pg_drain.as_secs_f64()),
         goal: ">= 20,000 rows/s",
         met: Some(rows >= 20_000.0),
@@ -130,31 +130,19 @@ async fn run(n: u64) -> anyhow::Result<()> {
     for sync in ["full", "normal"] {
         let (p50, p99, rss_kb) = latency_and_rss(dir.path(), broker.port(), sync).await?;
         figures.push(Figure {
-            name: if sync == "full" {
-                "latency submit->subscriber p50 @1000/s, sync=full"
-            } else {
-                "latency submit->subscriber p50 @1000/s, sync=normal"
-            },
+            name: format!("latency submit->subscriber p50 @1000/s, sync={sync}"),
             value: format!("{p50} ms"),
             goal: "",
             met: None,
         });
         figures.push(Figure {
-            name: if sync == "full" {
-                "latency submit->subscriber p99 @1000/s, sync=full"
-            } else {
-                "latency submit->subscriber p99 @1000/s, sync=normal"
-            },
+            name: format!("latency submit->subscriber p99 @1000/s, sync={sync}"),
             value: format!("{p99} ms"),
             goal: "< 20 ms",
             met: Some(p99 < 20),
         });
         figures.push(Figure {
-            name: if sync == "full" {
-                "gateway peak RSS under that load, sync=full"
-            } else {
-                "gateway peak RSS under that load, sync=normal"
-            },
+            name: format!("gateway peak RSS under that load, sync={sync}"),
             value: format!("{:.1} MB", rss_kb as f64 / 1024.0),
             goal: "< 30 MB",
             met: Some(rss_kb < 30 * 1024),
