@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::record::{CallRecord, Direction, Disposition, Transfer};
 use super::{
     CallAnswered, CallDtmf, CallEvent, CallHeld, CallRinging, CallStarted, CallTransferred,
-    EventBody, Source, TransferKind,
+    EventBody, Out, Source, TransferKind,
 };
 use crate::pbx::ctip::codec::{is_internal, normalize_ext, Message, RelCause};
 
@@ -109,27 +109,6 @@ pub struct CtipCorrelator {
     pub orphans: u64,
 }
 
-/// What a message did, before it became events (keeps each handler small).
-struct Out<'a> {
-    ts: i64,
-    raw: Option<&'a str>,
-    pbx: &'a str,
-    events: Vec<CallEvent>,
-}
-
-impl Out<'_> {
-    fn push(&mut self, call_id: &str, body: EventBody) {
-        self.events.push(CallEvent {
-            ts_ms: self.ts,
-            source: Source::Ctip,
-            pbx: self.pbx.to_owned(),
-            call_id: Some(call_id.to_owned()),
-            raw: self.raw.map(str::to_owned),
-            body,
-        });
-    }
-}
-
 impl CtipCorrelator {
     pub fn new(config: CtipCorrelatorConfig) -> CtipCorrelator {
         CtipCorrelator {
@@ -149,12 +128,7 @@ impl CtipCorrelator {
     /// One message, stamped `ts` on arrival, with its raw line.
     pub fn on_message(&mut self, ts: i64, raw: &str, msg: &Message) -> Vec<CallEvent> {
         let pbx = self.config.pbx.clone();
-        let mut out = Out {
-            ts,
-            raw: Some(raw),
-            pbx: &pbx,
-            events: Vec::new(),
-        };
+        let mut out = Out::new(Source::Ctip, &pbx, ts, Some(raw));
         match msg {
             Message::Echo { ext, digits } => self.echo(&mut out, normalize_ext(ext), digits),
             Message::Ring {
@@ -205,12 +179,7 @@ impl CtipCorrelator {
         mut step: impl FnMut(&mut Self, &mut Out<'_>, u64),
     ) -> Vec<CallEvent> {
         let pbx = self.config.pbx.clone();
-        let mut out = Out {
-            ts,
-            raw: None,
-            pbx: &pbx,
-            events: Vec::new(),
-        };
+        let mut out = Out::new(Source::Ctip, &pbx, ts, None);
         let keys: Vec<u64> = self.calls.keys().copied().collect();
         for key in keys {
             step(self, &mut out, key);
@@ -643,10 +612,7 @@ impl CtipCorrelator {
             company: None,
         }
         .with_durations();
-        let ts = out.ts;
-        out.ts = ended_at;
-        out.push(&call.id, EventBody::CallEnded(Box::new(record)));
-        out.ts = ts;
+        out.push_ended(record);
     }
 }
 

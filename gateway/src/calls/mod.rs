@@ -3,6 +3,7 @@
 //! stage (store, uplinks, SMS rules, status page) works on; the per-protocol correlators
 //! live beside it.
 
+pub mod ami;
 pub mod ctip;
 pub mod event;
 pub mod pipeline;
@@ -14,3 +15,49 @@ pub use event::{
     TransferKind,
 };
 pub use record::{CallRecord, Direction, Disposition, Transfer};
+
+/// What a correlator emits for one input, before it leaves as events: every event gets the
+/// same source, PBX name and raw text, and the input's time unless a handler moves it.
+pub(crate) struct Out<'a> {
+    pub ts: i64,
+    raw: Option<&'a str>,
+    pbx: &'a str,
+    source: Source,
+    pub events: Vec<CallEvent>,
+}
+
+impl<'a> Out<'a> {
+    pub fn new(source: Source, pbx: &'a str, ts: i64, raw: Option<&'a str>) -> Out<'a> {
+        Out {
+            ts,
+            raw,
+            pbx,
+            source,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, call_id: &str, body: EventBody) {
+        self.push_event(Some(call_id), body);
+    }
+
+    pub fn push_event(&mut self, call_id: Option<&str>, body: EventBody) {
+        self.events.push(CallEvent {
+            ts_ms: self.ts,
+            source: self.source,
+            pbx: self.pbx.to_owned(),
+            call_id: call_id.map(str::to_owned),
+            raw: self.raw.map(str::to_owned),
+            body,
+        });
+    }
+
+    /// Emits a call's record dated at its end.
+    pub fn push_ended(&mut self, record: CallRecord) {
+        let ts = self.ts;
+        self.ts = record.ended_at;
+        let id = record.call_id.clone();
+        self.push(&id, EventBody::CallEnded(Box::new(record)));
+        self.ts = ts;
+    }
+}

@@ -31,7 +31,7 @@ pub async fn run_ctip(
                     out
                 }
                 Some(PbxEvent::Lost { ts_ms, .. }) => correlator.link_lost(ts_ms),
-                Some(PbxEvent::Up) => Vec::new(),
+                Some(PbxEvent::Up | PbxEvent::Resync { .. }) => Vec::new(),
                 None => break,
             },
             _ = tick.tick() => correlator.tick(crate::store::now_ms()),

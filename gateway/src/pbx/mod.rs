@@ -13,6 +13,13 @@ pub enum PbxEvent<M> {
     Up,
     /// The link dropped; open calls cannot be followed any more.
     Lost { ts_ms: i64, reason: String },
+    /// The live picture the PBX listed (AMI `CoreShowChannels`, queue members), asked for at
+    /// `asked_ms`, complete at `ts_ms`.
+    Resync {
+        asked_ms: i64,
+        ts_ms: i64,
+        items: Vec<M>,
+    },
 }
 
 /// A pure decoder that frames a byte stream (CTIP lines, AMI messages).

@@ -1,0 +1,565 @@
+//! Tests of the AMI correlator against the real capture (compiled only under #[cfg(test)]).
+//! Asterisk's own `Cdr` events in the capture are the oracle.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::*;
+use crate::calls::AgentState;
+use crate::pbx::ami::codec::{Decoded, Decoder};
+
+/// When the capture's first channel was born (its Uniqueid epoch), in Unix ms.
+const CAPTURE_T0: i64 = 1_795_316_989_000;
+
+/// Every message of the capture, stamped with the arrival time of the read that completed
+/// it (the real TCP chunking from `chunks.jsonl`).
+pub(crate) fn capture() -> Vec<(i64, Message)> {
+    let raw = crate::fixtures::fixture_bytes("asterisk/ami_session.raw");
+    let chunks = crate::fixtures::fixture("asterisk/ami_session.chunks.jsonl");
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    for line in chunks.lines() {
+        let c: serde_json::Value = serde_json::from_str(line).expect("chunk line");
+        if c["dir"] != "rx" {
+            continue;
+        }
+        let (off, len) = (
+            c["off"].as_u64().expect("off"),
+            c["len"].as_u64().expect("len"),
+        );
+        let ts = CAPTURE_T0 + (c["t"].as_f64().expect("t") * 1000.0) as i64;
+        decoder.push(&raw[off as usize..(off + len) as usize]);
+        while let Some(d) = decoder.next_decoded() {
+            if let Decoded::Message(m) = d {
+                out.push((ts, m));
+            }
+        }
+    }
+    out
+}
+
+fn replay(correlator: &mut AmiCorrelator, messages: &[(i64, Message)]) -> Vec<CallEvent> {
+    let mut events = Vec::new();
+    for (ts, m) in messages {
+        events.extend(correlator.tick(*ts));
+        events.extend(correlator.on_message(*ts, "", m));
+    }
+    events
+}
+
+fn records(events: &[CallEvent]) -> BTreeMap<String, CallRecord> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::CallEnded(r) => Some((r.call_id.clone(), r.as_ref().clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn replayed() -> (Vec<CallEvent>, BTreeMap<String, CallRecord>) {
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+    let events = replay(&mut c, &capture());
+    assert_eq!(c.open_calls(), 0, "every call of the capture ends");
+    let r = records(&events);
+    (events, r)
+}
+
+/// CDR time (`2026-11-22 03:09:49`, UTC) in Unix seconds.
+fn cdr_time(s: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let t = time::PrimitiveDateTime::parse(s, format).ok()?;
+    Some(t.assume_utc().unix_timestamp())
+}
+
+/// `Local/206@ext-00000010;1` and `;2` are one leg.
+fn local_pair(channel: &str) -> &str {
+    channel.trim_end_matches(";1").trim_end_matches(";2")
+}
+
+/// What Asterisk's CDRs say about one call (one birth Linkedid).
+#[derive(Debug, Default)]
+struct Oracle {
+    flow: String,
+    callers: Vec<String>,
+    callees: Vec<String>,
+    answered: bool,
+    /// From the first answered A-B pair (both parties answered) to the end of the last.
+    billsec: i64,
+}
+
+/// Groups the capture's CDRs by the Linkedid their channel was born with. For each group:
+/// the caller is the `Source` of the entry leg's first CDR; the callee the `Destination` of
+/// a CDR of the entry leg or of the first-born channel (Asterisk rewrites the destination of
+/// a transferred leg's CDRs); answered when a CDR with a `DestinationChannel` is ANSWERED;
+/// billsec runs from the first moment both parties of such a pair had answered to the end
+/// of the last one.
+fn oracle(messages: &[(i64, Message)]) -> BTreeMap<String, Oracle> {
+    let mut birth = HashMap::new();
+    let mut entry: HashMap<String, String> = HashMap::new();
+    let mut first: HashMap<String, String> = HashMap::new();
+    for (_, m) in messages {
+        if m.event() != Some("Newchannel") || m.get("Channel").unwrap_or("").starts_with("Outgoing")
+        {
+            continue;
+        }
+        let (uid, lid) = (
+            m.get("Uniqueid").unwrap().to_owned(),
+            m.get("Linkedid").unwrap().to_owned(),
+        );
+        birth.insert(uid.clone(), lid.clone());
+        first.entry(lid.clone()).or_insert(uid.clone());
+        if m.get("ChannelState") == Some("4") {
+            entry.entry(lid).or_insert(uid);
+        }
+    }
+    let cdrs: Vec<&Message> = messages
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.event() == Some("Cdr"))
+        .collect();
+    // When a channel itself answered: its earliest CDR answer, either half of a Local pair.
+    let mut own_answer: HashMap<&str, i64> = HashMap::new();
+    for c in &cdrs {
+        if let (Some(ch), Some(t)) = (c.get("Channel"), c.get("AnswerTime").and_then(cdr_time)) {
+            let e = own_answer.entry(local_pair(ch)).or_insert(t);
+            *e = (*e).min(t);
+        }
+    }
+    let mut out: BTreeMap<String, Oracle> = BTreeMap::new();
+    let mut spans: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for c in &cdrs {
+        let uid = c.get("UniqueID").unwrap();
+        let lid = birth[uid].clone();
+        let o = out.entry(lid.clone()).or_default();
+        let entry_uid = entry.get(&lid).unwrap_or(&first[&lid]);
+        if uid == entry_uid {
+            o.callers.push(c.get("Source").unwrap().to_owned());
+            o.callees.push(c.get("Destination").unwrap().to_owned());
+        }
+        if *uid == first[&lid] {
+            o.callees.push(c.get("Destination").unwrap().to_owned());
+            o.flow = c.get("Destination").unwrap().to_owned();
+        }
+        let dest = c.get("DestinationChannel").unwrap_or("");
+        if !dest.is_empty() && c.get("Disposition") == Some("ANSWERED") {
+            o.answered = true;
+            let answer = cdr_time(c.get("AnswerTime").unwrap()).unwrap();
+            let start = own_answer
+                .get(local_pair(dest))
+                .map_or(answer, |b| answer.max(*b));
+            spans
+                .entry(lid)
+                .or_default()
+                .push((start, cdr_time(c.get("EndTime").unwrap()).unwrap()));
+        }
+    }
+    for (lid, s) in spans {
+        let first = s.iter().map(|p| p.0).min().unwrap();
+        let last = s.iter().map(|p| p.1).max().unwrap();
+        out.get_mut(&lid).unwrap().billsec = last - first;
+    }
+    out
+}
+
+#[test]
+fn every_call_agrees_with_asterisks_cdrs() {
+    let messages = capture();
+    let (_, records) = replayed();
+    let oracle = oracle(&messages);
+    let mut wrong = Vec::new();
+    for (lid, o) in &oracle {
+        let Some(r) = records.get(&format!("pbx-{lid}")) else {
+            wrong.push(format!("{lid} ({}): no call record", o.flow));
+            continue;
+        };
+        let mut check = |what: &str, ok: bool, got: String, want: String| {
+            if !ok {
+                wrong.push(format!(
+                    "{lid} ({}): {what}: gateway {got}, CDR {want}",
+                    o.flow
+                ));
+            }
+        };
+        let caller = r.caller.clone().unwrap_or_default();
+        check(
+            "caller",
+            o.callers.first() == Some(&caller),
+            caller,
+            format!("{:?}", o.callers),
+        );
+        let callee = r.callee.clone().unwrap_or_default();
+        check(
+            "callee",
+            o.callees.contains(&callee),
+            callee,
+            format!("{:?}", o.callees),
+        );
+        check(
+            "answered",
+            r.answered_at.is_some() == o.answered,
+            format!("{:?}", r.answered_at),
+            o.answered.to_string(),
+        );
+        // A conference caller left alone after the other party hung up is still in a call
+        // (the gateway bills it to the end); Asterisk's CDR pair ends when the other leaves.
+        let alone_in_conference = o.flow == "conf";
+        let billsec_ok = (r.billsec_s - o.billsec).abs() <= 1
+            || (alone_in_conference && r.billsec_s >= o.billsec && r.billsec_s <= r.duration_s);
+        if o.answered {
+            check(
+                "billsec",
+                billsec_ok,
+                r.billsec_s.to_string(),
+                o.billsec.to_string(),
+            );
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} disagreements:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(
+        records.len(),
+        oracle.len(),
+        "one record per Linkedid with CDRs"
+    );
+}
+
+/// The records by flow (the dialled name in the capture's `inbound` context), read by hand
+/// against the capture's README and events.
+#[test]
+fn each_flow_ends_as_it_happened() {
+    let (_, records) = replayed();
+    let flow = |name: &str| -> Vec<&CallRecord> {
+        records
+            .values()
+            .filter(|r| r.callee.as_deref() == Some(name) && r.direction == Direction::Inbound)
+            .collect()
+    };
+    let dispositions =
+        |name: &str| -> Vec<Disposition> { flow(name).iter().map(|r| r.disposition).collect() };
+    use Disposition::*;
+    assert_eq!(dispositions("busy"), [Busy, Busy]);
+    assert_eq!(dispositions("noanswer"), [NoAnswer, NoAnswer]);
+    assert_eq!(dispositions("fail"), [Failed, Failed]);
+    assert_eq!(dispositions("abandon"), [Abandoned, Abandoned]);
+    assert!(flow("abandon")
+        .iter()
+        .all(|r| r.queue.as_deref() == Some("overflow")));
+    for r in flow("queue") {
+        assert_eq!(
+            (r.disposition, r.queue.as_deref()),
+            (Answered, Some("sales")),
+            "{r:?}"
+        );
+        assert!(
+            r.agent
+                .as_deref()
+                .is_some_and(|a| a.starts_with("Agent 30")),
+            "{r:?}"
+        );
+    }
+    // IVR: digit 9 says goodbye (the PBX alone), digit 1 goes to the sales queue.
+    let ivr: Vec<(Option<&str>, Disposition)> = flow("ivr")
+        .iter()
+        .map(|r| (r.ivr_digits.as_deref(), r.disposition))
+        .collect();
+    assert_eq!(
+        ivr,
+        [
+            (Some("9"), PbxOnly),
+            (Some("1"), Answered),
+            (Some("9"), PbxOnly)
+        ]
+    );
+    for r in flow("blindxfer") {
+        let t = &r.transfers;
+        assert_eq!(t.len(), 1, "{r:?}");
+        assert_eq!(
+            (t[0].kind, t[0].from.as_deref(), t[0].to.as_deref()),
+            (TransferKind::Blind, Some("202"), Some("205"))
+        );
+        assert_eq!(r.extension.as_deref(), Some("202"));
+    }
+    for r in flow("atxfer") {
+        let t = &r.transfers;
+        assert_eq!(
+            (t[0].kind, t[0].from.as_deref(), t[0].to.as_deref()),
+            (TransferKind::Attended, Some("204"), Some("220"))
+        );
+        assert_eq!(
+            r.holds, 1,
+            "the transferer held the caller while consulting"
+        );
+    }
+    for r in flow("record") {
+        let uid_of_entry = r
+            .call_id
+            .trim_start_matches("pbx-")
+            .split('.')
+            .next()
+            .unwrap()
+            .to_owned();
+        let file = r.recording.as_deref().unwrap_or_default();
+        assert!(
+            file.starts_with("/var/spool/asterisk/record/") && file.contains(&uid_of_entry),
+            "{r:?}"
+        );
+    }
+    assert!(flow("answer")
+        .iter()
+        .all(|r| r.recording.as_deref().is_some_and(|f| f.ends_with(".wav"))));
+    assert!(flow("redirect")
+        .iter()
+        .all(|r| r.queue.as_deref() == Some("support") && r.disposition == Answered));
+    assert!(flow("stasis")
+        .iter()
+        .all(|r| r.ivr_digits.as_deref() == Some("12") && r.disposition == Answered));
+    // Parking: one call retrieved by the operator at 701, one timed out in the lot.
+    let park: Vec<(Disposition, Option<&str>)> = flow("park")
+        .iter()
+        .map(|r| (r.disposition, r.extension.as_deref()))
+        .collect();
+    assert_eq!(park, [(Answered, Some("701")), (PbxOnly, None)]);
+    assert_eq!(
+        dispositions("conf"),
+        [Answered, PbxOnly],
+        "the first in the conference talks to the second"
+    );
+    for r in records.values() {
+        assert!(
+            r.started_at <= r.answered_at.unwrap_or(r.ended_at)
+                && r.answered_at.unwrap_or(r.ended_at) <= r.ended_at,
+            "{r:?}"
+        );
+        assert!(r.hangup_cause.is_some(), "{r:?}");
+    }
+}
+
+/// Every call's events start with `call.started` and end with `call.ended`, and nothing
+/// follows the end.
+#[test]
+fn each_call_is_announced_first_and_ended_last() {
+    let (events, records) = replayed();
+    let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in &events {
+        if let Some(id) = e.call_id.as_deref() {
+            seen.entry(id).or_default().push(e.kind());
+        }
+    }
+    assert_eq!(seen.len(), records.len());
+    for (id, kinds) in seen {
+        assert_eq!(kinds.first(), Some(&"call.started"), "{id}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"call.ended"), "{id}: {kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "call.ended").count(),
+            1,
+            "{id}"
+        );
+    }
+}
+
+/// Queue members become a supervisor's panel: the paused agent, ringing, talking, wrap-up.
+#[test]
+fn queue_members_become_agent_states() {
+    let (events, _) = replayed();
+    let states = |agent: &str| -> Vec<AgentState> {
+        events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::AgentState(s) if s.agent == agent => Some(s.state),
+                _ => None,
+            })
+            .collect()
+    };
+    let a302 = states("302");
+    assert!(a302.contains(&AgentState::Paused), "{a302:?}");
+    assert!(
+        a302.windows(2)
+            .any(|w| w == [AgentState::Ringing, AgentState::Talking]),
+        "{a302:?}"
+    );
+    assert!(
+        a302.windows(2).all(|w| w[0] != w[1]),
+        "only changes are sent: {a302:?}"
+    );
+    let a301 = states("301");
+    assert!(
+        a301.windows(2)
+            .any(|w| w == [AgentState::Talking, AgentState::WrapUp]),
+        "{a301:?}"
+    );
+    // The dynamic member 306 was removed (while talking), then added again.
+    let a306 = states("306");
+    assert!(
+        a306.windows(2)
+            .any(|w| w == [AgentState::Talking, AgentState::Unavailable]),
+        "{a306:?}"
+    );
+    assert_eq!(a306.last(), Some(&AgentState::Ready), "{a306:?}");
+    // Device states of Local channels are not people.
+    assert!(states("ivr").is_empty() && states("ari").is_empty());
+}
+
+/// What `CoreShowChannels` would list after `messages`: the channels still up, as items.
+fn live_channels(messages: &[(i64, Message)]) -> Vec<Message> {
+    let mut live: BTreeMap<String, Message> = BTreeMap::new();
+    for (_, m) in messages {
+        match (m.event(), m.get("Uniqueid")) {
+            (Some("Newchannel"), Some(uid)) => {
+                let mut item = m.clone();
+                item.headers
+                    .retain(|(k, _)| k != "Event" && k != "Privilege");
+                item.headers
+                    .insert(0, ("Event".into(), "CoreShowChannel".into()));
+                item.headers.push(("Duration".into(), "00:00:01".into()));
+                live.insert(uid.to_owned(), item);
+            }
+            (Some("Hangup"), Some(uid)) => {
+                live.remove(uid);
+            }
+            (Some(event), Some(uid)) => {
+                let Some(item) = live.get_mut(uid) else {
+                    continue;
+                };
+                let mut set = |key: &str, value: Option<&str>| {
+                    if let (Some(v), Some(h)) =
+                        (value, item.headers.iter_mut().find(|(k, _)| k == key))
+                    {
+                        h.1 = v.to_owned();
+                    }
+                };
+                match event {
+                    "NewCallerid" => set("CallerIDNum", m.get("CallerIDNum")),
+                    "Newstate" => set("ChannelStateDesc", m.get("ChannelStateDesc")),
+                    "BridgeEnter" => item.headers.push((
+                        "BridgeId".into(),
+                        m.get("BridgeUniqueid").unwrap_or("").into(),
+                    )),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    live.into_values().collect()
+}
+
+/// The link drops mid-capture for 10 s: calls that ended meanwhile are closed at the loss,
+/// calls still up continue under the same id, calls born meanwhile are adopted.
+#[test]
+fn resync_after_link_loss_closes_ended_calls_and_keeps_live_ones() {
+    let messages = capture();
+    let lost = messages
+        .iter()
+        .position(|(ts, _)| *ts >= CAPTURE_T0 + 25_000)
+        .unwrap();
+    let back = messages
+        .iter()
+        .position(|(ts, _)| *ts >= CAPTURE_T0 + 35_000)
+        .unwrap();
+    let (lost_ts, back_ts) = (messages[lost].0, messages[back].0);
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+    let mut events = replay(&mut c, &messages[..lost]);
+    c.link_lost(lost_ts);
+    let listed = live_channels(&messages[..back]);
+    events.extend(c.resync(back_ts, back_ts, &listed));
+    events.extend(replay(&mut c, &messages[back..]));
+    assert_eq!(c.open_calls(), 0);
+    let records = records(&events);
+    let (_, full) = replayed();
+    let mut closed_at_loss = 0;
+    for r in records.values() {
+        if r.hangup_cause.as_deref() == Some("ended during link loss") {
+            closed_at_loss += 1;
+            assert_eq!(r.ended_at, lost_ts, "{r:?}");
+            assert!(
+                full[&r.call_id].ended_at > lost_ts && full[&r.call_id].ended_at < back_ts,
+                "{r:?}"
+            );
+        } else {
+            assert_eq!(r.ended_at, full[&r.call_id].ended_at, "{r:?}");
+            assert_eq!(r.caller, full[&r.call_id].caller, "{r:?}");
+        }
+    }
+    let ended_in_gap = full
+        .values()
+        .filter(|r| r.started_at < lost_ts && r.ended_at > lost_ts && r.ended_at < back_ts)
+        .count();
+    assert!(ended_in_gap >= 2);
+    assert_eq!(
+        closed_at_loss, ended_in_gap,
+        "calls known before the loss that ended in the gap"
+    );
+    let spanning = full
+        .values()
+        .filter(|r| r.started_at < lost_ts && r.ended_at > back_ts)
+        .count();
+    assert!(spanning >= 3, "calls up across the gap: {spanning}");
+    // A call that began and ended while the link was down was never visible over AMI.
+    let unseen = full
+        .values()
+        .filter(|r| r.started_at >= lost_ts && r.ended_at < back_ts)
+        .count();
+    assert_eq!(
+        records.len(),
+        full.len() - unseen,
+        "no visible call lost, none doubled"
+    );
+    let mut started: HashMap<&str, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.kind() == "call.started") {
+        *started.entry(e.call_id.as_deref().unwrap()).or_default() += 1;
+    }
+    assert!(
+        started.values().all(|n| *n == 1),
+        "a call continues under the same id"
+    );
+}
+
+#[test]
+fn calls_nobody_confirms_are_reaped() {
+    let messages = capture();
+    let first_answer = messages
+        .iter()
+        .position(|(_, m)| m.event() == Some("BridgeEnter"))
+        .unwrap();
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+    replay(&mut c, &messages[..first_answer]);
+    let open = c.open_calls();
+    assert!(open > 0);
+    let t = messages[first_answer].0;
+    assert!(c
+        .tick(messages[0].0 + 3_599_000)
+        .iter()
+        .all(|e| e.kind() != "call.ended"));
+    let reaped = c.tick(t + 3_601_000);
+    assert_eq!(
+        reaped.iter().filter(|e| e.kind() == "call.ended").count(),
+        open
+    );
+    assert_eq!(c.open_calls(), 0);
+    assert_eq!(c.reaped, open as u64);
+}
+
+#[test]
+fn channel_names_give_extensions() {
+    assert_eq!(extension_of("Local/205@ext-00000022;1"), "205");
+    assert_eq!(extension_of("PJSIP/201-0000001a"), "201");
+    assert_eq!(extension_of("PJSIP/my-trunk-0000001a"), "my-trunk");
+    assert_eq!(extension_of("Local/301@agents/n"), "301");
+    assert_eq!(extension_of("PJSIP/201"), "201");
+    assert_eq!(extension_of(""), "");
+    assert_eq!(parse_hms("01:02:03"), Some(3723));
+    assert_eq!(parse_hms("x"), None);
+}
+
+#[test]
+#[ignore = "prints the records for reading"]
+fn print_records() {
+    let (_, records) = replayed();
+    for r in records.values() {
+        println!("{r:?}");
+    }
+}
