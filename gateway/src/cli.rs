@@ -220,7 +220,8 @@ async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<String, String
                     Err(e) => Err(e.to_string()),
                 }
             }
-            crate::config::PbxKind::Ami | crate::config::PbxKind::Ari => Err(format!(
+            crate::config::PbxKind::Ami => check_ami_login(pbx).await,
+            crate::config::PbxKind::Ari => Err(format!(
                 "the {} connector is not in this build yet",
                 pbx.kind.as_str()
             )),
@@ -228,6 +229,40 @@ async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<String, String
         out.push((pbx.name.clone(), result));
     }
     out
+}
+
+/// Logs in to an Asterisk and lists its channels: what `check --connect` says about AMI.
+async fn check_ami_login(pbx: &crate::config::PbxConfig) -> Result<String, String> {
+    use crate::pbx::ami::session::{AmiError, AmiSettings, Connection};
+    let settings = AmiSettings::from_config(pbx);
+    let at = format!("{}:{}", settings.host, settings.port);
+    let mut c = match Connection::open(&settings).await {
+        Ok(c) => c,
+        Err(e @ AmiError::LoginRefused(_)) => {
+            return Err(format!(
+            "{e}. The [{}] section of manager.conf needs this secret, and a permit= for this box",
+            settings.username
+        ))
+        }
+        Err(e @ (AmiError::Connect { .. } | AmiError::NotAmi(_))) => {
+            return Err(format!(
+                "{e}. Check host and port, and enabled = yes / bindaddr in manager.conf ({at})"
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    match c.call("CoreShowChannels", &[]).await {
+        Ok(list) if list.is_success() => Ok(format!(
+            "reachable at {at}, logged in ({}), {} channels up",
+            c.banner,
+            list.items.len()
+        )),
+        Ok(list) => Err(format!(
+            "logged in, but CoreShowChannels was refused ({}): give the user read = call,agent,system and write = call,agent,originate in manager.conf",
+            list.message()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn sniff(config: &Config, name: &str, output: Option<&Path>) -> anyhow::Result<()> {

@@ -100,6 +100,13 @@ impl Default for StoreConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum AmiAuth {
+    Md5,
+    Plain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PbxKind {
     Ctip,
     Ami,
@@ -139,6 +146,22 @@ pub struct PbxConfig {
     pub secret: Option<Secret>,
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
+    /// `md5` (challenge; the secret never crosses the LAN, the default) or `plain`.
+    pub auth: Option<AmiAuth>,
+    /// The login's `Events:` filter: `on` (the default) or classes such as
+    /// `call,agent,dtmf,system,user` to drop dialplan noise (VarSet/Newexten).
+    pub events: Option<String>,
+    /// Dialplan contexts where outside calls arrive (inbound direction).
+    pub inbound_contexts: Option<Vec<String>>,
+    /// Channel-name prefixes of trunks, e.g. `PJSIP/provider`.
+    #[serde(default)]
+    pub trunks: Vec<String>,
+    /// Click-to-call: the agent's phone as a dial string, `{extension}` replaced.
+    pub originate_channel: Option<String>,
+    /// Click-to-call: the context the customer's number is dialled in.
+    pub originate_context: Option<String>,
+    /// List the live channels this often to confirm open calls (default 300).
+    pub resync_every_s: Option<u64>,
     // ari
     pub url: Option<String>,
     pub password: Option<Secret>,
@@ -489,6 +512,15 @@ impl Config {
                 PbxKind::Ami => {
                     needs("username", pbx.username.is_some(), &mut problem);
                     needs("secret", pbx.secret.is_some(), &mut problem);
+                    if let Some(ch) = &pbx.originate_channel {
+                        if !ch.contains("{extension}") {
+                            problem(
+                                &key("originate_channel"),
+                                ch,
+                                "use a dial string with {extension}, e.g. \"PJSIP/{extension}\"",
+                            );
+                        }
+                    }
                 }
                 PbxKind::Ari => {
                     needs("username", pbx.username.is_some(), &mut problem);

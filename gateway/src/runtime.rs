@@ -34,6 +34,7 @@ pub struct Gateway {
     writer: WriterHandle,
     /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
     ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
+    ami_controls: std::collections::HashMap<String, crate::pbx::ami::control::AmiControl>,
 }
 
 impl Gateway {
@@ -85,13 +86,18 @@ impl Gateway {
             tasks.spawn(sink.run());
         }
         let mut ctip_controls = std::collections::HashMap::new();
+        let mut ami_controls = std::collections::HashMap::new();
         for pbx in &config.pbx {
             match pbx.kind {
                 PbxKind::Ctip => {
                     let control = start_ctip(pbx, &links, &appender, &shutdown, &tasks);
                     ctip_controls.insert(pbx.name.clone(), control);
                 }
-                PbxKind::Ami | PbxKind::Ari => links.set(
+                PbxKind::Ami => {
+                    let control = start_ami(pbx, &links, &appender, &shutdown, &tasks);
+                    ami_controls.insert(pbx.name.clone(), control);
+                }
+                PbxKind::Ari => links.set(
                     &format!("pbx:{}", pbx.name),
                     LinkState::Off,
                     Some(format!(
@@ -109,6 +115,7 @@ impl Gateway {
             tasks,
             writer,
             ctip_controls,
+            ami_controls,
         })
     }
 
@@ -129,6 +136,11 @@ impl Gateway {
     /// Commands (click-to-call, hang up, reject, status) for a CTIP PBX.
     pub fn ctip_control(&self, pbx: &str) -> Option<crate::pbx::ctip::control::CtipControl> {
         self.ctip_controls.get(pbx).cloned()
+    }
+
+    /// Call control of an AMI PBX by its configured name.
+    pub fn ami_control(&self, pbx: &str) -> Option<crate::pbx::ami::control::AmiControl> {
+        self.ami_controls.get(pbx).cloned()
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -187,8 +199,45 @@ fn start_ctip(
         }
         .run(),
     );
-    tasks.spawn(crate::calls::pipeline::run_ctip(
+    tasks.spawn(crate::calls::pipeline::run(
         CtipCorrelator::new(correlation),
+        rx,
+        appender.clone(),
+        shutdown.clone(),
+    ));
+    control
+}
+
+/// An AMI connector and its correlator, joined by a bounded channel.
+fn start_ami(
+    pbx: &PbxConfig,
+    links: &Links,
+    appender: &Appender,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> crate::pbx::ami::control::AmiControl {
+    use crate::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
+    use crate::pbx::ami::session::{AmiSession, AmiSettings};
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let settings = AmiSettings::from_config(pbx);
+    let (control, requests) = crate::pbx::ami::control::AmiControl::channel(settings.answer_within);
+    let mut correlation = AmiCorrelatorConfig::new(&pbx.name);
+    if let Some(contexts) = &pbx.inbound_contexts {
+        correlation.inbound_contexts = contexts.clone();
+    }
+    correlation.trunk_prefixes = pbx.trunks.clone();
+    tasks.spawn(
+        AmiSession {
+            settings,
+            links: links.clone(),
+            events: tx,
+            control: requests,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(crate::calls::pipeline::run(
+        AmiCorrelator::new(correlation),
         rx,
         appender.clone(),
         shutdown.clone(),

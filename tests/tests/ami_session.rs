@@ -1,9 +1,11 @@
 //! The AMI session against a fake Asterisk Manager: both auth types, refusal, actions with
 //! list answers and repeated Output lines.
 
+use std::time::Duration;
+
 use pbxgw::config::Secret;
 use pbxgw::pbx::ami::session::{AmiError, AmiSettings, AuthType, Connection};
-use pbxgw_tests::sim::ami::AmiSim;
+use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour};
 
 const SECRET: &str = "s3cr3t-AMI";
 
@@ -16,6 +18,10 @@ fn settings(port: u16, secret: &str, auth: AuthType) -> AmiSettings {
         secret: Secret::new(secret),
         auth,
         events: "call,agent,system,user".into(),
+        ping_every: Duration::from_secs(30),
+        resync_every: Duration::from_secs(300),
+        answer_within: Duration::from_secs(10),
+        originate: Default::default(),
     }
 }
 
@@ -64,7 +70,18 @@ async fn plain_login_and_a_refusal_that_says_what_to_fix() {
 
 #[tokio::test]
 async fn actions_are_matched_by_action_id_with_list_items_and_repeated_output() {
-    let sim = AmiSim::start("gw", SECRET).await;
+    let newchannel = |uid: &str| {
+        format!("Event: Newchannel\r\nChannel: Local/201@ext-00000001;{uid}\r\nUniqueid: 1795316989.{uid}\r\nLinkedid: 1795316989.1\r\n\r\n")
+    };
+    let sim = AmiSim::start_with(
+        "gw",
+        SECRET,
+        AmiSimBehaviour {
+            events_after_login: vec![newchannel("1"), newchannel("2")],
+            ..Default::default()
+        },
+    )
+    .await;
     let mut c = Connection::open(&settings(sim.port(), SECRET, AuthType::Md5))
         .await
         .unwrap();
@@ -122,6 +139,7 @@ mod running {
 
     use pbxgw::calls::LinkState;
     use pbxgw::health::Links;
+    use pbxgw::pbx::ami::control::AmiControl;
     use pbxgw::pbx::ami::session::{AmiSession, AuthType};
     use pbxgw::pbx::PbxEvent;
     use pbxgw_tests::harness::wait_until;
@@ -142,12 +160,15 @@ mod running {
         let links = Links::new();
         let (tx, rx) = tokio::sync::mpsc::channel(100);
         let shutdown = CancellationToken::new();
+        let (_control, requests) = AmiControl::channel(Duration::from_secs(10));
+        let mut settings = settings(sim.port(), secret, AuthType::Md5);
+        settings.ping_every = ping_every;
         tokio::spawn(
             AmiSession {
-                settings: settings(sim.port(), secret, AuthType::Md5),
-                ping_every,
+                settings,
                 links: links.clone(),
                 events: tx,
+                control: requests,
                 shutdown: shutdown.clone(),
             }
             .run(),

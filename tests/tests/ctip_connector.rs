@@ -6,7 +6,7 @@ use std::time::Duration;
 use pbxgw::calls::LinkState;
 use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
-use pbxgw::store::{StoreReader, StoredEvent};
+use pbxgw::store::StoredEvent;
 use pbxgw_tests::harness::wait_until;
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 
@@ -21,9 +21,7 @@ fn config(dir: &std::path::Path, port: u16, extra: &str) -> Config {
 }
 
 fn stored(config: &Config) -> Vec<StoredEvent> {
-    StoreReader::open(&config.db_path())
-        .and_then(|r| r.events_after(0, 100_000))
-        .unwrap_or_default()
+    pbxgw_tests::harness::stored_events(config)
 }
 
 fn count(events: &[StoredEvent], kind: &str) -> usize {

@@ -6,17 +6,59 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ami::AmiCorrelator;
 use super::ctip::CtipCorrelator;
 use super::CallEvent;
-use crate::pbx::ctip::codec::Message;
 use crate::pbx::PbxEvent;
 use crate::store::Appender;
 
+/// What the pipeline needs from a protocol's correlator.
+pub trait Correlator: Send + 'static {
+    type Message: Send + 'static;
+    fn on_message(&mut self, ts: i64, raw: &str, message: &Self::Message) -> Vec<CallEvent>;
+    fn tick(&mut self, now: i64) -> Vec<CallEvent>;
+    fn link_lost(&mut self, ts: i64) -> Vec<CallEvent>;
+    /// The PBX's live picture after a (re)connect; protocols without one ignore it.
+    fn resync(&mut self, _asked: i64, _ts: i64, _items: &[Self::Message]) -> Vec<CallEvent> {
+        Vec::new()
+    }
+}
+
+impl Correlator for CtipCorrelator {
+    type Message = crate::pbx::ctip::codec::Message;
+    fn on_message(&mut self, ts: i64, raw: &str, message: &Self::Message) -> Vec<CallEvent> {
+        CtipCorrelator::on_message(self, ts, raw, message)
+    }
+    fn tick(&mut self, now: i64) -> Vec<CallEvent> {
+        CtipCorrelator::tick(self, now)
+    }
+    fn link_lost(&mut self, ts: i64) -> Vec<CallEvent> {
+        CtipCorrelator::link_lost(self, ts)
+    }
+}
+
+impl Correlator for AmiCorrelator {
+    type Message = crate::pbx::ami::codec::Message;
+    fn on_message(&mut self, ts: i64, raw: &str, message: &Self::Message) -> Vec<CallEvent> {
+        AmiCorrelator::on_message(self, ts, raw, message)
+    }
+    fn tick(&mut self, now: i64) -> Vec<CallEvent> {
+        AmiCorrelator::tick(self, now)
+    }
+    fn link_lost(&mut self, ts: i64) -> Vec<CallEvent> {
+        AmiCorrelator::link_lost(self, ts);
+        Vec::new()
+    }
+    fn resync(&mut self, asked: i64, ts: i64, items: &[Self::Message]) -> Vec<CallEvent> {
+        AmiCorrelator::resync(self, asked, ts, items)
+    }
+}
+
 /// Runs until the connector's channel closes or shutdown; ticks the correlator every second
-/// so time-based decisions (dialling done, ring timeout) happen without traffic.
-pub async fn run_ctip(
-    mut correlator: CtipCorrelator,
-    mut events: mpsc::Receiver<PbxEvent<Message>>,
+/// so time-based decisions (dialling done, ring timeout, reaping) happen without traffic.
+pub async fn run<C: Correlator>(
+    mut correlator: C,
+    mut events: mpsc::Receiver<PbxEvent<C::Message>>,
     appender: Appender,
     shutdown: CancellationToken,
 ) {
@@ -31,7 +73,8 @@ pub async fn run_ctip(
                     out
                 }
                 Some(PbxEvent::Lost { ts_ms, .. }) => correlator.link_lost(ts_ms),
-                Some(PbxEvent::Up | PbxEvent::Resync { .. }) => Vec::new(),
+                Some(PbxEvent::Resync { asked_ms, ts_ms, items }) => correlator.resync(asked_ms, ts_ms, &items),
+                Some(PbxEvent::Up) => Vec::new(),
                 None => break,
             },
             _ = tick.tick() => correlator.tick(crate::store::now_ms()),

@@ -93,3 +93,10 @@ pub fn peak_rss_kb(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Every event in the store of the gateway configured by `config` (empty if none yet).
+pub fn stored_events(config: &pbxgw::config::Config) -> Vec<pbxgw::store::StoredEvent> {
+    pbxgw::store::StoreReader::open(&config.db_path())
+        .and_then(|r| r.events_after(0, 100_000))
+        .unwrap_or_default()
+}

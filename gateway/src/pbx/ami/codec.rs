@@ -105,6 +105,11 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes pushed but not yet part of a decoded message (0 at a message boundary).
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len() - self.pos + self.skipping
+    }
+
     pub fn next_decoded(&mut self) -> Option<Decoded> {
         if !self.banner_done {
             let unread = &self.buf[self.pos..];

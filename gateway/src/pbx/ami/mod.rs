@@ -1,5 +1,6 @@
-//! Asterisk Manager Interface (TCP 5038): the codec (pure) and the session (login, actions,
-//! keep-alive). Correlation into calls and resync arrive with the rest of the AMI connector.
+//! Asterisk Manager Interface (TCP 5038): the codec (pure), the session (login, actions,
+//! keep-alive, resync) and call control. Correlation into calls is in `calls::ami`.
 
 pub mod codec;
+pub mod control;
 pub mod session;

@@ -17,11 +17,10 @@ use crate::config::Secret;
 /// How long Asterisk may take to answer an action.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthType {
-    Plain,
-    Md5,
-}
+pub use crate::config::AmiAuth as AuthType;
+
+/// What an action's sender gets back.
+pub type Reply = oneshot::Sender<Result<ActionResult, AmiError>>;
 
 #[derive(Debug, Clone)]
 pub struct AmiSettings {
@@ -34,6 +33,40 @@ pub struct AmiSettings {
     /// The `Events:` header of the login: `on`, `off`, or event classes such as
     /// `call,agent,system,user` (dialplan noise such as VarSet/Newexten is class `dialplan`).
     pub events: String,
+    /// Ping this often; a Ping unanswered by the next one drops the link.
+    pub ping_every: Duration,
+    /// List the live channels this often (and after every login).
+    pub resync_every: Duration,
+    /// How long Asterisk may take to answer an action.
+    pub answer_within: Duration,
+    pub originate: super::control::OriginateSettings,
+}
+
+impl AmiSettings {
+    pub fn from_config(pbx: &crate::config::PbxConfig) -> AmiSettings {
+        AmiSettings {
+            name: pbx.name.clone(),
+            host: pbx.host.clone().unwrap_or_default(),
+            port: pbx.port_or_default(),
+            username: pbx.username.clone().unwrap_or_default(),
+            secret: pbx.secret.clone().unwrap_or_else(|| Secret::new("")),
+            auth: pbx.auth.unwrap_or(AuthType::Md5),
+            events: pbx.events.clone().unwrap_or_else(|| "on".into()),
+            ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(60).max(1)),
+            resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(10)),
+            answer_within: ANSWER_WITHIN,
+            originate: super::control::OriginateSettings {
+                channel: pbx
+                    .originate_channel
+                    .clone()
+                    .unwrap_or_else(|| "PJSIP/{extension}".into()),
+                context: pbx
+                    .originate_context
+                    .clone()
+                    .unwrap_or_else(|| "from-internal".into()),
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +86,8 @@ pub enum AmiError {
     NoAnswer(String, Duration),
     #[error("Asterisk closed the connection")]
     Closed,
+    #[error("the AMI link is not up")]
+    NotConnected,
     #[error(transparent)]
     BadHeader(#[from] BadHeader),
 }
@@ -87,7 +122,7 @@ struct Pending {
     sent: Instant,
     response: Option<Message>,
     items: Vec<Message>,
-    reply: Option<oneshot::Sender<ActionResult>>,
+    reply: Option<Reply>,
 }
 
 /// A logged-in AMI connection.
@@ -97,6 +132,7 @@ pub struct Connection {
     next_id: u64,
     prefix: String,
     pending: HashMap<String, Pending>,
+    answer_within: Duration,
     pub banner: String,
 }
 
@@ -111,6 +147,7 @@ impl Connection {
             next_id: 0,
             prefix: format!("pbxgw-{:08x}", fastrand::u32(..)),
             pending: HashMap::new(),
+            answer_within: s.answer_within,
             banner: String::new(),
         };
         c.banner = match tokio::time::timeout(Duration::from_secs(5), c.read()).await {
@@ -185,16 +222,16 @@ impl Connection {
     ) -> Result<ActionResult, AmiError> {
         let (reply, mut rx) = oneshot::channel();
         let id = self.send(action, headers, reply).await?;
-        let deadline = Instant::now() + ANSWER_WITHIN;
+        let deadline = Instant::now() + self.answer_within;
         loop {
             if let Ok(result) = rx.try_recv() {
-                return Ok(result);
+                return result;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.next_event()).await {
                 Err(_) => {
                     self.pending.remove(&id);
-                    return Err(AmiError::NoAnswer(action.to_owned(), ANSWER_WITHIN));
+                    return Err(AmiError::NoAnswer(action.to_owned(), self.answer_within));
                 }
                 Ok(r) => {
                     r?;
@@ -208,7 +245,7 @@ impl Connection {
         &mut self,
         action: &str,
         headers: &[(&str, &str)],
-        reply: oneshot::Sender<ActionResult>,
+        reply: Reply,
     ) -> Result<String, AmiError> {
         self.next_id += 1;
         let id = format!("{}-{}", self.prefix, self.next_id);
@@ -227,12 +264,22 @@ impl Connection {
         Ok(id)
     }
 
-    /// Fails actions that waited past `limit` (their senders see a closed channel). Returns
+    /// Fails actions that waited past the answer time with [`AmiError::NoAnswer`]. Returns
     /// how many there were.
-    pub fn expire(&mut self, limit: Duration) -> usize {
-        let before = self.pending.len();
-        self.pending.retain(|_, p| p.sent.elapsed() < limit);
-        before - self.pending.len()
+    pub fn expire(&mut self) -> usize {
+        let limit = self.answer_within;
+        let late: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.sent.elapsed() >= limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &late {
+            if let Some(reply) = self.pending.remove(id).and_then(|mut p| p.reply.take()) {
+                let _ = reply.send(Err(AmiError::NoAnswer(format!("action {id}"), limit)));
+            }
+        }
+        late.len()
     }
 
     /// The next message that is not part of an action's answer (an event), or `None` when
@@ -273,10 +320,10 @@ impl Connection {
         }
         if let Some(mut done) = self.pending.remove(&id) {
             if let (Some(reply), Some(response)) = (done.reply.take(), done.response.take()) {
-                let _ = reply.send(ActionResult {
+                let _ = reply.send(Ok(ActionResult {
                     response,
                     items: done.items,
-                });
+                }));
             }
         }
         None
@@ -293,15 +340,51 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The running connector: connects, logs in, hands every event on, pings every
-/// `ping_every` and drops a link whose Ping goes unanswered, reconnects with capped jittered
-/// backoff (a refused login no more often than once a minute).
+/// The running connector: connects, logs in, hands every event on, lists the live channels
+/// and queue members after every login and every `resync_every`, pings every `ping_every`
+/// and drops a link whose Ping goes unanswered, runs control actions, and reconnects with
+/// capped jittered backoff (a refused login no more often than once a minute).
 pub struct AmiSession {
     pub settings: AmiSettings,
-    pub ping_every: Duration,
     pub links: crate::health::Links,
     pub events: tokio::sync::mpsc::Sender<crate::pbx::PbxEvent<Message>>,
+    pub control: tokio::sync::mpsc::Receiver<super::control::ControlRequest>,
     pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// A resync in flight: the channel list and the queue members, asked at `asked_ms`.
+struct Resync {
+    asked_ms: i64,
+    channels: Answer,
+    members: Answer,
+}
+
+/// An action's answer, awaited without blocking the event loop.
+enum Answer {
+    Waiting(oneshot::Receiver<Result<ActionResult, AmiError>>),
+    Got(Result<ActionResult, AmiError>),
+}
+
+impl Answer {
+    fn poll(&mut self) -> bool {
+        if let Answer::Waiting(rx) = self {
+            match rx.try_recv() {
+                Ok(result) => *self = Answer::Got(result),
+                Err(oneshot::error::TryRecvError::Empty) => return false,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    *self = Answer::Got(Err(AmiError::Closed))
+                }
+            }
+        }
+        true
+    }
+
+    fn take(self) -> Result<ActionResult, AmiError> {
+        match self {
+            Answer::Got(result) => result,
+            Answer::Waiting(_) => Err(AmiError::Closed),
+        }
+    }
 }
 
 impl AmiSession {
@@ -309,16 +392,17 @@ impl AmiSession {
         format!("pbx:{}", self.settings.name)
     }
 
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         use crate::calls::LinkState;
         let mut backoff =
             crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
             self.links.set(&self.link(), LinkState::Connecting, None);
             let started = Instant::now();
+            let shutdown = self.shutdown.clone();
             let error = tokio::select! {
                 e = self.connected() => e,
-                _ = self.shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return,
             };
             let wait = crate::pbx::link_failed(
                 &self.link(),
@@ -330,15 +414,29 @@ impl AmiSession {
                 &mut backoff,
             )
             .await;
+            if !self.refuse_control_while(wait).await {
+                return;
+            }
+        }
+    }
+
+    /// Waits out the backoff, answering control requests with "not connected".
+    async fn refuse_control_while(&mut self, wait: Duration) -> bool {
+        let until = tokio::time::sleep(wait);
+        tokio::pin!(until);
+        loop {
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => return,
+                _ = &mut until => return true,
+                _ = self.shutdown.cancelled() => return false,
+                Some(req) = self.control.recv() => {
+                    let _ = req.reply.send(Err(super::control::ControlError::NotConnected));
+                }
             }
         }
     }
 
     /// One connection; returns why it ended.
-    async fn connected(&self) -> AmiError {
+    async fn connected(&mut self) -> AmiError {
         let mut c = match Connection::open(&self.settings).await {
             Ok(c) => c,
             Err(e) => return e,
@@ -350,9 +448,12 @@ impl AmiSession {
             Some(c.banner.clone()),
         );
         let _ = self.events.send(crate::pbx::PbxEvent::Up).await;
-        let mut ping = tokio::time::interval(self.ping_every);
+        let mut ping = tokio::time::interval(self.settings.ping_every);
         ping.tick().await;
-        let mut pong: Option<(Instant, oneshot::Receiver<ActionResult>)> = None;
+        let mut resync_timer = tokio::time::interval(self.settings.resync_every);
+        let mut pong: Option<(Instant, oneshot::Receiver<Result<ActionResult, AmiError>>)> = None;
+        let mut resync: Option<Resync> = None;
+        let mut expire = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 event = c.next_event() => match event {
@@ -363,13 +464,35 @@ impl AmiSession {
                             return AmiError::Closed;
                         }
                     }
-                    Ok(None) => {}
+                    Ok(None) => {
+                        if let Some(e) = self.resync_done(&mut resync).await {
+                            return e;
+                        }
+                    }
                     Err(e) => return e,
                 },
+                _ = resync_timer.tick(), if resync.is_none() => {
+                    match ask_resync(&mut c).await {
+                        Ok(r) => resync = Some(r),
+                        Err(e) => return e,
+                    }
+                }
+                Some(req) = self.control.recv() => {
+                    if let Err(e) = super::control::submit(&mut c, req, &self.settings).await {
+                        return e;
+                    }
+                }
+                _ = expire.tick() => {
+                    if c.expire() > 0 {
+                        if let Some(e) = self.resync_done(&mut resync).await {
+                            return e;
+                        }
+                    }
+                }
                 _ = ping.tick() => {
                     if let Some((sent, rx)) = &mut pong {
-                        let answered = rx.try_recv().is_ok();
-                        if !answered && sent.elapsed() >= ANSWER_WITHIN.min(self.ping_every) {
+                        let answered = matches!(rx.try_recv(), Ok(Ok(_)));
+                        if !answered {
                             return AmiError::NoAnswer("Ping".into(), sent.elapsed());
                         }
                     }
@@ -377,12 +500,54 @@ impl AmiSession {
                     if let Err(e) = c.send("Ping", &[], reply).await {
                         return e;
                     }
-                    c.expire(ANSWER_WITHIN * 3);
                     pong = Some((Instant::now(), rx));
                 }
             }
         }
     }
+
+    /// When both lists of a resync are in, hands them to the correlator. A failed list
+    /// action fails the link (the picture would be wrong otherwise).
+    async fn resync_done(&self, resync: &mut Option<Resync>) -> Option<AmiError> {
+        let r = resync.as_mut()?;
+        if !(r.channels.poll() & r.members.poll()) {
+            return None;
+        }
+        let Resync {
+            asked_ms,
+            channels,
+            members,
+        } = resync.take()?;
+        let mut items = match channels.take() {
+            Ok(list) => list.items,
+            Err(e) => return Some(e),
+        };
+        // A PBX without app_queue answers QueueStatus with an error: no members to show.
+        items.extend(members.take().map(|l| l.items).unwrap_or_default());
+        let event = crate::pbx::PbxEvent::Resync {
+            asked_ms,
+            ts_ms: crate::store::now_ms(),
+            items,
+        };
+        self.events
+            .send(event)
+            .await
+            .err()
+            .map(|_| AmiError::Closed)
+    }
+}
+
+async fn ask_resync(c: &mut Connection) -> Result<Resync, AmiError> {
+    let asked_ms = crate::store::now_ms();
+    let (reply, channels) = oneshot::channel();
+    c.send("CoreShowChannels", &[], reply).await?;
+    let (reply, members) = oneshot::channel();
+    c.send("QueueStatus", &[], reply).await?;
+    Ok(Resync {
+        asked_ms,
+        channels: Answer::Waiting(channels),
+        members: Answer::Waiting(members),
+    })
 }
 
 #[cfg(test)]
