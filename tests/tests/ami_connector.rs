@@ -245,3 +245,48 @@ async fn control_actions_get_typed_answers() {
         .await;
     assert_eq!(after, Err(ControlError::NotConnected));
 }
+
+/// `pbxgw check --connect` for an Asterisk: logged in and channels listed, or what to fix in
+/// manager.conf, never the secret.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_logs_in_or_says_what_to_fix() {
+    let sim = AmiSim::start("gw", SECRET).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |secret: &str| {
+        let conf = dir.path().join(format!("pbxgw-{}.toml", secret.len()));
+        let text = format!(
+            "[gateway]\nid = \"check\"\ndata_dir = {:?}\n[[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"{secret}\"\n",
+            dir.path().join("data"),
+            sim.port()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let bin = pbxgw_tests::harness::bin_path("pbxgw");
+        async move {
+            let out = tokio::process::Command::new(bin)
+                .args(["check", "--connect", "-c", &conf.to_string_lossy()])
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code(), text)
+        }
+    };
+    let (code, out) = run(SECRET).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("PBX asterisk: reachable at 127.0.0.1:") && out.contains("0 channels up"),
+        "{out}"
+    );
+    let (code, out) = run("not-the-secret").await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Authentication failed") && out.contains("manager.conf"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("not-the-secret") && !out.contains(SECRET),
+        "{out}"
+    );
+}
