@@ -217,6 +217,25 @@ async fn control_actions_get_typed_answers() {
         })
         .await
         .expect("pause");
+    for action in [
+        AmiAction::Redirect {
+            channel: "PJSIP/201-00000001".into(),
+            exten: "205".into(),
+            context: "from-internal".into(),
+        },
+        AmiAction::MixMonitor {
+            channel: "PJSIP/201-00000001".into(),
+            file: "call-1.wav".into(),
+        },
+        AmiAction::StopMixMonitor {
+            channel: "PJSIP/201-00000001".into(),
+        },
+    ] {
+        control
+            .send(action.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{action:?}: {e}"));
+    }
     let bad = control
         .send(AmiAction::Hangup {
             channel: "x\r\nAction: Logoff".into(),

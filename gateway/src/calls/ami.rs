@@ -655,6 +655,10 @@ impl AmiCorrelator {
         };
         if let Some(bridge) = self.bridges.get_mut(b) {
             bridge.members.retain(|u| u != uid);
+            if bridge.members.is_empty() {
+                // A BridgeDestroy lost with the link must not leave it behind.
+                self.bridges.remove(b);
+            }
         }
     }
 
@@ -684,6 +688,7 @@ impl AmiCorrelator {
         for bridge in self.bridges.values_mut() {
             bridge.members.retain(|u| u != uid);
         }
+        self.bridges.retain(|_, b| !b.members.is_empty());
         let Some(call) = self.calls.get_mut(&ch.call) else {
             return;
         };

@@ -555,6 +555,244 @@ fn channel_names_give_extensions() {
     assert_eq!(parse_hms("x"), None);
 }
 
+fn msg(headers: &[(&str, &str)]) -> Message {
+    Message {
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn new_channel(
+    uid: &str,
+    linked: &str,
+    name: &str,
+    state: &str,
+    context: &str,
+    exten: &str,
+    cid: &str,
+) -> Message {
+    msg(&[
+        ("Event", "Newchannel"),
+        ("Channel", name),
+        ("ChannelState", state),
+        ("CallerIDNum", cid),
+        ("Context", context),
+        ("Exten", exten),
+        ("Uniqueid", uid),
+        ("Linkedid", linked),
+    ])
+}
+
+/// A two-channel call: `a` (entry) dials `b`, `b` answers, both hang up.
+fn two_party_call(
+    a: &str,
+    a_context: &str,
+    a_exten: &str,
+    caller: &str,
+    b: &str,
+) -> Vec<(i64, Message)> {
+    let t = 1_000_000;
+    vec![
+        (
+            t,
+            new_channel("1.1", "1.1", a, "4", a_context, a_exten, caller),
+        ),
+        (
+            t + 10,
+            new_channel("1.2", "1.1", b, "0", "from-internal", a_exten, ""),
+        ),
+        (
+            t + 20,
+            msg(&[
+                ("Event", "DialBegin"),
+                ("Uniqueid", "1.1"),
+                ("Channel", a),
+                ("DestChannel", b),
+                ("DestUniqueid", "1.2"),
+            ]),
+        ),
+        (
+            t + 3_000,
+            msg(&[
+                ("Event", "DialEnd"),
+                ("Uniqueid", "1.1"),
+                ("DestChannel", b),
+                ("DialStatus", "ANSWER"),
+            ]),
+        ),
+        (
+            t + 3_010,
+            msg(&[
+                ("Event", "BridgeEnter"),
+                ("Uniqueid", "1.2"),
+                ("BridgeUniqueid", "br"),
+                ("BridgeTechnology", "simple_bridge"),
+            ]),
+        ),
+        (
+            t + 3_020,
+            msg(&[
+                ("Event", "BridgeEnter"),
+                ("Uniqueid", "1.1"),
+                ("BridgeUniqueid", "br"),
+                ("BridgeTechnology", "simple_bridge"),
+            ]),
+        ),
+        (
+            t + 63_020,
+            msg(&[
+                ("Event", "Hangup"),
+                ("Uniqueid", "1.2"),
+                ("Cause", "16"),
+                ("Cause-txt", "Normal Clearing"),
+            ]),
+        ),
+        (
+            t + 63_030,
+            msg(&[
+                ("Event", "Hangup"),
+                ("Uniqueid", "1.1"),
+                ("Cause", "16"),
+                ("Cause-txt", "Normal Clearing"),
+            ]),
+        ),
+    ]
+}
+
+fn one_record(config: AmiCorrelatorConfig, messages: &[(i64, Message)]) -> CallRecord {
+    let mut c = AmiCorrelator::new(config);
+    let records = records(&replay(&mut c, messages));
+    assert_eq!(records.len(), 1, "{records:?}");
+    records.into_values().next().unwrap()
+}
+
+/// Direction from the configured rules: an entry on a trunk or in an inbound context is
+/// inbound; a phone dialling a trunk is outbound; phone to phone is internal.
+#[test]
+fn direction_follows_trunk_and_context_rules() {
+    let mut config = AmiCorrelatorConfig::new("pbx");
+    config.trunk_prefixes = vec!["PJSIP/provider".into()];
+    let inbound = two_party_call(
+        "PJSIP/provider-00000001",
+        "from-pstn",
+        "221234567",
+        "+48601000000",
+        "PJSIP/201-00000002",
+    );
+    let r = one_record(config.clone(), &inbound);
+    assert_eq!(
+        (r.direction, r.caller.as_deref(), r.callee.as_deref()),
+        (Direction::Inbound, Some("+48601000000"), Some("221234567"))
+    );
+    assert_eq!(
+        (r.extension.as_deref(), r.disposition, r.billsec_s),
+        (Some("201"), Disposition::Answered, 60)
+    );
+    let outbound = two_party_call(
+        "PJSIP/201-00000001",
+        "from-internal",
+        "0601000000",
+        "201",
+        "PJSIP/provider-00000002",
+    );
+    let r = one_record(config.clone(), &outbound);
+    assert_eq!(
+        (r.direction, r.caller.as_deref(), r.callee.as_deref()),
+        (Direction::Outbound, Some("201"), Some("0601000000"))
+    );
+    let internal = two_party_call(
+        "PJSIP/201-00000001",
+        "from-internal",
+        "202",
+        "201",
+        "PJSIP/202-00000002",
+    );
+    assert_eq!(one_record(config, &internal).direction, Direction::Internal);
+}
+
+/// A phone's device state and an extension hint are presence too; Local channels are not.
+#[test]
+fn device_states_and_hints_become_agent_states() {
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+    let mut states = Vec::new();
+    for m in [
+        msg(&[
+            ("Event", "DeviceStateChange"),
+            ("Device", "PJSIP/201"),
+            ("State", "RINGING"),
+        ]),
+        msg(&[
+            ("Event", "DeviceStateChange"),
+            ("Device", "PJSIP/201"),
+            ("State", "RINGING"),
+        ]),
+        msg(&[
+            ("Event", "DeviceStateChange"),
+            ("Device", "PJSIP/201"),
+            ("State", "INUSE"),
+        ]),
+        msg(&[
+            ("Event", "DeviceStateChange"),
+            ("Device", "Local/201@ext"),
+            ("State", "NOT_INUSE"),
+        ]),
+        msg(&[
+            ("Event", "ExtensionStatus"),
+            ("Exten", "202"),
+            ("Status", "4"),
+        ]),
+        msg(&[
+            ("Event", "ExtensionStatus"),
+            ("Exten", "202"),
+            ("Status", "0"),
+        ]),
+        msg(&[
+            ("Event", "QueueMemberPause"),
+            ("Interface", "PJSIP/203"),
+            ("Status", "1"),
+            ("Paused", "1"),
+        ]),
+    ] {
+        for e in c.on_message(0, "", &m) {
+            if let EventBody::AgentState(s) = e.body {
+                states.push((s.agent, s.state));
+            }
+        }
+    }
+    use AgentState::*;
+    let want: Vec<(String, AgentState)> = [
+        ("201", Ringing),
+        ("201", Talking),
+        ("202", Unavailable),
+        ("202", Ready),
+        ("203", Paused),
+    ]
+    .into_iter()
+    .map(|(a, s)| (a.to_owned(), s))
+    .collect();
+    assert_eq!(states, want);
+}
+
+/// Events about channels never seen (the call began before we connected) change nothing
+/// and do not panic; headers missing or odd are tolerated.
+#[test]
+fn events_for_unknown_channels_and_odd_headers_are_harmless() {
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+    for m in [
+        msg(&[("Event", "Hangup"), ("Uniqueid", "9.9"), ("Cause", "x")]),
+        msg(&[("Event", "BridgeEnter"), ("Uniqueid", "9.9")]),
+        msg(&[("Event", "DialEnd")]),
+        msg(&[("Event", "Newchannel"), ("Channel", "PJSIP/1-00000001")]),
+        msg(&[("Event", "AttendedTransfer"), ("Result", "Success")]),
+        msg(&[("Response", "Success")]),
+    ] {
+        assert!(c.on_message(0, "", &m).is_empty());
+    }
+    assert_eq!(c.open_calls(), 0);
+}
+
 #[test]
 #[ignore = "prints the records for reading"]
 fn print_records() {
