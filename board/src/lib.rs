@@ -3,5 +3,7 @@
 //! one model of box has. It knows nothing about PBXs; the gateway reaches hardware only
 //! through this crate's types.
 //!
-//! Its modules arrive with the SMS work (`modem`) and the LED/watchdog work (`leds`,
-//! `watchdog`, `profiles`); nothing here is used by the gateway yet.
+//! `modem` arrives with the SMS work; `leds`, `watchdog` and `profiles` with the LED and
+//! watchdog work.
+
+pub mod modem;
