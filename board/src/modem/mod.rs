@@ -1,3 +1,6 @@
-//! The GSM modem: the PDU codec for SMS, and (with the AT engine) the way to talk to it.
+//! The GSM modem: the PDU codec for SMS, the AT engine, error meanings, and the device-level
+//! steps (bring-up, sending, reading what arrived).
 
+pub mod at;
+pub mod errors;
 pub mod pdu;
