@@ -7,3 +7,4 @@
 //! watchdog work.
 
 pub mod modem;
+pub mod serial;

@@ -265,23 +265,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AtChannel<S> {
         self.push_urc(urc.unwrap_or(Urc::Other(line)));
     }
 
-    /// Reads URCs that arrive while no command runs, until `within` passes.
+    /// Reads URCs that arrive while no command runs: returns as soon as there is one (with
+    /// any queued before), or empty when `within` passes.
     pub async fn poll_urcs(&mut self, within: Duration) -> Result<Vec<Urc>, AtError> {
+        self.wait_for_urcs(within).await?;
+        Ok(self.take_urcs())
+    }
+
+    /// Like [`poll_urcs`](Self::poll_urcs) but leaves them queued.
+    pub async fn wait_for_urcs(&mut self, within: Duration) -> Result<(), AtError> {
         let deadline = Instant::now() + within;
-        loop {
+        while self.urcs.is_empty() || self.pdu_follows.is_some() {
             match self.next_line(deadline).await {
                 Ok(line) => {
                     if let Line::Answer(other) = self.classify("", None, line) {
                         self.push_urc(Urc::Other(other));
                     }
                 }
-                Err(AtError::Timeout { .. }) => return Ok(self.take_urcs()),
+                Err(AtError::Timeout { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             }
-            if !self.urcs.is_empty() && self.pdu_follows.is_none() {
-                return Ok(self.take_urcs());
-            }
         }
+        Ok(())
+    }
+
+    /// Leaves text entry mode if the modem is in it (ESC).
+    pub async fn escape(&mut self) -> Result<(), AtError> {
+        self.io.write_all(b"\x1b").await?;
+        self.io.flush().await?;
+        Ok(())
     }
 
     /// Sends one SMS-SUBMIT PDU; returns the message reference (`+CMGS: <mr>`).

@@ -2,5 +2,6 @@
 //! steps (bring-up, sending, reading what arrived).
 
 pub mod at;
+pub mod device;
 pub mod errors;
 pub mod pdu;

@@ -2,6 +2,7 @@
 
 pub mod ami;
 pub mod ctip;
+pub mod modem;
 
 /// The text of a file under `../shared/fixtures/` beside the repository.
 pub fn fixture(path: &str) -> String {
