@@ -63,8 +63,38 @@ pub enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Queue a text, or list the SMS queue.
+    Sms {
+        #[command(subcommand)]
+        command: SmsCommand,
+    },
     /// Print a commented configuration template.
     ConfigTemplate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SmsCommand {
+    /// Queue a text; the running gateway sends it through the modem.
+    Send {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        text: String,
+        /// A request id: the same id never queues twice (default: a new one).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// The newest texts in the queue with their state.
+    List {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -133,6 +163,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(sniff(&config, &pbx, output.as_deref()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sms { command } => sms(command),
         Command::ConfigTemplate => {
             print!("{}", config::TEMPLATE);
             Ok(ExitCode::SUCCESS)
@@ -373,4 +404,82 @@ fn status_table(config: &Config, stats: &StoreStats) -> String {
     }
     s += "\n";
     s
+}
+
+/// Opens the gateway's database for the SMS queue, creating and migrating it if needed.
+fn sms_db(config: &Config) -> anyhow::Result<rusqlite::Connection> {
+    let options = crate::store::StoreOptions::from_config(config);
+    drop(crate::store::open(&options)?);
+    Ok(crate::sms::worker::open_db(&options.path)?)
+}
+
+fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
+    use crate::sms::queue::{self, Queued};
+    match command {
+        SmsCommand::Send {
+            config,
+            to,
+            text,
+            id,
+        } => {
+            let config = Config::load(&config)?;
+            let destination = crate::sms::rules::normalize(&to, &config.sms)?;
+            let id = id.unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
+            let request = crate::sms::rules::Enqueue {
+                dedupe_key: format!("cli:{id}"),
+                origin: "cli".into(),
+                call_id: None,
+                destination,
+                text,
+            };
+            let conn = sms_db(&config)?;
+            match queue::enqueue(&conn, &request, crate::store::now_ms(), 0)? {
+                Queued::Queued(n) => println!(
+                    "queued as #{n} to {} (request id {id})",
+                    request.destination
+                ),
+                Queued::Duplicate => println!("request id {id} was queued before; nothing new"),
+                Queued::OptedOut => {
+                    println!(
+                        "{} asked not to be texted (do-not-text list); not queued",
+                        request.destination
+                    );
+                    return Ok(ExitCode::FAILURE);
+                }
+                Queued::Cooldown => println!("not queued: cooldown"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SmsCommand::List {
+            config,
+            limit,
+            json,
+        } => {
+            let config = Config::load(&config)?;
+            let rows = queue::list(&sms_db(&config)?, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:>6}  {:<9}  {:<16}  {:>3}  {:<20}  text / error",
+                "id", "state", "to", "try", "updated"
+            );
+            for r in rows {
+                let note = r
+                    .error_text
+                    .clone()
+                    .unwrap_or_else(|| r.text.chars().take(40).collect());
+                println!(
+                    "{:>6}  {:<9}  {:<16}  {:>3}  {:<20}  {note}",
+                    r.id,
+                    r.state,
+                    r.destination,
+                    r.attempts,
+                    crate::timefmt::rfc3339_ms(r.updated_ms)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

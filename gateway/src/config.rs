@@ -51,6 +51,97 @@ pub struct Config {
     pub pbx: Vec<PbxConfig>,
     #[serde(default)]
     pub uplink: UplinkConfig,
+    /// The box's GSM modem; absent: no SMS through a modem.
+    pub modem: Option<ModemConfig>,
+    #[serde(default)]
+    pub sms: SmsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModemConfig {
+    /// The serial port, e.g. `/dev/ttyUSB2` or `/dev/ttymxc1`.
+    pub port: PathBuf,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    pub pin: Option<Secret>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    /// The SMS centre, set when the modem has lost its own (`+48...`).
+    pub smsc: Option<String>,
+    /// How long to wait for network registration (default 120).
+    pub register_within_s: Option<u64>,
+    /// How long the network may take to accept one part (default 60).
+    pub send_within_s: Option<u64>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Country calling code for numbers without one (`48`).
+    pub country_code: String,
+    /// A prefix the PBX puts before outside numbers (`0`), stripped first.
+    pub outside_line_prefix: Option<String>,
+    /// Shorter numbers are internal extensions: never texted.
+    pub min_national_digits: usize,
+    /// At most this many texts per minute, all destinations together.
+    pub rate_per_minute: u32,
+    /// At most this many texts per destination per hour.
+    pub per_destination_per_hour: u32,
+    /// A rule texts the same number again only after this many seconds.
+    pub cooldown_s: u64,
+    /// Transient failures are retried this many times in all.
+    pub max_attempts: u32,
+    /// A text that is exactly this word (any case) puts its sender on the do-not-text list.
+    pub opt_out_keyword: Option<String>,
+    pub delivery_reports: bool,
+    pub validity_h: u32,
+    #[serde(rename = "rule")]
+    pub rules: Vec<SmsRule>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            country_code: "48".into(),
+            outside_line_prefix: None,
+            min_national_digits: 9,
+            rate_per_minute: 10,
+            per_destination_per_hour: 5,
+            cooldown_s: 3600,
+            max_attempts: 5,
+            opt_out_keyword: Some("STOP".into()),
+            delivery_reports: true,
+            validity_h: 24,
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleTrigger {
+    /// The caller chose `digit` in the IVR.
+    IvrDigit,
+    /// An inbound call nobody answered (no answer, busy, abandoned).
+    MissedCall,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRule {
+    /// Part of the dedupe key and the logs (default `rule<N>`).
+    pub name: Option<String>,
+    pub on: RuleTrigger,
+    pub digit: Option<String>,
+    /// Only calls to (or answered at) this number.
+    pub extension: Option<String>,
+    /// `{caller}`, `{extension}`, `{date}`, `{time}` are filled in.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -366,6 +457,16 @@ impl Config {
                 problems,
             );
         }
+        if let Some(m) = &mut self.modem {
+            resolve_secret(
+                "modem",
+                "pin",
+                &mut m.pin,
+                &m.pin_env,
+                &m.pin_file,
+                problems,
+            );
+        }
         if let Some(p) = &mut self.uplink.postgres {
             resolve_secret(
                 "uplink.postgres",
@@ -386,6 +487,35 @@ impl Config {
                 fix: fix.into(),
             })
         };
+        for (i, rule) in self.sms.rules.iter().enumerate() {
+            let key = format!("sms.rule[{i}]");
+            if rule.on == RuleTrigger::IvrDigit && rule.digit.is_none() {
+                problem(
+                    &format!("{key}.digit"),
+                    &"(missing)",
+                    "an ivr_digit rule needs digit = \"1\"",
+                );
+            }
+            if rule.text.trim().is_empty() {
+                problem(&format!("{key}.text"), &"\"\"", "write the text to send");
+            }
+            if let Some(bad) = crate::sms::rules::unknown_placeholder(&rule.text) {
+                problem(
+                    &format!("{key}.text"),
+                    &bad,
+                    "use {caller}, {extension}, {date} or {time}",
+                );
+            }
+        }
+        if !self.sms.country_code.chars().all(|c| c.is_ascii_digit())
+            || self.sms.country_code.is_empty()
+        {
+            problem(
+                "sms.country_code",
+                &self.sms.country_code,
+                "digits only, e.g. \"48\"",
+            );
+        }
         if !is_topic_safe_id(&self.gateway.id) {
             problem(
                 "gateway.id",

@@ -1,6 +1,6 @@
 //! pbxgw: the gateway service. The modules follow the data path (DESIGN.md):
 //! `pbx` (connectors) -> `calls` (correlation) -> `store` (durable log) -> `uplink` (sinks),
-//! with `health` beside them.
+//! and `sms` (rules -> queue -> modem), with `health` beside them.
 
 pub mod backoff;
 pub mod calls;
@@ -11,6 +11,7 @@ mod fixtures;
 pub mod health;
 pub mod pbx;
 pub mod runtime;
+pub mod sms;
 pub mod store;
 pub mod timefmt;
 pub mod uplink;

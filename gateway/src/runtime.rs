@@ -1,5 +1,7 @@
 //! Wiring: opens the store, starts the writer and the sinks, and stops them in order.
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -44,8 +46,18 @@ impl Gateway {
     }
 
     /// Starts with explicit store options (tests shorten the maintenance period).
-    pub async fn start_with(config: &Config, options: StoreOptions) -> Result<Gateway, StartError> {
+    pub async fn start_with(
+        config: &Config,
+        mut options: StoreOptions,
+    ) -> Result<Gateway, StartError> {
         let links = Links::new();
+        let sms_wake = Arc::new(tokio::sync::Notify::new());
+        if options.sms.is_none() {
+            options.sms = Some(crate::sms::SmsHook {
+                rules: Arc::new(crate::sms::rules::SmsRules::new(config.sms.clone())),
+                wake: sms_wake.clone(),
+            });
+        }
         let opened = {
             let options = options.clone();
             tokio::task::spawn_blocking(move || store::open(&options))
@@ -64,6 +76,7 @@ impl Gateway {
             None => links.set("store", LinkState::Up, None),
         }
         let reader = AsyncReader::open(&options.path)?;
+        let db_path = options.path.clone();
         let (appender, writer, committed) =
             store::spawn_writer(opened, options, tokio::runtime::Handle::current())?;
         let shutdown = CancellationToken::new();
@@ -84,6 +97,20 @@ impl Gateway {
         if let Some(pg) = &config.uplink.postgres {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
+        }
+        if let Some(modem) = &config.modem {
+            tasks.spawn(
+                crate::sms::worker::SmsWorker {
+                    modem: modem.clone(),
+                    sms: config.sms.clone(),
+                    db_path,
+                    appender: appender.clone(),
+                    links: links.clone(),
+                    wake: sms_wake,
+                    shutdown: shutdown.clone(),
+                }
+                .run(),
+            );
         }
         let mut ctip_controls = std::collections::HashMap::new();
         let mut ami_controls = std::collections::HashMap::new();

@@ -161,13 +161,12 @@ async fn control_actions_get_typed_answers() {
     settings_answer.pbx[0].probe_after_s = Some(30);
     let gateway = Gateway::start(&settings_answer).await.unwrap();
     let control = gateway.ami_control("asterisk").unwrap();
-    let up = wait_until(Duration::from_secs(10), || {
-        gateway
-            .links()
-            .snapshot()
-            .get("pbx:asterisk")
-            .is_some_and(|l| l.state == pbxgw::calls::LinkState::Up)
-    })
+    let up = pbxgw_tests::harness::wait_for_link(
+        &gateway,
+        "pbx:asterisk",
+        pbxgw::calls::LinkState::Up,
+        Duration::from_secs(10),
+    )
     .await;
     assert!(up);
     let done = control

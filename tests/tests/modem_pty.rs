@@ -174,7 +174,7 @@ async fn a_text_goes_out_as_its_pdus_and_its_delivery_report_comes_back() {
 #[tokio::test]
 async fn network_errors_are_typed_and_a_hang_is_unconfirmed() {
     let sim = ModemSim::start(ModemSimOptions {
-        fail_sends: vec![1, 500],
+        fail_sends: vec![(1, 1), (2, 500)],
         hang_sends: vec![3],
         ..Default::default()
     });

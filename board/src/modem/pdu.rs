@@ -534,6 +534,46 @@ fn decode_deliver(
     let _pid = r.u8("TP-PID")?;
     let dcs = r.u8("TP-DCS")?;
     let scts = r.take(7, "time stamp")?;
+    let (text, concat) = user_data(r, first, dcs)?;
+    Ok(Deliver {
+        smsc,
+        from,
+        timestamp: Timestamp::parse(scts),
+        text,
+        concat,
+    })
+}
+
+/// An SMS-SUBMIT as we send it (SMSC field first): to whom, what, which part. For tests
+/// and diagnostics.
+pub fn decode_submit(hex: &str) -> Result<(String, String, Option<Concat>), PduError> {
+    let bytes = from_hex(hex)?;
+    let mut r = Reader { b: &bytes, pos: 0 };
+    let smsc_len = usize::from(r.u8("SMSC length")?);
+    r.take(smsc_len, "SMSC")?;
+    let first = r.u8("first octet")?;
+    if first & 0x03 != 0x01 {
+        return Err(PduError::UnsupportedType(first));
+    }
+    let _mr = r.u8("TP-MR")?;
+    let to = r.address("destination")?;
+    let _pid = r.u8("TP-PID")?;
+    let dcs = r.u8("TP-DCS")?;
+    match first & 0x18 {
+        0x10 => {
+            r.u8("TP-VP")?;
+        }
+        0x08 | 0x18 => {
+            r.take(7, "TP-VP")?;
+        }
+        _ => {}
+    }
+    let (text, concat) = user_data(&mut r, first, dcs)?;
+    Ok((to, text, concat))
+}
+
+/// TP-UDL and TP-UD: the text and the concatenation header, if any.
+fn user_data(r: &mut Reader<'_>, first: u8, dcs: u8) -> Result<(String, Option<Concat>), PduError> {
     let udl = usize::from(r.u8("TP-UDL")?);
     let ud = r.rest();
     let (header, header_len) = if first & 0x40 != 0 {
@@ -566,13 +606,7 @@ fn decode_deliver(
             .map(|b| format!("{b:02X}"))
             .collect(),
     };
-    Ok(Deliver {
-        smsc,
-        from,
-        timestamp: Timestamp::parse(scts),
-        text,
-        concat: header.and_then(concat_of),
-    })
+    Ok((text, header.and_then(concat_of)))
 }
 
 /// The alphabet of a TP-DCS (general coding group and message class groups); `None` for

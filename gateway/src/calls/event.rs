@@ -74,6 +74,10 @@ pub enum EventBody {
     CallEnded(Box<CallRecord>),
     AgentState(AgentStateChanged),
     LinkState(LinkStateChanged),
+    SmsSent(SmsOutcome),
+    SmsDelivered(SmsOutcome),
+    SmsFailed(SmsOutcome),
+    SmsReceived(SmsReceived),
 }
 
 impl EventBody {
@@ -89,6 +93,10 @@ impl EventBody {
             EventBody::CallEnded(_) => "call.ended",
             EventBody::AgentState(_) => "agent.state",
             EventBody::LinkState(_) => "link.state",
+            EventBody::SmsSent(_) => "sms.sent",
+            EventBody::SmsDelivered(_) => "sms.delivered",
+            EventBody::SmsFailed(_) => "sms.failed",
+            EventBody::SmsReceived(_) => "sms.received",
         }
     }
 
@@ -105,6 +113,10 @@ impl EventBody {
             EventBody::CallEnded(b) => serde_json::to_value(b),
             EventBody::AgentState(b) => serde_json::to_value(b),
             EventBody::LinkState(b) => serde_json::to_value(b),
+            EventBody::SmsSent(b) | EventBody::SmsDelivered(b) | EventBody::SmsFailed(b) => {
+                serde_json::to_value(b)
+            }
+            EventBody::SmsReceived(b) => serde_json::to_value(b),
         };
         // Serializing plain structs of strings and numbers cannot fail; keep the event
         // publishable with an empty body rather than dropping it if it ever did.
@@ -214,4 +226,28 @@ pub struct LinkStateChanged {
     pub link: String,
     pub state: LinkState,
     pub detail: Option<String>,
+}
+
+/// What became of one queued text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsOutcome {
+    /// The `sms_out` row.
+    pub sms_id: i64,
+    /// Why it was sent: `rule:<name>:<call id>`, `mqtt:<request id>`, `cli:<id>`.
+    pub dedupe_key: String,
+    pub to: String,
+    pub parts: u32,
+    /// The modem's or the network's reason, for a failure.
+    pub error: Option<String>,
+}
+
+/// A text that arrived at the box's modem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmsReceived {
+    pub from: String,
+    pub text: String,
+    /// The network's time stamp, Unix ms.
+    pub sent_at: i64,
+    /// The sender asked not to be texted again (the opt-out keyword).
+    pub opted_out: bool,
 }

@@ -11,8 +11,8 @@ pub mod record;
 
 pub use event::{
     AgentState, AgentStateChanged, CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording,
-    CallRinging, CallStarted, CallTransferred, EventBody, LinkState, LinkStateChanged, Source,
-    TransferKind,
+    CallRinging, CallStarted, CallTransferred, EventBody, LinkState, LinkStateChanged, SmsOutcome,
+    SmsReceived, Source, TransferKind,
 };
 pub use record::{CallRecord, Direction, Disposition, Transfer};
 

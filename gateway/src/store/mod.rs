@@ -81,6 +81,8 @@ pub struct StoreOptions {
     pub sinks: Vec<String>,
     /// How often retention and the size cap are checked.
     pub maintenance_every: std::time::Duration,
+    /// SMS rules applied in each batch's transaction; `None`: no rules.
+    pub sms: Option<crate::sms::SmsHook>,
 }
 
 impl StoreOptions {
@@ -94,6 +96,7 @@ impl StoreOptions {
             batch_wait: std::time::Duration::from_millis(config.store.batch_wait_ms),
             sinks: crate::uplink::configured_sinks(config),
             maintenance_every: std::time::Duration::from_secs(60),
+            sms: None,
         }
     }
 }

@@ -10,11 +10,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "001_event_log.sql",
-    sql: include_str!("../../../migrations/sqlite/001_event_log.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "001_event_log.sql",
+        sql: include_str!("../../../migrations/sqlite/001_event_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_sms.sql",
+        sql: include_str!("../../../migrations/sqlite/002_sms.sql"),
+    },
+];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         batch_wait: Duration::from_millis(1),
         sinks: vec!["mqtt".into()],
         maintenance_every: Duration::from_secs(60),
+        sms: None,
     }
 }
 

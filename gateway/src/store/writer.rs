@@ -333,7 +333,12 @@ impl Writer {
             }
         }
         match result {
-            Ok(()) => {
+            Ok(queued) => {
+                if queued > 0 {
+                    if let Some(sms) = &self.options.sms {
+                        sms.wake.notify_one();
+                    }
+                }
                 let first = self.next_seq;
                 self.next_seq += encoded.len() as u64;
                 self.grew_since_size_check |= !encoded.is_empty();
@@ -355,11 +360,13 @@ impl Writer {
         }
     }
 
-    /// One transaction: the events, the calls they change, moved cursors, `last_seq`.
-    fn write(&mut self, rows: &[(&CallEvent, &[u8])]) -> Result<(), StoreError> {
+    /// One transaction: the events, the calls they change, the texts they trigger, moved
+    /// cursors, `last_seq`. Returns how many texts were queued.
+    fn write(&mut self, rows: &[(&CallEvent, &[u8])]) -> Result<usize, StoreError> {
         if rows.is_empty() && self.dirty_cursors.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
+        let mut queued = 0;
         let now = super::now_ms();
         let tx = self
             .conn
@@ -390,6 +397,10 @@ impl Writer {
                 calls.note(event, seq);
             }
             calls.apply(&tx)?;
+            if let Some(sms) = &self.options.sms {
+                let events: Vec<&CallEvent> = rows.iter().map(|(e, _)| *e).collect();
+                queued = crate::sms::queue_triggered(&tx, &sms.rules, &events, now);
+            }
             let mut cursor = tx
                 .prepare_cached(
                     "INSERT INTO sink_cursor (sink, acked_seq, updated_ms) VALUES (?1, ?2, ?3)
@@ -414,7 +425,8 @@ impl Writer {
                 .map_err(StoreError::sql("recording last_seq"))?;
             }
         }
-        tx.commit().map_err(StoreError::sql("committing a batch"))
+        tx.commit().map_err(StoreError::sql("committing a batch"))?;
+        Ok(queued)
     }
 
     /// The lowest cursor among configured sinks: rows above it are still undelivered.

@@ -103,6 +103,7 @@ async fn pipeline(
         batch_wait: Duration::from_millis(2),
         sinks: vec![],
         maintenance_every: Duration::from_secs(3600),
+        sms: None,
     };
     let (appender, writer, _) = store::spawn_writer(
         store::open(&options)?,

@@ -100,3 +100,20 @@ pub fn stored_events(config: &pbxgw::config::Config) -> Vec<pbxgw::store::Stored
         .and_then(|r| r.events_after(0, 100_000))
         .unwrap_or_default()
 }
+
+/// Waits until the gateway's link `name` is in `state`; false after `limit`.
+pub async fn wait_for_link(
+    gateway: &pbxgw::runtime::Gateway,
+    name: &str,
+    state: pbxgw::calls::LinkState,
+    limit: Duration,
+) -> bool {
+    wait_until(limit, || {
+        gateway
+            .links()
+            .snapshot()
+            .get(name)
+            .is_some_and(|l| l.state == state)
+    })
+    .await
+}

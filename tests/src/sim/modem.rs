@@ -24,8 +24,8 @@ pub struct ModemSimOptions {
     pub registration_denied: bool,
     /// The SMS centre the modem knows; `None` as if it lost it.
     pub smsc: Option<String>,
-    /// `+CMS ERROR` codes for the next sends, in order.
-    pub fail_sends: Vec<u16>,
+    /// (send number, 1-based; `+CMS ERROR` code) for the sends that fail.
+    pub fail_sends: Vec<(usize, u16)>,
     /// Sends (1-based) after whose PDU the modem says nothing.
     pub hang_sends: Vec<usize>,
     /// `^BOOT:` lines every 50 ms, between everything else.
@@ -311,8 +311,7 @@ fn submitted(
         if st.opts.hang_sends.contains(&n) {
             return;
         }
-        if !st.opts.fail_sends.is_empty() {
-            let code = st.opts.fail_sends.remove(0);
+        if let Some(&(_, code)) = st.opts.fail_sends.iter().find(|(at, _)| *at == n) {
             (format!("\r\n+CMS ERROR: {code}\r\n"), None, Duration::ZERO)
         } else {
             let mr = st.next_mr;

@@ -86,6 +86,29 @@ fn as_delivered(part: &SubmitPdu) -> Incoming {
     decode(&d.iter().map(|x| format!("{x:02X}")).collect::<String>()).unwrap()
 }
 
+#[test]
+fn our_submits_decode_back() {
+    let parts = encode_submit("+48601234567", &"ż".repeat(80), &SubmitOptions::default()).unwrap();
+    let decoded: Vec<_> = parts
+        .iter()
+        .map(|p| decode_submit(&p.hex).unwrap())
+        .collect();
+    assert_eq!(decoded[0].0, "+48601234567");
+    assert_eq!(
+        decoded.iter().map(|d| d.1.as_str()).collect::<String>(),
+        "ż".repeat(80)
+    );
+    assert_eq!(
+        decoded[1].2,
+        Some(Concat {
+            reference: 0,
+            total: 2,
+            seq: 2
+        })
+    );
+    assert!(decode_submit("0001").is_err());
+}
+
 fn round_trip(text: &str) -> (Vec<SubmitPdu>, String) {
     let parts = encode_submit(
         "+48601234567",

@@ -1,0 +1,102 @@
+//! SMS: rules and explicit requests queue texts in `sms_out`; the worker hands them to the
+//! modem and follows them to delivery.
+//!
+//! States: `queued` -> `sending` -> `sent` -> `delivered`, or `failed` with the modem's or
+//! network's code and text. Every transition is committed on its own, before and after each
+//! exchange with the modem:
+//! * `queued` -> `sending` is committed before the first byte goes to the modem;
+//! * `sending` -> `sent` (with each part's reference) right after `+CMGS`, or back to
+//!   `queued` (transient: retried with backoff, at most `max_attempts` in all) or `failed`
+//!   (permanent: invalid number, barred; never retried).
+//!
+//! Crash rule (at-least-once): a row found in `sending` at start was interrupted between
+//! handing the text to the modem and hearing back, so it may or may not have left; it is
+//! queued again and its `error_text` says it may arrive twice. The window is one modem
+//! exchange: at most `send_within` per part. A hang after the PDU (`+CMGS` never comes) is
+//! treated the same way. Nothing is ever dropped without a `failed` row saying why.
+//!
+//! Dedupe: each row has a unique key (`rule:<name>:<call id>`, `mqtt:<request id>`,
+//! `cli:<id>`), so the same trigger never queues twice. Rules also respect a per-number
+//! cooldown and the do-not-text list (`sms_optout`, fed by the opt-out keyword). Sending
+//! respects a global per-minute and a per-destination per-hour limit (texts wait, they are
+//! not dropped).
+
+pub mod queue;
+pub mod rules;
+pub mod worker;
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, Transaction};
+
+use crate::calls::CallEvent;
+use rules::{CallInfo, SmsRules};
+
+/// What the store writer needs to queue texts in its transaction and wake the worker.
+#[derive(Clone)]
+pub struct SmsHook {
+    pub rules: Arc<SmsRules>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for SmsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmsHook({} rules)", self.rules.config().rules.len())
+    }
+}
+
+/// Queues the texts a batch of events triggers, inside the batch's transaction. A failure
+/// to queue is logged and never costs the events their place in the log.
+pub(crate) fn queue_triggered(
+    tx: &Transaction<'_>,
+    rules: &SmsRules,
+    events: &[&CallEvent],
+    now: i64,
+) -> usize {
+    if rules.is_empty() {
+        return 0;
+    }
+    let mut queued = 0;
+    let cooldown_ms = (rules.config().cooldown_s as i64).saturating_mul(1000);
+    for event in events {
+        let info = || call_info(tx, event.call_id.as_deref().unwrap_or_default());
+        for (rule, wanted) in rules.triggered(event, info) {
+            let e = match wanted {
+                Ok(e) => e,
+                Err(why) => {
+                    tracing::info!(rule, call = ?event.call_id, reason = %why, "SMS rule matched; not queued");
+                    continue;
+                }
+            };
+            match queue::enqueue(tx, &e, now, cooldown_ms) {
+                Ok(queue::Queued::Queued(id)) => {
+                    queued += 1;
+                    tracing::info!(rule, sms = id, to = %e.destination, "SMS queued");
+                }
+                Ok(other) => {
+                    tracing::info!(rule, to = %e.destination, outcome = ?other, "SMS not queued")
+                }
+                Err(err) => tracing::error!(rule, error = %err, "SMS could not be queued"),
+            }
+        }
+    }
+    queued
+}
+
+fn call_info(tx: &Transaction<'_>, call_id: &str) -> CallInfo {
+    tx.query_row(
+        "SELECT caller, callee, extension FROM calls WHERE call_id = ?1",
+        [call_id],
+        |r| {
+            Ok(CallInfo {
+                caller: r.get(0)?,
+                callee: r.get(1)?,
+                extension: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}

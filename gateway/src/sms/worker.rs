@@ -1,0 +1,560 @@
+//! The SMS worker: owns the modem, sends queued texts, follows delivery reports, turns
+//! incoming texts into events, and recovers a modem that stops answering.
+//!
+//! Recovery ladder, each step logged and counted: (1) resync with `AT` (ESC first, input
+//! dropped), (2) radio off/on (`+CFUN`) and a new bring-up, (3) close and re-open the port
+//! (USB modems re-enumerate), (4) a board power/reset line when the board profile has one
+//! (this build's profiles have none, which is logged). A SIM or network problem only a
+//! person can fix (PIN, PUK, no SIM, denied, no SMSC) shows as `needs-installer` and is
+//! retried slowly; a refused PIN is remembered and never entered again until it changes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use board::modem::at::{AtError, Urc};
+use board::modem::device::{BringUpError, Modem, ModemSettings};
+use board::modem::errors::ErrorClass;
+use board::modem::pdu::{self, DeliveryStatus, Incoming, SubmitOptions};
+use board::serial::SerialStream;
+use md5::{Digest, Md5};
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::queue::{self, Report, SmsRow};
+use crate::calls::{CallEvent, EventBody, LinkState, SmsOutcome, SmsReceived, Source};
+use crate::config::{ModemConfig, SmsConfig};
+use crate::health::Links;
+use crate::store::{now_ms, Appender};
+
+const LINK: &str = "modem";
+
+/// Recovery steps taken, for the status page and the logs.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RecoveryCounts {
+    pub resyncs: u64,
+    pub radio_cycles: u64,
+    pub reopens: u64,
+}
+
+pub struct SmsWorker {
+    pub modem: ModemConfig,
+    pub sms: SmsConfig,
+    pub db_path: PathBuf,
+    pub appender: Appender,
+    pub links: Links,
+    pub wake: Arc<Notify>,
+    pub shutdown: CancellationToken,
+}
+
+/// Why a serving session ended.
+enum Ended {
+    Shutdown,
+    /// The modem stopped answering: climb the ladder.
+    Unresponsive(AtError),
+}
+
+/// Parts of a concatenated incoming text, waiting for the rest.
+struct Pending {
+    since: i64,
+    sent_at: i64,
+    parts: HashMap<u8, String>,
+    total: u8,
+}
+
+struct Session<'a> {
+    worker: &'a SmsWorker,
+    // `&mut`: a shared reference to a Connection (not Sync) would make the task !Send.
+    conn: &'a mut Connection,
+    modem: Modem<SerialStream>,
+    incoming: HashMap<(String, u16), Pending>,
+}
+
+impl SmsWorker {
+    fn settings(&self) -> ModemSettings {
+        ModemSettings {
+            pin: self.modem.pin.as_ref().map(|p| p.expose().to_owned()),
+            smsc: self.modem.smsc.clone(),
+            register_within: Duration::from_secs(self.modem.register_within_s.unwrap_or(120)),
+            send_within: Duration::from_secs(self.modem.send_within_s.unwrap_or(60)),
+            ..ModemSettings::default()
+        }
+    }
+
+    pub async fn run(self) {
+        let mut conn = match open_db(&self.db_path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "SMS worker cannot open the database");
+                self.links.set(LINK, LinkState::Down, Some(e.to_string()));
+                return;
+            }
+        };
+        match queue::requeue_interrupted(&conn, now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                texts = n,
+                "texts interrupted while sending are queued again (they may arrive twice)"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot requeue interrupted texts"),
+        }
+        let mut counts = RecoveryCounts::default();
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+        loop {
+            self.links.set(LINK, LinkState::Connecting, None);
+            let wait = match self.session(&mut conn, &mut counts).await {
+                Ok(Ended::Shutdown) => return,
+                Ok(Ended::Unresponsive(e)) => {
+                    counts.reopens += 1;
+                    tracing::warn!(error = %e, reopens = counts.reopens, "modem unresponsive: re-opening the port (no power line on this board profile)");
+                    self.links
+                        .set(LINK, LinkState::Down, Some(format!("unresponsive: {e}")));
+                    backoff.next_delay()
+                }
+                Err(e) => {
+                    let installer = e.needs_installer();
+                    let state = if installer {
+                        LinkState::NeedsInstaller
+                    } else {
+                        LinkState::Down
+                    };
+                    tracing::warn!(error = %e, "modem not ready");
+                    self.links.set(LINK, state, Some(e.to_string()));
+                    if installer {
+                        Duration::from_secs(300)
+                    } else {
+                        backoff.next_delay()
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Opens the port, brings the modem up and serves until it fails.
+    async fn session(
+        &self,
+        conn: &mut Connection,
+        counts: &mut RecoveryCounts,
+    ) -> Result<Ended, BringUpError> {
+        let port = board::serial::open(&self.modem.port, self.modem.baud).map_err(AtError::Io)?;
+        let mut modem = Modem::new(port, self.settings());
+        let pin_hash = self
+            .modem
+            .pin
+            .as_ref()
+            .map(|p| hex(&Md5::digest(p.expose().as_bytes())));
+        let refused = meta(conn, "modem.pin_refused");
+        let may_enter_pin = pin_hash.is_some() && refused != pin_hash;
+        let info = match modem.bring_up(may_enter_pin).await {
+            Ok(info) => info,
+            Err(BringUpError::PinRejected) => {
+                if let Some(h) = &pin_hash {
+                    set_meta(conn, "modem.pin_refused", h);
+                }
+                return Err(BringUpError::PinRejected);
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::info!(operator = ?info.operator, signal_dbm = ?info.signal_dbm, model = ?info.model, "modem ready");
+        self.links.set(
+            LINK,
+            LinkState::Up,
+            Some(format!(
+                "{}, {} dBm",
+                info.operator.as_deref().unwrap_or("unknown operator"),
+                info.signal_dbm.map_or("?".into(), |d| d.to_string())
+            )),
+        );
+        let mut session = Session {
+            worker: self,
+            conn,
+            modem,
+            incoming: HashMap::new(),
+        };
+        loop {
+            let error = match session.serve().await {
+                Ended::Shutdown => return Ok(Ended::Shutdown),
+                Ended::Unresponsive(e) => e,
+            };
+            counts.resyncs += 1;
+            tracing::warn!(error = %error, resyncs = counts.resyncs, "modem stopped answering: resync");
+            if session.modem.resync().await.is_ok() {
+                continue;
+            }
+            counts.radio_cycles += 1;
+            tracing::warn!(
+                radio_cycles = counts.radio_cycles,
+                "resync failed: radio off and on"
+            );
+            let cycled = session.modem.radio_cycle().await.is_ok();
+            if cycled && session.modem.bring_up(may_enter_pin).await.is_ok() {
+                continue;
+            }
+            return Ok(Ended::Unresponsive(error));
+        }
+    }
+}
+
+impl Session<'_> {
+    /// Sends what is due and listens to the modem until it fails or shutdown.
+    async fn serve(&mut self) -> Ended {
+        let mut signal_check = tokio::time::interval(Duration::from_secs(60));
+        signal_check.tick().await;
+        loop {
+            if let Err(e) = self.send_due().await {
+                return Ended::Unresponsive(e);
+            }
+            let wait = self.until_next_due();
+            let urcs = tokio::select! {
+                r = self.modem.urcs(wait) => r,
+                _ = self.worker.wake.notified() => Ok(Vec::new()),
+                _ = signal_check.tick() => match self.modem.signal_dbm().await {
+                    Some(_) => Ok(Vec::new()),
+                    None => Err(AtError::Timeout { command: "AT+CSQ".into(), after: Duration::from_secs(5) }),
+                },
+                _ = self.worker.shutdown.cancelled() => return Ended::Shutdown,
+            };
+            match urcs {
+                Ok(urcs) => {
+                    for urc in urcs {
+                        if let Err(e) = self.on_urc(urc).await {
+                            return Ended::Unresponsive(e);
+                        }
+                    }
+                }
+                Err(e) => return Ended::Unresponsive(e),
+            }
+            self.flush_stale_incoming();
+        }
+    }
+
+    fn until_next_due(&self) -> Duration {
+        let now = now_ms();
+        let due = queue::next_due_at(self.conn)
+            .ok()
+            .flatten()
+            .unwrap_or(now + 1000);
+        Duration::from_millis((due - now).clamp(10, 1000) as u64)
+    }
+
+    /// Sends every text due now, within the rate limits.
+    async fn send_due(&mut self) -> Result<(), AtError> {
+        loop {
+            let now = now_ms();
+            let cfg = &self.worker.sms;
+            if queue::sent_since(self.conn, now - 60_000, None).unwrap_or(0) >= cfg.rate_per_minute
+            {
+                return Ok(());
+            }
+            let Some(row) = queue::next_due(self.conn, now).ok().flatten() else {
+                return Ok(());
+            };
+            let to_this =
+                queue::sent_since(self.conn, now - 3_600_000, Some(&row.destination)).unwrap_or(0);
+            if to_this >= cfg.per_destination_per_hour {
+                let _ = queue::mark_retry(
+                    self.conn,
+                    row.id,
+                    now + 600_000,
+                    None,
+                    "waiting: per-destination hourly limit",
+                    now,
+                );
+                continue;
+            }
+            if !queue::claim(self.conn, row.id, now).unwrap_or(false) {
+                continue;
+            }
+            self.send(row).await?;
+        }
+    }
+
+    async fn send(&mut self, row: SmsRow) -> Result<(), AtError> {
+        let cfg = &self.worker.sms;
+        let options = SubmitOptions {
+            status_report: cfg.delivery_reports,
+            validity_minutes: cfg.validity_h.saturating_mul(60),
+            reference: (row.id & 0xFF) as u8,
+        };
+        let result = self
+            .modem
+            .send_text(&row.destination, &row.text, &options)
+            .await;
+        let now = now_ms();
+        let error = match result {
+            Ok(refs) => {
+                let _ = queue::mark_sent(self.conn, row.id, &refs, now);
+                tracing::info!(sms = row.id, parts = refs.len(), "SMS sent");
+                self.event(
+                    row.call_id.clone(),
+                    EventBody::SmsSent(outcome(&row, refs.len(), None)),
+                )
+                .await;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let partly = if error.references.is_empty() {
+            ""
+        } else {
+            " (some parts had left: they may arrive twice)"
+        };
+        let code = match &error.error {
+            AtError::Cms { code, .. } | AtError::Cme { code, .. } => Some(i64::from(*code)),
+            _ => None,
+        };
+        let text = format!("{}{partly}", error.error);
+        let class = error.error.class();
+        if class == ErrorClass::Permanent
+            || (class == ErrorClass::Transient && row.attempts + 1 >= cfg.max_attempts)
+        {
+            let _ = queue::mark_failed(self.conn, row.id, code, &text, now);
+            tracing::warn!(sms = row.id, error = %text, "SMS failed");
+            self.event(
+                row.call_id.clone(),
+                EventBody::SmsFailed(outcome(&row, 0, Some(text))),
+            )
+            .await;
+            return Ok(());
+        }
+        let delay = retry_delay(row.attempts + 1);
+        let _ = queue::mark_retry(self.conn, row.id, now + delay, code, &text, now);
+        tracing::warn!(sms = row.id, error = %text, retry_in_ms = delay, "SMS not sent; retrying");
+        match error.error {
+            e @ (AtError::Timeout { .. }
+            | AtError::Closed
+            | AtError::Io(_)
+            | AtError::NoPrompt(_)
+            | AtError::Unconfirmed(_)) => Err(e),
+            e if class == ErrorClass::Modem => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_urc(&mut self, urc: Urc) -> Result<(), AtError> {
+        match urc {
+            Urc::StatusReport { pdu } | Urc::Deliver { pdu } => {
+                if let Ok(incoming) = pdu::decode(&pdu) {
+                    self.on_incoming(incoming).await;
+                }
+            }
+            Urc::NewMessage { index, .. } | Urc::StatusReportStored { index, .. } => {
+                if let Some(incoming) = self.modem.read_stored(index).await? {
+                    self.on_incoming(incoming).await;
+                }
+                self.modem.delete_stored(index).await?;
+            }
+            Urc::Registration { stat } if stat != 1 && stat != 5 => {
+                self.worker.links.set(
+                    LINK,
+                    LinkState::Connecting,
+                    Some(format!("registration lost (stat {stat})")),
+                );
+            }
+            Urc::Registration { .. } => {
+                self.worker
+                    .links
+                    .set(LINK, LinkState::Up, Some("registered".into()))
+            }
+            Urc::Ring | Urc::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn on_incoming(&mut self, incoming: Incoming) {
+        let now = now_ms();
+        match incoming {
+            Incoming::StatusReport(r) => {
+                let failed = match r.status {
+                    DeliveryStatus::Pending(_) => return,
+                    DeliveryStatus::Delivered => None,
+                    DeliveryStatus::Failed(st) => Some(st),
+                };
+                let report =
+                    queue::delivery_report(self.conn, r.reference, &r.recipient, failed, now);
+                match report {
+                    Ok(Report::Delivered(row)) => {
+                        let parts = row.parts.unwrap_or(1) as usize;
+                        self.event(
+                            row.call_id.clone(),
+                            EventBody::SmsDelivered(outcome(&row, parts, None)),
+                        )
+                        .await;
+                    }
+                    Ok(Report::Failed(row)) => {
+                        let why = row.error_text.clone();
+                        self.event(
+                            row.call_id.clone(),
+                            EventBody::SmsFailed(outcome(&row, 0, why)),
+                        )
+                        .await;
+                    }
+                    Ok(Report::Partial) => {}
+                    Ok(Report::Unknown) => {
+                        tracing::info!(mr = r.reference, "delivery report for no known text")
+                    }
+                    Err(e) => tracing::error!(error = %e, "delivery report not recorded"),
+                }
+            }
+            Incoming::Deliver(d) => {
+                let sent_at = d.timestamp.unix_ms();
+                match d.concat {
+                    None => self.received(d.from, d.text, sent_at).await,
+                    Some(c) => {
+                        let key = (d.from.clone(), c.reference);
+                        let p = self.incoming.entry(key.clone()).or_insert_with(|| Pending {
+                            since: now,
+                            sent_at,
+                            parts: HashMap::new(),
+                            total: c.total,
+                        });
+                        p.parts.insert(c.seq, d.text);
+                        if p.parts.len() >= usize::from(p.total) {
+                            if let Some(p) = self.incoming.remove(&key) {
+                                self.received(key.0, joined(&p), p.sent_at).await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Texts whose other parts never came are passed on as they are after ten minutes.
+    fn flush_stale_incoming(&mut self) {
+        let now = now_ms();
+        let stale: Vec<(String, u16)> = self
+            .incoming
+            .iter()
+            .filter(|(_, p)| now - p.since > 600_000)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            if let Some(p) = self.incoming.remove(&key) {
+                let (from, text, at) = (key.0, joined(&p), p.sent_at);
+                let appender = self.worker.appender.clone();
+                let opted = self.opt_out_if_asked(&from, &text);
+                tokio::spawn(async move {
+                    let _ = appender.submit(received_event(from, text, at, opted)).await;
+                });
+            }
+        }
+    }
+
+    fn opt_out_if_asked(&self, from: &str, text: &str) -> bool {
+        let asked = self
+            .worker
+            .sms
+            .opt_out_keyword
+            .as_deref()
+            .is_some_and(|k| text.trim().eq_ignore_ascii_case(k));
+        if asked {
+            let _ = queue::opt_out(self.conn, from, now_ms());
+            tracing::info!("a sender asked not to be texted again; added to the do-not-text list");
+        }
+        asked
+    }
+
+    async fn received(&mut self, from: String, text: String, sent_at: i64) {
+        let opted_out = self.opt_out_if_asked(&from, &text);
+        let _ = self
+            .worker
+            .appender
+            .submit(received_event(from, text, sent_at, opted_out))
+            .await;
+    }
+
+    /// `&mut self`: a shared borrow of the session held across the await would make the
+    /// task !Send (the connection is not Sync).
+    async fn event(&mut self, call_id: Option<String>, body: EventBody) {
+        let event = CallEvent {
+            ts_ms: now_ms(),
+            source: Source::Gateway,
+            pbx: "gateway".into(),
+            call_id,
+            raw: None,
+            body,
+        };
+        if let Err(e) = self.worker.appender.submit(event).await {
+            tracing::error!(error = %e, "SMS event not stored");
+        }
+    }
+}
+
+fn received_event(from: String, text: String, sent_at: i64, opted_out: bool) -> CallEvent {
+    CallEvent {
+        ts_ms: now_ms(),
+        source: Source::Gateway,
+        pbx: "gateway".into(),
+        call_id: None,
+        raw: None,
+        body: EventBody::SmsReceived(SmsReceived {
+            from,
+            text,
+            sent_at,
+            opted_out,
+        }),
+    }
+}
+
+fn joined(p: &Pending) -> String {
+    (1..=p.total)
+        .map(|i| p.parts.get(&i).map_or("[...]", String::as_str))
+        .collect()
+}
+
+fn outcome(row: &SmsRow, parts: usize, error: Option<String>) -> SmsOutcome {
+    SmsOutcome {
+        sms_id: row.id,
+        dedupe_key: row.dedupe_key.clone(),
+        to: row.destination.clone(),
+        parts: parts as u32,
+        error,
+    }
+}
+
+/// 30 s, 1 min, 2 min, ... at most 30 min.
+fn retry_delay(attempt: u32) -> i64 {
+    (30_000i64 << attempt.saturating_sub(1).min(6)).min(1_800_000)
+}
+
+pub(crate) fn open_db(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn meta(conn: &Connection, key: &str) -> Option<String> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .ok()
+        .flatten()
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) {
+    let _ = conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn retries_back_off_to_half_an_hour() {
+        assert_eq!(super::retry_delay(1), 30_000);
+        assert_eq!(super::retry_delay(2), 60_000);
+        assert_eq!(super::retry_delay(20), 1_800_000);
+    }
+}

@@ -1,0 +1,323 @@
+//! SMS end to end, in one process: call events (from the real Asterisk capture, replayed by
+//! the fake AMI server) trigger rules, the gateway queues texts in its store and sends them
+//! through the modem simulator on a real pseudo-terminal; delivery reports, replies, opt-out,
+//! errors, retries and a crash mid-send.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use board::modem::pdu;
+use pbxgw::calls::EventBody;
+use pbxgw::config::Config;
+use pbxgw::runtime::Gateway;
+use pbxgw::store::StoredEvent;
+use pbxgw_tests::harness::{stored_events, wait_until};
+use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour, ReplayPlan};
+use pbxgw_tests::sim::modem::{deliver_pdu, ModemSim, ModemSimOptions};
+
+fn config(dir: &std::path::Path, modem: &ModemSim, extra: &str) -> Config {
+    let text = format!(
+        "[gateway]\nid = \"sms-test\"\ndata_dir = {:?}\n[modem]\nport = {:?}\nregister_within_s = 10\nsend_within_s = 2\n{extra}",
+        dir.join("data"),
+        modem.path
+    );
+    Config::from_toml(&text, std::path::Path::new("test.toml")).expect("valid config")
+}
+
+/// (destination, text) of every PDU the modem took, parts joined.
+fn texts_at_modem(sim: &ModemSim) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (_, hex) in &sim.log.lock().unwrap().pdus {
+        let (to, text, concat) = pdu::decode_submit(hex).expect("our PDU decodes");
+        match concat {
+            Some(c) if c.seq > 1 => out.last_mut().expect("first part").1.push_str(&text),
+            _ => out.push((to, text)),
+        }
+    }
+    out
+}
+
+/// A text asked for from outside (the CLI's way), queued straight in the database.
+fn queue_text(
+    conn: &rusqlite::Connection,
+    id: &str,
+    to: &str,
+    text: &str,
+) -> pbxgw::sms::queue::Queued {
+    let request = pbxgw::sms::rules::Enqueue {
+        dedupe_key: format!("cli:{id}"),
+        origin: "cli".into(),
+        call_id: None,
+        destination: to.into(),
+        text: text.into(),
+    };
+    pbxgw::sms::queue::enqueue(conn, &request, pbxgw::store::now_ms(), 0).unwrap()
+}
+
+fn kinds(events: &[StoredEvent], kind: &str) -> usize {
+    events.iter().filter(|e| e.kind == kind).count()
+}
+
+fn sms_rows(config: &Config) -> Vec<(String, String, Option<String>)> {
+    let conn = rusqlite::Connection::open(config.db_path()).unwrap();
+    let mut s = conn
+        .prepare("SELECT destination, state, error_text FROM sms_out ORDER BY id")
+        .unwrap();
+    let rows = s
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+const RULES: &str = r#"
+[sms]
+rate_per_minute = 100
+[[sms.rule]]
+name = "ivr1"
+on = "ivr_digit"
+digit = "1"
+text = "Dziękujemy za wybór 1. Konsultant oddzwoni na numer {caller}."
+[[sms.rule]]
+name = "missed"
+on = "missed_call"
+text = "Przepraszamy, nie odebraliśmy Państwa połączenia. Oddzwonimy wkrótce."
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_choices_and_missed_calls_from_asterisk_become_texts_at_the_modem() {
+    let modem = ModemSim::start(ModemSimOptions::default());
+    let ami = AmiSim::start_with(
+        "gw",
+        "secret",
+        AmiSimBehaviour {
+            replay: Some(ReplayPlan::default()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n{RULES}",
+        ami.port()
+    );
+    let config = config(dir.path(), &modem, &extra);
+    let gateway = Gateway::start(&config).await.unwrap();
+    // Digit 1: the IVR call that went to sales, and the Stasis calls whose customer sent 1,2.
+    let ivr: BTreeSet<&str> = [
+        "+48224853154",
+        "+48229709457",
+        "+48225666799",
+        "+48224160583",
+        "+48224142496",
+    ]
+    .into();
+    // No answer, busy and abandoned.
+    let missed: BTreeSet<&str> = [
+        "+48221598154",
+        "+48227717594",
+        "+48225849285",
+        "+48222178154",
+        "+48222425874",
+        "+48227624540",
+    ]
+    .into();
+    let done = wait_until(Duration::from_secs(30), || {
+        let events = stored_events(&config);
+        kinds(&events, "sms.delivered") == ivr.len() + missed.len()
+    })
+    .await;
+    let at_modem = texts_at_modem(&modem);
+    assert!(
+        done,
+        "{} texts at the modem: {at_modem:?}\nrows: {:?}",
+        at_modem.len(),
+        sms_rows(&config)
+    );
+    let mut got_ivr = BTreeSet::new();
+    let mut got_missed = BTreeSet::new();
+    for (to, text) in &at_modem {
+        if text.starts_with("Dziękujemy") {
+            assert_eq!(
+                text,
+                &format!("Dziękujemy za wybór 1. Konsultant oddzwoni na numer {to}.")
+            );
+            got_ivr.insert(to.as_str());
+        } else {
+            assert_eq!(
+                text,
+                "Przepraszamy, nie odebraliśmy Państwa połączenia. Oddzwonimy wkrótce."
+            );
+            got_missed.insert(to.as_str());
+        }
+    }
+    assert_eq!(got_ivr, ivr);
+    assert_eq!(got_missed, missed);
+    assert_eq!(
+        at_modem.len(),
+        ivr.len() + missed.len(),
+        "one text per number: dedupe and cooldown"
+    );
+    let events = stored_events(&config);
+    assert_eq!(kinds(&events, "sms.sent"), at_modem.len());
+    // Each text's events carry the call that caused it.
+    assert!(events
+        .iter()
+        .filter(|e| e.kind == "sms.sent")
+        .all(|e| e.call_id.is_some()));
+    assert!(sms_rows(&config).iter().all(|r| r.1 == "delivered"));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_become_events_and_stop_opts_out() {
+    let modem = ModemSim::start(ModemSimOptions {
+        boot_noise: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &modem, "");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let up = pbxgw_tests::harness::wait_for_link(
+        &gateway,
+        "modem",
+        pbxgw::calls::LinkState::Up,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(up, "{:?}", gateway.links().snapshot().get("modem"));
+    modem.receive(&deliver_pdu(
+        "+48601234567",
+        "Proszę o kontakt jutro po 10:00",
+    ));
+    modem.receive(&deliver_pdu("+48601234567", "stop"));
+    let received = wait_until(Duration::from_secs(10), || {
+        kinds(&stored_events(&config), "sms.received") == 2
+    })
+    .await;
+    assert!(received);
+    let bodies: Vec<(String, bool)> = stored_events(&config)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Ok(EventBody::SmsReceived(r)) => Some((r.text, r.opted_out)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            ("Proszę o kontakt jutro po 10:00".into(), false),
+            ("stop".into(), true)
+        ]
+    );
+    assert_eq!(modem.stored(), 0, "read texts are deleted from the SIM");
+    let conn = rusqlite::Connection::open(config.db_path()).unwrap();
+    assert_eq!(
+        queue_text(&conn, "1", "+48601234567", "x"),
+        pbxgw::sms::queue::Queued::OptedOut
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_typed_retries_recover_and_a_crash_mid_send_is_resent() {
+    // Send 1 is the interrupted text; then a permanent failure (CMS 1, unassigned number),
+    // a transient one (CMS 500), a hang after the PDU, and a text that goes through.
+    let modem = ModemSim::start(ModemSimOptions {
+        fail_sends: vec![(2, 1), (3, 500)],
+        hang_sends: vec![4],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &modem, "");
+    // A text caught mid-send by a power cut, before this gateway starts.
+    let conn = {
+        let options = pbxgw::store::StoreOptions::from_config(&config);
+        drop(pbxgw::store::open(&options).unwrap());
+        rusqlite::Connection::open(&options.path).unwrap()
+    };
+    conn.execute(
+        "INSERT INTO sms_out (dedupe_key, origin, destination, text, state, attempts, next_attempt_ms, created_ms, updated_ms)
+         VALUES ('cli:crash', 'cli', '+48600000001', 'interrupted', 'sending', 1, 0, 0, 0)",
+        [],
+    )
+    .unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let resent = wait_until(Duration::from_secs(10), || {
+        sms_rows(&config)[0].1 == "delivered"
+    })
+    .await;
+    assert!(
+        resent,
+        "the interrupted text is sent again: {:?}",
+        sms_rows(&config)
+    );
+    for (i, to) in [
+        "+48600000002",
+        "+48600000003",
+        "+48600000004",
+        "+48600000005",
+    ]
+    .iter()
+    .enumerate()
+    {
+        queue_text(&conn, &i.to_string(), to, &format!("text {i}"));
+    }
+    let settled = wait_until(Duration::from_secs(20), || {
+        sms_rows(&config).get(4).is_some_and(|r| r.1 == "delivered")
+    })
+    .await;
+    let rows = sms_rows(&config);
+    assert!(settled, "{rows:?}");
+    // (row, state, words of its error): permanent failure; a transient one and a hang
+    // waiting for their retry.
+    for (i, state, error) in [
+        (1, "failed", "unassigned"),
+        (2, "queued", "500"),
+        (3, "queued", "may have been sent"),
+    ] {
+        let row = &rows[i];
+        assert_eq!(row.1, state, "{rows:?}");
+        assert!(row.2.as_deref().unwrap_or("").contains(error), "{rows:?}");
+    }
+    // The events follow the rows' changes through the store writer.
+    let logged = wait_until(Duration::from_secs(5), || {
+        let events = stored_events(&config);
+        kinds(&events, "sms.failed") == 1 && kinds(&events, "sms.delivered") == 2
+    })
+    .await;
+    assert!(logged);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pin_is_never_entered_again_even_after_a_restart() {
+    let modem = ModemSim::start(ModemSimOptions {
+        pin: Some("4321".into()),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &modem, "");
+    let mut wrong = config.clone();
+    wrong.modem.as_mut().unwrap().pin = Some(pbxgw::config::Secret::new("1111"));
+    for _ in 0..2 {
+        let gateway = Gateway::start(&wrong).await.unwrap();
+        let refused = pbxgw_tests::harness::wait_for_link(
+            &gateway,
+            "modem",
+            pbxgw::calls::LinkState::NeedsInstaller,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(refused);
+        let detail = gateway.links().snapshot()["modem"]
+            .detail
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            detail.contains("PIN") && !detail.contains("1111"),
+            "{detail}"
+        );
+        gateway.stop().await;
+    }
+    assert_eq!(modem.log.lock().unwrap().pin_attempts, 1);
+}
