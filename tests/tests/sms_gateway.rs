@@ -321,3 +321,77 @@ async fn a_refused_pin_is_never_entered_again_even_after_a_restart() {
     }
     assert_eq!(modem.log.lock().unwrap().pin_attempts, 1);
 }
+
+/// `pbxgw sms send` queues a text the running gateway sends; `pbxgw sms list` shows it;
+/// the same request id never queues twice; an internal number is refused.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sms_command_line_queues_and_lists() {
+    let modem = ModemSim::start(ModemSimOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("pbxgw.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[gateway]\nid = \"sms-cli\"\ndata_dir = {:?}\n[modem]\nport = {:?}\n",
+            dir.path().join("data"),
+            modem.path
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&conf).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let pbxgw = |args: &[&str]| {
+        let mut all = vec!["sms"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-c", conf.to_str().unwrap()]);
+        let out = std::process::Command::new(pbxgw_tests::harness::bin_path("pbxgw"))
+            .args(&all)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, out) = pbxgw(&[
+        "send",
+        "--to",
+        "601 234 567",
+        "--text",
+        "Zażółć gęślą jaźń",
+        "--id",
+        "req-1",
+    ]);
+    assert!(ok && out.contains("queued as #1 to +48601234567"), "{out}");
+    let (ok, out) = pbxgw(&[
+        "send",
+        "--to",
+        "601234567",
+        "--text",
+        "again",
+        "--id",
+        "req-1",
+    ]);
+    assert!(ok && out.contains("queued before"), "{out}");
+    let (ok, out) = pbxgw(&["send", "--to", "201", "--text", "x"]);
+    assert!(!ok && out.contains("internal number"), "{out}");
+    let delivered = wait_until(Duration::from_secs(10), || {
+        sms_rows(&config)
+            .first()
+            .is_some_and(|r| r.1 == "delivered")
+    })
+    .await;
+    assert!(delivered, "{:?}", sms_rows(&config));
+    assert_eq!(
+        texts_at_modem(&modem),
+        [("+48601234567".to_owned(), "Zażółć gęślą jaźń".to_owned())]
+    );
+    let (ok, out) = pbxgw(&["list"]);
+    assert!(
+        ok && out.contains("delivered") && out.contains("+48601234567"),
+        "{out}"
+    );
+    let (ok, out) = pbxgw(&["list", "--json"]);
+    assert!(ok && out.contains("\"dedupe_key\": \"cli:req-1\""), "{out}");
+    gateway.stop().await;
+}
