@@ -21,6 +21,7 @@
 //! respects a global per-minute and a per-destination per-hour limit (texts wait, they are
 //! not dropped).
 
+pub(crate) mod dispatch;
 pub mod queue;
 pub mod rules;
 pub mod worker;

@@ -169,8 +169,7 @@ pub fn claim(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
     .map(|n| n == 1)
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, refs: &[u8], now: i64) -> rusqlite::Result<()> {
-    let refs: Vec<String> = refs.iter().map(u8::to_string).collect();
+pub fn mark_sent(conn: &Connection, id: i64, refs: &[String], now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE sms_out SET state = 'sent', parts = ?2, part_refs = ?3, updated_ms = ?4,
                             error_code = NULL, error_text = NULL
@@ -237,12 +236,13 @@ pub enum Report {
     Unknown,
 }
 
-/// Applies a delivery report for the part with reference `mr` to `destination`.
+/// Applies a delivery report for the part with reference `mr` to `destination`; `failed`
+/// carries the network's code and reason when it gave up.
 pub fn delivery_report(
     conn: &Connection,
-    mr: u8,
+    mr: &str,
     destination: &str,
-    delivered: Option<u8>,
+    failed: Option<(i64, String)>,
     now: i64,
 ) -> rusqlite::Result<Report> {
     let candidates = {
@@ -253,7 +253,6 @@ pub fn delivery_report(
         let rows: rusqlite::Result<Vec<SmsRow>> = s.query_map([destination], row)?.collect();
         rows?
     };
-    let mr = mr.to_string();
     let Some(found) = candidates.into_iter().find(|r| {
         r.part_refs
             .as_deref()
@@ -261,9 +260,8 @@ pub fn delivery_report(
     }) else {
         return Ok(Report::Unknown);
     };
-    if let Some(st) = delivered {
-        let text = format!("the network gave up delivering it (TP-ST {st:#04x})");
-        mark_failed(conn, found.id, Some(i64::from(st)), &text, now)?;
+    if let Some((code, text)) = failed {
+        mark_failed(conn, found.id, Some(code), &text, now)?;
         return Ok(get(conn, found.id)?.map_or(Report::Unknown, Report::Failed));
     }
     conn.execute(
@@ -358,17 +356,17 @@ mod tests {
         assert_eq!(next_due(&c, 1000).unwrap().unwrap().id, id);
         assert!(claim(&c, id, 1001).unwrap());
         assert!(!claim(&c, id, 1002).unwrap(), "only one claim");
-        mark_sent(&c, id, &[7, 8], 1003).unwrap();
+        mark_sent(&c, id, &["7".into(), "8".into()], 1003).unwrap();
         assert_eq!(sent_since(&c, 0, Some("+48601234567")).unwrap(), 1);
         assert_eq!(
-            delivery_report(&c, 9, "+48601234567", None, 1004).unwrap(),
+            delivery_report(&c, "9", "+48601234567", None, 1004).unwrap(),
             Report::Unknown
         );
         assert_eq!(
-            delivery_report(&c, 7, "+48601234567", None, 1004).unwrap(),
+            delivery_report(&c, "7", "+48601234567", None, 1004).unwrap(),
             Report::Partial
         );
-        let Report::Delivered(row) = delivery_report(&c, 8, "+48601234567", None, 1005).unwrap()
+        let Report::Delivered(row) = delivery_report(&c, "8", "+48601234567", None, 1005).unwrap()
         else {
             panic!()
         };
@@ -388,8 +386,10 @@ mod tests {
             panic!()
         };
         claim(&c, a, 1).unwrap();
-        mark_sent(&c, a, &[3], 2).unwrap();
-        let Report::Failed(row) = delivery_report(&c, 3, "+48601", Some(0x41), 3).unwrap() else {
+        mark_sent(&c, a, &["3".into()], 2).unwrap();
+        let Report::Failed(row) =
+            delivery_report(&c, "3", "+48601", Some((0x41, "given up".into())), 3).unwrap()
+        else {
             panic!()
         };
         assert_eq!((row.state.as_str(), row.error_code), ("failed", Some(0x41)));

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use board::modem::at::{AtError, Urc};
 use board::modem::device::{BringUpError, Modem, ModemSettings};
-use board::modem::errors::ErrorClass;
 use board::modem::pdu::{self, DeliveryStatus, Incoming, SubmitOptions};
 use board::serial::SerialStream;
 use md5::{Digest, Md5};
@@ -23,8 +22,9 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::queue::{self, Report, SmsRow};
-use crate::calls::{CallEvent, EventBody, LinkState, SmsOutcome, SmsReceived, Source};
+use super::dispatch::{Dispatch, Failure, Route};
+use super::queue::{self, SmsRow};
+use crate::calls::LinkState;
 use crate::config::{ModemConfig, SmsConfig};
 use crate::health::Links;
 use crate::store::{now_ms, Appender};
@@ -66,10 +66,49 @@ struct Pending {
 
 struct Session<'a> {
     worker: &'a SmsWorker,
-    // `&mut`: a shared reference to a Connection (not Sync) would make the task !Send.
-    conn: &'a mut Connection,
+    dispatch: Dispatch<'a>,
     modem: Modem<SerialStream>,
     incoming: HashMap<(String, u16), Pending>,
+}
+
+/// The box's modem as a route for the queue.
+struct ModemRoute<'a>(&'a mut Modem<SerialStream>);
+
+impl Route for ModemRoute<'_> {
+    async fn send(
+        &mut self,
+        row: &SmsRow,
+        options: &SubmitOptions,
+    ) -> Result<Vec<String>, Failure> {
+        match self.0.send_text(&row.destination, &row.text, options).await {
+            Ok(refs) => Ok(refs.iter().map(u8::to_string).collect()),
+            Err(e) => {
+                let partly = if e.references.is_empty() {
+                    ""
+                } else {
+                    " (some parts had left: they may arrive twice)"
+                };
+                let code = match &e.error {
+                    AtError::Cms { code, .. } | AtError::Cme { code, .. } => Some(i64::from(*code)),
+                    _ => None,
+                };
+                let route_broken = matches!(
+                    e.error,
+                    AtError::Timeout { .. }
+                        | AtError::Closed
+                        | AtError::Io(_)
+                        | AtError::NoPrompt(_)
+                        | AtError::Unconfirmed(_)
+                );
+                Err(Failure {
+                    class: e.error.class(),
+                    code,
+                    text: format!("{}{partly}", e.error),
+                    route_broken,
+                })
+            }
+        }
+    }
 }
 
 impl SmsWorker {
@@ -174,7 +213,11 @@ impl SmsWorker {
         );
         let mut session = Session {
             worker: self,
-            conn,
+            dispatch: Dispatch {
+                conn,
+                sms: &self.sms,
+                appender: &self.appender,
+            },
             modem,
             incoming: HashMap::new(),
         };
@@ -208,10 +251,17 @@ impl Session<'_> {
         let mut signal_check = tokio::time::interval(Duration::from_secs(60));
         signal_check.tick().await;
         loop {
-            if let Err(e) = self.send_due().await {
-                return Ended::Unresponsive(e);
+            if let Err(f) = self
+                .dispatch
+                .send_due(&mut ModemRoute(&mut self.modem))
+                .await
+            {
+                return Ended::Unresponsive(AtError::Other {
+                    command: "AT+CMGS".into(),
+                    result: f.text,
+                });
             }
-            let wait = self.until_next_due();
+            let wait = self.dispatch.until_next_due();
             let urcs = tokio::select! {
                 r = self.modem.urcs(wait) => r,
                 _ = self.worker.wake.notified() => Ok(Vec::new()),
@@ -231,110 +281,7 @@ impl Session<'_> {
                 }
                 Err(e) => return Ended::Unresponsive(e),
             }
-            self.flush_stale_incoming();
-        }
-    }
-
-    fn until_next_due(&self) -> Duration {
-        let now = now_ms();
-        let due = queue::next_due_at(self.conn)
-            .ok()
-            .flatten()
-            .unwrap_or(now + 1000);
-        Duration::from_millis((due - now).clamp(10, 1000) as u64)
-    }
-
-    /// Sends every text due now, within the rate limits.
-    async fn send_due(&mut self) -> Result<(), AtError> {
-        loop {
-            let now = now_ms();
-            let cfg = &self.worker.sms;
-            if queue::sent_since(self.conn, now - 60_000, None).unwrap_or(0) >= cfg.rate_per_minute
-            {
-                return Ok(());
-            }
-            let Some(row) = queue::next_due(self.conn, now).ok().flatten() else {
-                return Ok(());
-            };
-            let to_this =
-                queue::sent_since(self.conn, now - 3_600_000, Some(&row.destination)).unwrap_or(0);
-            if to_this >= cfg.per_destination_per_hour {
-                let _ = queue::mark_retry(
-                    self.conn,
-                    row.id,
-                    now + 600_000,
-                    None,
-                    "waiting: per-destination hourly limit",
-                    now,
-                );
-                continue;
-            }
-            if !queue::claim(self.conn, row.id, now).unwrap_or(false) {
-                continue;
-            }
-            self.send(row).await?;
-        }
-    }
-
-    async fn send(&mut self, row: SmsRow) -> Result<(), AtError> {
-        let cfg = &self.worker.sms;
-        let options = SubmitOptions {
-            status_report: cfg.delivery_reports,
-            validity_minutes: cfg.validity_h.saturating_mul(60),
-            reference: (row.id & 0xFF) as u8,
-        };
-        let result = self
-            .modem
-            .send_text(&row.destination, &row.text, &options)
-            .await;
-        let now = now_ms();
-        let error = match result {
-            Ok(refs) => {
-                let _ = queue::mark_sent(self.conn, row.id, &refs, now);
-                tracing::info!(sms = row.id, parts = refs.len(), "SMS sent");
-                self.event(
-                    row.call_id.clone(),
-                    EventBody::SmsSent(outcome(&row, refs.len(), None)),
-                )
-                .await;
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        let partly = if error.references.is_empty() {
-            ""
-        } else {
-            " (some parts had left: they may arrive twice)"
-        };
-        let code = match &error.error {
-            AtError::Cms { code, .. } | AtError::Cme { code, .. } => Some(i64::from(*code)),
-            _ => None,
-        };
-        let text = format!("{}{partly}", error.error);
-        let class = error.error.class();
-        if class == ErrorClass::Permanent
-            || (class == ErrorClass::Transient && row.attempts + 1 >= cfg.max_attempts)
-        {
-            let _ = queue::mark_failed(self.conn, row.id, code, &text, now);
-            tracing::warn!(sms = row.id, error = %text, "SMS failed");
-            self.event(
-                row.call_id.clone(),
-                EventBody::SmsFailed(outcome(&row, 0, Some(text))),
-            )
-            .await;
-            return Ok(());
-        }
-        let delay = retry_delay(row.attempts + 1);
-        let _ = queue::mark_retry(self.conn, row.id, now + delay, code, &text, now);
-        tracing::warn!(sms = row.id, error = %text, retry_in_ms = delay, "SMS not sent; retrying");
-        match error.error {
-            e @ (AtError::Timeout { .. }
-            | AtError::Closed
-            | AtError::Io(_)
-            | AtError::NoPrompt(_)
-            | AtError::Unconfirmed(_)) => Err(e),
-            e if class == ErrorClass::Modem => Err(e),
-            _ => Ok(()),
+            self.flush_stale_incoming().await;
         }
     }
 
@@ -375,38 +322,18 @@ impl Session<'_> {
                 let failed = match r.status {
                     DeliveryStatus::Pending(_) => return,
                     DeliveryStatus::Delivered => None,
-                    DeliveryStatus::Failed(st) => Some(st),
+                    DeliveryStatus::Failed(st) => Some((
+                        i64::from(st),
+                        format!("the network gave up delivering it (TP-ST {st:#04x})"),
+                    )),
                 };
-                let report =
-                    queue::delivery_report(self.conn, r.reference, &r.recipient, failed, now);
-                match report {
-                    Ok(Report::Delivered(row)) => {
-                        let parts = row.parts.unwrap_or(1) as usize;
-                        self.event(
-                            row.call_id.clone(),
-                            EventBody::SmsDelivered(outcome(&row, parts, None)),
-                        )
-                        .await;
-                    }
-                    Ok(Report::Failed(row)) => {
-                        let why = row.error_text.clone();
-                        self.event(
-                            row.call_id.clone(),
-                            EventBody::SmsFailed(outcome(&row, 0, why)),
-                        )
-                        .await;
-                    }
-                    Ok(Report::Partial) => {}
-                    Ok(Report::Unknown) => {
-                        tracing::info!(mr = r.reference, "delivery report for no known text")
-                    }
-                    Err(e) => tracing::error!(error = %e, "delivery report not recorded"),
-                }
+                let reference = r.reference.to_string();
+                self.dispatch.report(&reference, &r.recipient, failed).await;
             }
             Incoming::Deliver(d) => {
                 let sent_at = d.timestamp.unix_ms();
                 match d.concat {
-                    None => self.received(d.from, d.text, sent_at).await,
+                    None => self.dispatch.received(d.from, d.text, sent_at).await,
                     Some(c) => {
                         let key = (d.from.clone(), c.reference);
                         let p = self.incoming.entry(key.clone()).or_insert_with(|| Pending {
@@ -418,7 +345,7 @@ impl Session<'_> {
                         p.parts.insert(c.seq, d.text);
                         if p.parts.len() >= usize::from(p.total) {
                             if let Some(p) = self.incoming.remove(&key) {
-                                self.received(key.0, joined(&p), p.sent_at).await;
+                                self.dispatch.received(key.0, joined(&p), p.sent_at).await;
                             }
                         }
                     }
@@ -428,7 +355,7 @@ impl Session<'_> {
     }
 
     /// Texts whose other parts never came are passed on as they are after ten minutes.
-    fn flush_stale_incoming(&mut self) {
+    async fn flush_stale_incoming(&mut self) {
         let now = now_ms();
         let stale: Vec<(String, u16)> = self
             .incoming
@@ -438,69 +365,9 @@ impl Session<'_> {
             .collect();
         for key in stale {
             if let Some(p) = self.incoming.remove(&key) {
-                let (from, text, at) = (key.0, joined(&p), p.sent_at);
-                let appender = self.worker.appender.clone();
-                let opted = self.opt_out_if_asked(&from, &text);
-                tokio::spawn(async move {
-                    let _ = appender.submit(received_event(from, text, at, opted)).await;
-                });
+                self.dispatch.received(key.0, joined(&p), p.sent_at).await;
             }
         }
-    }
-
-    fn opt_out_if_asked(&self, from: &str, text: &str) -> bool {
-        let asked = self
-            .worker
-            .sms
-            .opt_out_keyword
-            .as_deref()
-            .is_some_and(|k| text.trim().eq_ignore_ascii_case(k));
-        if asked {
-            let _ = queue::opt_out(self.conn, from, now_ms());
-            tracing::info!("a sender asked not to be texted again; added to the do-not-text list");
-        }
-        asked
-    }
-
-    async fn received(&mut self, from: String, text: String, sent_at: i64) {
-        let opted_out = self.opt_out_if_asked(&from, &text);
-        let _ = self
-            .worker
-            .appender
-            .submit(received_event(from, text, sent_at, opted_out))
-            .await;
-    }
-
-    /// `&mut self`: a shared borrow of the session held across the await would make the
-    /// task !Send (the connection is not Sync).
-    async fn event(&mut self, call_id: Option<String>, body: EventBody) {
-        let event = CallEvent {
-            ts_ms: now_ms(),
-            source: Source::Gateway,
-            pbx: "gateway".into(),
-            call_id,
-            raw: None,
-            body,
-        };
-        if let Err(e) = self.worker.appender.submit(event).await {
-            tracing::error!(error = %e, "SMS event not stored");
-        }
-    }
-}
-
-fn received_event(from: String, text: String, sent_at: i64, opted_out: bool) -> CallEvent {
-    CallEvent {
-        ts_ms: now_ms(),
-        source: Source::Gateway,
-        pbx: "gateway".into(),
-        call_id: None,
-        raw: None,
-        body: EventBody::SmsReceived(SmsReceived {
-            from,
-            text,
-            sent_at,
-            opted_out,
-        }),
     }
 }
 
@@ -508,21 +375,6 @@ fn joined(p: &Pending) -> String {
     (1..=p.total)
         .map(|i| p.parts.get(&i).map_or("[...]", String::as_str))
         .collect()
-}
-
-fn outcome(row: &SmsRow, parts: usize, error: Option<String>) -> SmsOutcome {
-    SmsOutcome {
-        sms_id: row.id,
-        dedupe_key: row.dedupe_key.clone(),
-        to: row.destination.clone(),
-        parts: parts as u32,
-        error,
-    }
-}
-
-/// 30 s, 1 min, 2 min, ... at most 30 min.
-fn retry_delay(attempt: u32) -> i64 {
-    (30_000i64 << attempt.saturating_sub(1).min(6)).min(1_800_000)
 }
 
 pub(crate) fn open_db(path: &std::path::Path) -> rusqlite::Result<Connection> {
@@ -547,14 +399,4 @@ fn set_meta(conn: &Connection, key: &str, value: &str) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn retries_back_off_to_half_an_hour() {
-        assert_eq!(super::retry_delay(1), 30_000);
-        assert_eq!(super::retry_delay(2), 60_000);
-        assert_eq!(super::retry_delay(20), 1_800_000);
-    }
 }
