@@ -232,6 +232,12 @@ pub struct PbxConfig {
     /// Extension -> IVR digit: a call reaching the extension chose that digit.
     #[serde(default)]
     pub ivr_map: std::collections::BTreeMap<String, String>,
+    /// The PBX's GSM module (`G001`): the SMS route when the box has no `[modem]`.
+    pub gsm_module: Option<String>,
+    /// The GSM module's SIM PIN (its own `LOGI` login).
+    pub gsm_pin: Option<Secret>,
+    pub gsm_pin_env: Option<String>,
+    pub gsm_pin_file: Option<PathBuf>,
     // ami
     pub username: Option<String>,
     pub secret: Option<Secret>,
@@ -428,6 +434,14 @@ impl Config {
                 &mut pbx.pin,
                 &pbx.pin_env,
                 &pbx.pin_file,
+                problems,
+            );
+            resolve_secret(
+                &at,
+                "gsm_pin",
+                &mut pbx.gsm_pin,
+                &pbx.gsm_pin_env,
+                &pbx.gsm_pin_file,
                 problems,
             );
             resolve_secret(
@@ -638,7 +652,12 @@ impl Config {
                 }
             }
             match pbx.kind {
-                PbxKind::Ctip => needs("pin", pbx.pin.is_some(), &mut problem),
+                PbxKind::Ctip => {
+                    needs("pin", pbx.pin.is_some(), &mut problem);
+                    if pbx.gsm_module.is_some() {
+                        needs("gsm_pin", pbx.gsm_pin.is_some(), &mut problem);
+                    }
+                }
                 PbxKind::Ami => {
                     needs("username", pbx.username.is_some(), &mut problem);
                     needs("secret", pbx.secret.is_some(), &mut problem);

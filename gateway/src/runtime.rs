@@ -98,20 +98,17 @@ impl Gateway {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
         }
-        if let Some(modem) = &config.modem {
-            tasks.spawn(
-                crate::sms::worker::SmsWorker {
-                    modem: modem.clone(),
-                    sms: config.sms.clone(),
-                    db_path,
-                    appender: appender.clone(),
-                    links: links.clone(),
-                    wake: sms_wake,
-                    shutdown: shutdown.clone(),
-                }
-                .run(),
-            );
-        }
+        start_sms_route(
+            config,
+            SmsParts {
+                db_path,
+                appender: appender.clone(),
+                links: links.clone(),
+                wake: sms_wake,
+                shutdown: shutdown.clone(),
+            },
+            &tasks,
+        );
         let mut ctip_controls = std::collections::HashMap::new();
         let mut ami_controls = std::collections::HashMap::new();
         for pbx in &config.pbx {
@@ -233,6 +230,71 @@ fn start_ctip(
         shutdown.clone(),
     ));
     control
+}
+
+/// What an SMS route's worker shares with the rest of the gateway.
+struct SmsParts {
+    db_path: std::path::PathBuf,
+    appender: Appender,
+    links: Links,
+    wake: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+}
+
+/// The SMS route: the box's modem when there is one, else the first CTIP PBX with a GSM
+/// module (its own `LOGI` session), else none (texts wait in the queue).
+fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
+    if let Some(modem) = &config.modem {
+        tasks.spawn(
+            crate::sms::worker::SmsWorker {
+                modem: modem.clone(),
+                sms: config.sms.clone(),
+                db_path: parts.db_path,
+                appender: parts.appender,
+                links: parts.links,
+                wake: parts.wake,
+                shutdown: parts.shutdown,
+            }
+            .run(),
+        );
+        return;
+    }
+    let gsm = config
+        .pbx
+        .iter()
+        .find(|p| p.kind == PbxKind::Ctip && p.gsm_module.is_some());
+    let Some(pbx) = gsm else {
+        return;
+    };
+    let (route, requests) = crate::pbx::ctip::gsm::GsmRoute::channel();
+    let (events_tx, events) = tokio::sync::mpsc::channel(64);
+    tasks.spawn(
+        crate::pbx::ctip::gsm::GsmSession {
+            link: crate::pbx::ctip::session::CtipSettings::from_config(pbx),
+            module: pbx.gsm_module.clone().unwrap_or_default(),
+            sim_pin: pbx
+                .gsm_pin
+                .clone()
+                .unwrap_or_else(|| crate::config::Secret::new("")),
+            links: parts.links,
+            requests,
+            events: events_tx,
+            shutdown: parts.shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(
+        crate::sms::pbx_route::PbxGsmWorker {
+            route,
+            events,
+            sms: config.sms.clone(),
+            db_path: parts.db_path,
+            appender: parts.appender,
+            wake: parts.wake,
+            shutdown: parts.shutdown,
+        }
+        .run(),
+    );
 }
 
 /// An AMI connector and its correlator, joined by a bounded channel.

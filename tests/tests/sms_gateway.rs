@@ -395,3 +395,78 @@ async fn the_sms_command_line_queues_and_lists() {
     assert!(ok && out.contains("\"dedupe_key\": \"cli:req-1\""), "{out}");
     gateway.stop().await;
 }
+
+/// Without a modem, the PBX's own GSM module is the route: the same rule, queue and events,
+/// its order ids as references, its SMSR as delivery reports, its SMSG as replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_modem_the_pbxs_gsm_module_sends() {
+    use pbxgw::calls::{CallDtmf, CallEvent, CallStarted, Direction, Source};
+    use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
+    const PIN: &str = "1234";
+    let sim = CtipSim::start(CtipSimOptions {
+        gsm_inbox: vec!["aSMSG G001 7 +48511222333 2021-12-07_18:03:04 C1 4F6B2E".into()],
+        ..CtipSimOptions::new(PIN)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[gateway]\nid = \"sms-pbx\"\ndata_dir = {:?}\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {}\npin = \"{PIN}\"\ngsm_module = \"G001\"\ngsm_pin = \"{PIN}\"\n{RULES}",
+        dir.path().join("data"),
+        sim.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let event = |body| CallEvent {
+        ts_ms: pbxgw::store::now_ms(),
+        source: Source::Ctip,
+        pbx: "slican".into(),
+        call_id: Some("slican-1".into()),
+        raw: None,
+        body,
+    };
+    let started = CallStarted {
+        direction: Direction::Inbound,
+        caller: Some("600100200".into()),
+        callee: Some("999".into()),
+    };
+    gateway
+        .appender()
+        .append(event(EventBody::CallStarted(started)))
+        .await
+        .unwrap();
+    gateway
+        .appender()
+        .append(event(EventBody::CallDtmf(CallDtmf { digit: "1".into() })))
+        .await
+        .unwrap();
+    let delivered = wait_until(Duration::from_secs(15), || {
+        sms_rows(&config)
+            .first()
+            .is_some_and(|r| r.1 == "delivered")
+    })
+    .await;
+    assert!(delivered, "{:?}", sms_rows(&config));
+    let smss: Vec<String> = sim
+        .stats
+        .commands
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.starts_with("SMSS"))
+        .cloned()
+        .collect();
+    assert_eq!(smss.len(), 1, "{smss:?}");
+    assert!(
+        smss[0].starts_with("SMSS G001 +48600100200 "),
+        "{}",
+        smss[0]
+    );
+    let received = wait_until(Duration::from_secs(5), || {
+        stored_events(&config)
+            .iter()
+            .any(|e| matches!(&e.body, Ok(EventBody::SmsReceived(r)) if r.from == "+48511222333"))
+    })
+    .await;
+    assert!(received);
+    gateway.stop().await;
+}

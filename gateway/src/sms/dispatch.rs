@@ -121,12 +121,12 @@ impl Dispatch<'_> {
         Ok(())
     }
 
-    /// A delivery report for the part `reference` to `recipient`; `failed` with the
-    /// network's code and reason when it gave up.
+    /// A delivery report for the part `reference` (to `recipient`, when the route says);
+    /// `failed` with the network's code and reason when it gave up.
     pub async fn report(
         &mut self,
         reference: &str,
-        recipient: &str,
+        recipient: Option<&str>,
         failed: Option<(i64, String)>,
     ) {
         let now = now_ms();

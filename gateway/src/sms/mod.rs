@@ -1,5 +1,6 @@
-//! SMS: rules and explicit requests queue texts in `sms_out`; the worker hands them to the
-//! modem and follows them to delivery.
+//! SMS: rules and explicit requests queue texts in `sms_out`; a worker hands them to the
+//! route and follows them to delivery. The route is the box's modem (`[modem]`), or else the
+//! PBX's own GSM module (a CTIP `[[pbx]]` with `gsm_module`).
 //!
 //! States: `queued` -> `sending` -> `sent` -> `delivered`, or `failed` with the modem's or
 //! network's code and text. Every transition is committed on its own, before and after each
@@ -22,6 +23,7 @@
 //! not dropped).
 
 pub(crate) mod dispatch;
+pub mod pbx_route;
 pub mod queue;
 pub mod rules;
 pub mod worker;

@@ -328,7 +328,9 @@ impl Session<'_> {
                     )),
                 };
                 let reference = r.reference.to_string();
-                self.dispatch.report(&reference, &r.recipient, failed).await;
+                self.dispatch
+                    .report(&reference, Some(r.recipient.as_str()), failed)
+                    .await;
             }
             Incoming::Deliver(d) => {
                 let sent_at = d.timestamp.unix_ms();
