@@ -105,7 +105,12 @@ impl Dispatch<'_> {
             self.event(row.call_id.clone(), body).await;
             return Ok(());
         }
-        let delay = retry_delay(row.attempts + 1);
+        // A text that failed because the route broke goes first once the route is back.
+        let delay = if failure.route_broken {
+            0
+        } else {
+            retry_delay(row.attempts + 1)
+        };
         let _ = queue::mark_retry(
             self.conn,
             row.id,

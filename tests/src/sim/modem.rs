@@ -80,6 +80,8 @@ pub struct ModemSim {
     state: Arc<Mutex<State>>,
     out: Arc<Mutex<File>>,
     stop: Arc<AtomicBool>,
+    /// A hung modem: reads everything, answers nothing.
+    mute: Arc<AtomicBool>,
     _slave: OwnedFd,
 }
 
@@ -119,6 +121,7 @@ impl ModemSim {
             state,
             out,
             stop,
+            mute: Arc::new(AtomicBool::new(false)),
             _slave: pty.slave,
         };
         sim.spawn_reader(master);
@@ -149,17 +152,23 @@ impl ModemSim {
         write(&self.out, &format!("\r\n+CMTI: \"SM\",{index}\r\n"));
     }
 
+    /// Hangs (or revives) the modem: while muted it answers nothing.
+    pub fn set_mute(&self, mute: bool) {
+        self.mute.store(mute, Ordering::SeqCst);
+    }
+
     /// Texts still stored in the SIM.
     pub fn stored(&self) -> usize {
         self.state.lock().expect("sim").stored.len()
     }
 
     fn spawn_reader(&self, mut master: File) {
-        let (state, log, out, stop) = (
+        let (state, log, out, stop, mute) = (
             self.state.clone(),
             self.log.clone(),
             self.out.clone(),
             self.stop.clone(),
+            self.mute.clone(),
         );
         std::thread::spawn(move || {
             let mut input: VecDeque<u8> = VecDeque::new();
@@ -170,6 +179,11 @@ impl ModemSim {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
+                if mute.load(Ordering::SeqCst) {
+                    input.clear();
+                    pdu_len = None;
+                    continue;
+                }
                 input.extend(&buf[..n]);
                 loop {
                     if pdu_len.is_some() {
