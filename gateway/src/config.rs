@@ -55,6 +55,27 @@ pub struct Config {
     pub modem: Option<ModemConfig>,
     #[serde(default)]
     pub sms: SmsConfig,
+    #[serde(default)]
+    pub commands: CommandsConfig,
+}
+
+/// Remote commands (MQTT `cmd/{name}`). `ping` and `status` are always answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
+    /// `call.transfer`, `queue.pause`. None by default.
+    pub allow: Vec<String>,
+    pub rate_per_minute: u32,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        CommandsConfig {
+            allow: Vec::new(),
+            rate_per_minute: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -518,6 +539,15 @@ impl Config {
                     &format!("{key}.text"),
                     &bad,
                     "use {caller}, {extension}, {date} or {time}",
+                );
+            }
+        }
+        for (i, name) in self.commands.allow.iter().enumerate() {
+            if !crate::commands::KNOWN.contains(&name.as_str()) {
+                problem(
+                    &format!("commands.allow[{i}]"),
+                    name,
+                    &format!("use one of {}", crate::commands::KNOWN.join(", ")),
                 );
             }
         }

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod calls;
 pub mod cli;
+pub mod commands;
 pub mod config;
 #[cfg(test)]
 mod fixtures;

@@ -81,34 +81,6 @@ impl Gateway {
             store::spawn_writer(opened, options, tokio::runtime::Handle::current())?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let ctx = SinkContext {
-            gateway_id: config.gateway.id.clone(),
-            reader,
-            appender: appender.clone(),
-            committed: committed.clone(),
-            links: links.clone(),
-            sinks: configured_sinks(config),
-            shutdown: shutdown.clone(),
-        };
-        if let Some(mqtt) = &config.uplink.mqtt {
-            let sink = MqttSink::new(mqtt.clone(), ctx.clone())?;
-            tasks.spawn(sink.run());
-        }
-        if let Some(pg) = &config.uplink.postgres {
-            let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
-            tasks.spawn(sink.run());
-        }
-        start_sms_route(
-            config,
-            SmsParts {
-                db_path,
-                appender: appender.clone(),
-                links: links.clone(),
-                wake: sms_wake,
-                shutdown: shutdown.clone(),
-            },
-            &tasks,
-        );
         let mut ctip_controls = std::collections::HashMap::new();
         let mut ami_controls = std::collections::HashMap::new();
         for pbx in &config.pbx {
@@ -131,6 +103,50 @@ impl Gateway {
                 ),
             }
         }
+        let has_sms_route = config.modem.is_some()
+            || config
+                .pbx
+                .iter()
+                .any(|p| p.kind == PbxKind::Ctip && p.gsm_module.is_some());
+        let commands = crate::commands::Commands::new(
+            config.commands.clone(),
+            has_sms_route.then(|| crate::commands::SmsTarget {
+                db_path: db_path.clone(),
+                config: config.sms.clone(),
+                wake: sms_wake.clone(),
+            }),
+            ami_controls.clone(),
+            ctip_controls.clone(),
+        );
+        let ctx = SinkContext {
+            gateway_id: config.gateway.id.clone(),
+            reader,
+            appender: appender.clone(),
+            committed: committed.clone(),
+            links: links.clone(),
+            sinks: configured_sinks(config),
+            shutdown: shutdown.clone(),
+            commands: Some(Arc::new(commands)),
+        };
+        if let Some(mqtt) = &config.uplink.mqtt {
+            let sink = MqttSink::new(mqtt.clone(), ctx.clone())?;
+            tasks.spawn(sink.run());
+        }
+        if let Some(pg) = &config.uplink.postgres {
+            let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
+            tasks.spawn(sink.run());
+        }
+        start_sms_route(
+            config,
+            SmsParts {
+                db_path,
+                appender: appender.clone(),
+                links: links.clone(),
+                wake: sms_wake,
+                shutdown: shutdown.clone(),
+            },
+            &tasks,
+        );
         Ok(Gateway {
             appender,
             links,

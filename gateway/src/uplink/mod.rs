@@ -37,6 +37,8 @@ pub struct SinkContext {
     pub links: Links,
     pub sinks: Vec<String>,
     pub shutdown: CancellationToken,
+    /// Remote commands beyond `ping` and `status`; `None`: refused as unsupported.
+    pub commands: Option<std::sync::Arc<crate::commands::Commands>>,
 }
 
 impl SinkContext {

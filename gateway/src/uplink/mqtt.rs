@@ -16,6 +16,7 @@ use rumqttc::{
     MqttOptions, Outgoing, Packet, Publish, QoS, TlsConfiguration, Transport,
 };
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use super::json::{call_json, event_json};
 use super::tls::{client_config, TlsError};
@@ -187,7 +188,15 @@ pub struct MqttSink {
     ctx: SinkContext,
     topics: Topics,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Answers of commands run off the event loop, to publish on `cmd-result/`.
+    answers: (
+        mpsc::Sender<Answer>,
+        tokio::sync::Mutex<mpsc::Receiver<Answer>>,
+    ),
 }
+
+/// A command's `request_id` and its JSON answer.
+type Answer = (String, Value);
 
 /// One connection's bookkeeping.
 struct Session {
@@ -230,11 +239,13 @@ impl MqttSink {
             None
         };
         let topics = Topics::new(&config.topic_prefix, &ctx.gateway_id);
+        let (tx, rx) = mpsc::channel(64);
         Ok(MqttSink {
             config,
             ctx,
             topics,
             tls,
+            answers: (tx, tokio::sync::Mutex::new(rx)),
         })
     }
 
@@ -319,6 +330,7 @@ impl MqttSink {
         self.publish_status(&mut s).await?;
         let mut committed = self.ctx.committed.clone();
         let mut links = self.ctx.links.subscribe();
+        let mut answers = self.answers.1.lock().await;
         let mut status_tick =
             tokio::time::interval(Duration::from_secs(self.config.status_interval_s.max(1)));
         status_tick.tick().await;
@@ -346,6 +358,15 @@ impl MqttSink {
                     }
                 }
                 _ = tokio::time::sleep_until(pace_until.unwrap_or_else(Instant::now).into()), if pace_until.is_some() => {}
+                Some((request_id, answer)) = answers.recv() => {
+                    s.client.try_publish(
+                        self.topics.command_result(&request_id),
+                        QoS::AtLeastOnce,
+                        false,
+                        answer.to_string(),
+                    )?;
+                    s.queued.push_back(Tag::Other);
+                }
                 _ = status_tick.tick() => self.publish_status(&mut s).await?,
                 _ = links.changed() => self.publish_status(&mut s).await?,
             }
@@ -441,6 +462,24 @@ impl MqttSink {
         let Some(name) = self.topics.command_name(&publish.topic) else {
             return Ok(());
         };
+        if let (false, Some(commands)) = (matches!(name, "ping" | "status"), &self.ctx.commands) {
+            // Acting on a PBX or the queue takes a while: off the event loop, answered later.
+            let (commands, name, payload) =
+                (commands.clone(), name.to_owned(), publish.payload.clone());
+            let answers = self.answers.0.clone();
+            tokio::spawn(async move {
+                match commands.run(&name, &payload).await {
+                    Some(answer) => {
+                        let _ = answers.send(answer).await;
+                    }
+                    None => tracing::warn!(
+                        command = name,
+                        "command without a usable request_id ignored"
+                    ),
+                }
+            });
+            return Ok(());
+        }
         let Some((request_id, result)) = answer_command(name, &publish.payload, None) else {
             tracing::warn!(
                 command = name,

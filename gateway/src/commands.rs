@@ -1,0 +1,412 @@
+//! Remote commands (MQTT `cmd/{name}`, later the local API): `sms.send`, `call.originate`,
+//! `call.hangup`, `call.transfer`, `queue.pause`. Each is validated, allowed only when listed
+//! in `[commands] allow`, rate-limited, idempotent by `request_id` (a repeated id gets the
+//! first answer again; an SMS is deduped in the queue by `mqtt:<request id>`), and answered
+//! with a typed result: `{"request_id","ok":true,"result":{...}}` or
+//! `{"request_id","ok":false,"error":{"code","message"}}`.
+//!
+//! Error codes: `bad_request` (missing or invalid field), `not_allowed` (not in the allow
+//! list), `rate_limited`, `unsupported` (no PBX can do it), `unknown_pbx`, `not_connected`,
+//! `refused` (the PBX or the queue said no, with its reason), `timeout`, `invalid_number`,
+//! `opted_out`, `internal`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::config::{CommandsConfig, SmsConfig};
+use crate::pbx::ami::control::{AmiAction, AmiControl, ControlError};
+use crate::pbx::ctip::control::{CommandError, CtipCommand, CtipControl};
+
+/// The names this gateway knows (besides `ping` and `status`, always allowed).
+pub const KNOWN: [&str; 5] = [
+    "sms.send",
+    "call.originate",
+    "call.hangup",
+    "call.transfer",
+    "queue.pause",
+];
+
+/// How many answers are remembered for repeated request ids.
+const REMEMBERED: usize = 1000;
+
+/// A typed refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Where `sms.send` queues its text.
+pub struct SmsTarget {
+    pub db_path: std::path::PathBuf,
+    pub config: SmsConfig,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+pub struct Commands {
+    config: CommandsConfig,
+    sms: Option<SmsTarget>,
+    ami: HashMap<String, AmiControl>,
+    ctip: HashMap<String, CtipControl>,
+    recent: Mutex<VecDeque<Instant>>,
+    answered: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
+}
+
+impl Commands {
+    pub fn new(
+        config: CommandsConfig,
+        sms: Option<SmsTarget>,
+        ami: HashMap<String, AmiControl>,
+        ctip: HashMap<String, CtipControl>,
+    ) -> Commands {
+        Commands {
+            config,
+            sms,
+            ami,
+            ctip,
+            recent: Mutex::new(VecDeque::new()),
+            answered: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// Runs command `name` with its JSON `payload`; `None` when there is no usable
+    /// `request_id` to answer on.
+    pub async fn run(&self, name: &str, payload: &[u8]) -> Option<(String, Value)> {
+        let body: Value = serde_json::from_slice(payload).ok()?;
+        let request_id = body.get("request_id")?.as_str()?.to_owned();
+        if request_id.is_empty() || request_id.len() > 128 {
+            return None;
+        }
+        if let Some(before) = self.remembered(&request_id) {
+            return Some((request_id, before));
+        }
+        let outcome = match self.admit(name) {
+            Ok(()) => self.execute(name, &request_id, &body).await,
+            Err(r) => Err(r),
+        };
+        let answer = match outcome {
+            Ok(result) => json!({ "request_id": request_id, "ok": true, "result": result }),
+            Err(r) => json!({
+                "request_id": request_id,
+                "ok": false,
+                "error": { "code": r.code, "message": r.message }
+            }),
+        };
+        self.remember(&request_id, &answer);
+        Some((request_id, answer))
+    }
+
+    fn admit(&self, name: &str) -> Result<(), Refusal> {
+        if !KNOWN.contains(&name) {
+            return Err(refuse(
+                "unsupported",
+                format!("command {name:?} is not supported by this gateway"),
+            ));
+        }
+        if !self.config.allow.iter().any(|a| a == name) {
+            return Err(refuse(
+                "not_allowed",
+                format!("command {name:?} is not enabled on this gateway ([commands] allow)"),
+            ));
+        }
+        let mut recent = self.recent.lock().map_err(|_| refuse("internal", "lock"))?;
+        let now = Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= self.config.rate_per_minute as usize {
+            return Err(refuse(
+                "rate_limited",
+                format!(
+                    "at most {} commands per minute",
+                    self.config.rate_per_minute
+                ),
+            ));
+        }
+        recent.push_back(now);
+        Ok(())
+    }
+
+    fn remembered(&self, request_id: &str) -> Option<Value> {
+        self.answered.lock().ok()?.0.get(request_id).cloned()
+    }
+
+    fn remember(&self, request_id: &str, answer: &Value) {
+        if let Ok(mut guard) = self.answered.lock() {
+            let (map, order) = &mut *guard;
+            if map.insert(request_id.to_owned(), answer.clone()).is_none() {
+                order.push_back(request_id.to_owned());
+            }
+            while order.len() > REMEMBERED {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, name: &str, request_id: &str, body: &Value) -> Result<Value, Refusal> {
+        match name {
+            "sms.send" => self.sms_send(request_id, body),
+            "call.originate" => {
+                let extension = field(body, "extension")?;
+                let number = field(body, "number")?;
+                match self.pbx(body)? {
+                    Pbx::Ami(c) => ami(c
+                        .send(AmiAction::Originate {
+                            extension,
+                            number,
+                            caller_id: opt(body, "caller_id"),
+                        })
+                        .await),
+                    Pbx::Ctip(c) => ctip(
+                        c.send(CtipCommand::Dial {
+                            ext: extension,
+                            number,
+                        })
+                        .await,
+                    ),
+                }
+            }
+            "call.hangup" => match self.pbx(body)? {
+                Pbx::Ami(c) => ami(c
+                    .send(AmiAction::Hangup {
+                        channel: field(body, "channel")?,
+                    })
+                    .await),
+                Pbx::Ctip(c) => ctip(
+                    c.send(CtipCommand::Hangup {
+                        ext: field(body, "extension")?,
+                    })
+                    .await,
+                ),
+            },
+            "call.transfer" => {
+                let Pbx::Ami(c) = self.pbx(body)? else {
+                    return Err(refuse(
+                        "unsupported",
+                        "transfers need an Asterisk (AMI) PBX",
+                    ));
+                };
+                let (channel, exten) = (field(body, "channel")?, field(body, "exten")?);
+                let context = opt(body, "context").unwrap_or_else(|| "from-internal".into());
+                let action = match body.get("kind").and_then(Value::as_str).unwrap_or("blind") {
+                    "blind" => AmiAction::Redirect {
+                        channel,
+                        exten,
+                        context,
+                    },
+                    "attended" => AmiAction::Atxfer {
+                        channel,
+                        exten,
+                        context,
+                    },
+                    other => {
+                        return Err(refuse(
+                            "bad_request",
+                            format!("kind {other:?}: use \"blind\" or \"attended\""),
+                        ))
+                    }
+                };
+                ami(c.send(action).await)
+            }
+            "queue.pause" => {
+                let Pbx::Ami(c) = self.pbx(body)? else {
+                    return Err(refuse("unsupported", "queues need an Asterisk (AMI) PBX"));
+                };
+                let paused = body.get("paused").and_then(Value::as_bool).unwrap_or(true);
+                ami(c
+                    .send(AmiAction::QueuePause {
+                        interface: field(body, "interface")?,
+                        queue: opt(body, "queue"),
+                        paused,
+                        reason: opt(body, "reason"),
+                    })
+                    .await)
+            }
+            _ => Err(refuse("unsupported", format!("command {name:?}"))),
+        }
+    }
+
+    fn sms_send(&self, request_id: &str, body: &Value) -> Result<Value, Refusal> {
+        use crate::sms::queue::{self, Queued};
+        let target = self
+            .sms
+            .as_ref()
+            .ok_or_else(|| refuse("unsupported", "this gateway has no SMS route"))?;
+        let (to, text) = (field(body, "to")?, field(body, "text")?);
+        if text.chars().count() > 1530 {
+            return Err(refuse(
+                "bad_request",
+                "text longer than 10 parts (1530 characters)",
+            ));
+        }
+        let destination = crate::sms::rules::normalize(&to, &target.config)
+            .map_err(|e| refuse("invalid_number", e.to_string()))?;
+        let request = crate::sms::rules::Enqueue {
+            dedupe_key: format!("mqtt:{request_id}"),
+            origin: "mqtt".into(),
+            call_id: None,
+            destination: destination.clone(),
+            text,
+        };
+        let conn = crate::sms::worker::open_db(&target.db_path)
+            .map_err(|e| refuse("internal", e.to_string()))?;
+        let queued = queue::enqueue(&conn, &request, crate::store::now_ms(), 0)
+            .map_err(|e| refuse("internal", e.to_string()))?;
+        let id = match queued {
+            Queued::Queued(id) => {
+                target.wake.notify_one();
+                id
+            }
+            Queued::Duplicate => conn
+                .query_row(
+                    "SELECT id FROM sms_out WHERE dedupe_key = ?1",
+                    [&request.dedupe_key],
+                    |r| r.get(0),
+                )
+                .map_err(|e| refuse("internal", e.to_string()))?,
+            Queued::OptedOut => {
+                return Err(refuse(
+                    "opted_out",
+                    format!("{destination} asked not to be texted"),
+                ))
+            }
+            Queued::Cooldown => return Err(refuse("refused", "cooldown")),
+        };
+        Ok(json!({ "sms_id": id, "to": destination, "state": "queued" }))
+    }
+
+    /// The PBX a command names (`"pbx"`), or the only one there is.
+    fn pbx(&self, body: &Value) -> Result<Pbx<'_>, Refusal> {
+        if let Some(name) = body.get("pbx").and_then(Value::as_str) {
+            if let Some(c) = self.ami.get(name) {
+                return Ok(Pbx::Ami(c));
+            }
+            if let Some(c) = self.ctip.get(name) {
+                return Ok(Pbx::Ctip(c));
+            }
+            return Err(refuse("unknown_pbx", format!("no PBX named {name:?}")));
+        }
+        match (self.ami.len(), self.ctip.len()) {
+            (1, 0) => Ok(Pbx::Ami(
+                self.ami
+                    .values()
+                    .next()
+                    .ok_or_else(|| refuse("internal", "pbx"))?,
+            )),
+            (0, 1) => Ok(Pbx::Ctip(
+                self.ctip
+                    .values()
+                    .next()
+                    .ok_or_else(|| refuse("internal", "pbx"))?,
+            )),
+            (0, 0) => Err(refuse(
+                "unsupported",
+                "this gateway has no PBX that takes commands",
+            )),
+            _ => Err(refuse("bad_request", "several PBXs: name one with \"pbx\"")),
+        }
+    }
+}
+
+enum Pbx<'a> {
+    Ami(&'a AmiControl),
+    Ctip(&'a CtipControl),
+}
+
+fn field(body: &Value, key: &str) -> Result<String, Refusal> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| refuse("bad_request", format!("{key:?} is missing or not a string")))
+}
+
+fn opt(body: &Value, key: &str) -> Option<String> {
+    body.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn ami(result: Result<crate::pbx::ami::control::Done, ControlError>) -> Result<Value, Refusal> {
+    match result {
+        Ok(done) => Ok(json!({ "message": done.message })),
+        Err(ControlError::Refused { message, .. }) => Err(refuse("refused", message)),
+        Err(ControlError::Timeout) => Err(refuse("timeout", "no answer from the PBX in time")),
+        Err(ControlError::NotConnected) => Err(refuse("not_connected", "the PBX link is not up")),
+        Err(ControlError::Invalid(m)) => Err(refuse("bad_request", m)),
+    }
+}
+
+fn ctip(result: crate::pbx::ctip::control::CommandResult) -> Result<Value, Refusal> {
+    match result {
+        Ok(answer) => Ok(json!({ "message": format!("{answer:?}") })),
+        Err(e @ (CommandError::Refused(_) | CommandError::Syntax)) => {
+            Err(refuse("refused", e.to_string()))
+        }
+        Err(CommandError::Timeout) => Err(refuse("timeout", "no answer from the PBX in time")),
+        Err(CommandError::NotConnected) => Err(refuse("not_connected", "the PBX link is not up")),
+        Err(CommandError::Invalid(m)) => Err(refuse("bad_request", m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(allow: &[&str], rate: u32) -> Commands {
+        let config = CommandsConfig {
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            rate_per_minute: rate,
+        };
+        Commands::new(config, None, HashMap::new(), HashMap::new())
+    }
+
+    #[tokio::test]
+    async fn refusals_are_typed_and_answers_are_remembered() {
+        let c = commands(&["call.hangup"], 2);
+        let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+        let (_, a) = c.run("sms.send", br#"{"request_id":"1"}"#).await.unwrap();
+        assert_eq!(code(&a), "not_allowed");
+        let (_, a) = c.run("reboot", br#"{"request_id":"2"}"#).await.unwrap();
+        assert_eq!(code(&a), "unsupported");
+        let (_, a) = c
+            .run("call.hangup", br#"{"request_id":"3"}"#)
+            .await
+            .unwrap();
+        assert_eq!(code(&a), "unsupported", "no PBX: {a}");
+        let (_, a) = c
+            .run("call.hangup", br#"{"request_id":"4"}"#)
+            .await
+            .unwrap();
+        assert_eq!(code(&a), "unsupported");
+        let (_, a) = c
+            .run("call.hangup", br#"{"request_id":"5"}"#)
+            .await
+            .unwrap();
+        assert_eq!(code(&a), "rate_limited");
+        // The same request id gets the same answer, without counting again.
+        let (_, again) = c
+            .run("call.hangup", br#"{"request_id":"3"}"#)
+            .await
+            .unwrap();
+        assert_eq!(code(&again), "unsupported");
+        assert!(c.run("call.hangup", b"not json").await.is_none());
+        assert!(c
+            .run("call.hangup", br#"{"request_id":""}"#)
+            .await
+            .is_none());
+    }
+}

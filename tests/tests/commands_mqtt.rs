@@ -1,0 +1,160 @@
+//! Remote commands over MQTT against a private Mosquitto: central sends `cmd/{name}` with a
+//! `request_id`; the gateway acts (SMS queue -> modem on a pty, AMI control -> fake
+//! Asterisk) and answers on `cmd-result/{request_id}` with a typed result.
+#![cfg(target_arch = "x86_64")]
+
+use std::time::Duration;
+
+use pbxgw::config::Config;
+use pbxgw::runtime::Gateway;
+use pbxgw_tests::harness::wait_until;
+use pbxgw_tests::harness::{Collector, Mosquitto};
+use pbxgw_tests::sim::ami::AmiSim;
+use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_commands_are_run_once_and_answered_with_typed_results() {
+    let broker = Mosquitto::start();
+    let modem = ModemSim::start(ModemSimOptions::default());
+    let ami = AmiSim::start("gw", "secret").await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
+         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\"]\n\
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
+        dir.path().join("data"),
+        broker.port(),
+        modem.path,
+        ami.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let results = Collector::start(
+        broker.port(),
+        "pbxgw/v1/gw-cmd/cmd-result/#",
+        "central-results",
+    )
+    .await;
+    for (link, limit) in [("uplink:mqtt", 10), ("modem", 10), ("pbx:asterisk", 10)] {
+        let up = pbxgw_tests::harness::wait_for_link(
+            &gateway,
+            link,
+            pbxgw::calls::LinkState::Up,
+            Duration::from_secs(limit),
+        )
+        .await;
+        assert!(up, "{link}: {:?}", gateway.links().snapshot().get(link));
+    }
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(
+        rumqttc::MqttOptions::new("central", "127.0.0.1", broker.port()),
+        10,
+    );
+    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let send = |name: &str, body: &str| {
+        let (client, topic, body) = (
+            client.clone(),
+            format!("pbxgw/v1/gw-cmd/cmd/{name}"),
+            body.to_owned(),
+        );
+        async move {
+            client
+                .publish(topic, rumqttc::QoS::AtLeastOnce, false, body)
+                .await
+                .unwrap()
+        }
+    };
+    let answer = |id: &str| {
+        let (suffix, id) = (format!("/cmd-result/{id}"), id.to_owned());
+        let results = &results;
+        async move {
+            let got = wait_until(Duration::from_secs(15), || {
+                results.last_on(&suffix).is_some()
+            })
+            .await;
+            assert!(got, "no answer for {id}");
+            results.last_on(&suffix).unwrap().payload
+        }
+    };
+    send(
+        "sms.send",
+        r#"{"request_id":"s-1","to":"601 234 567","text":"Zapraszamy jutro o 10:00."}"#,
+    )
+    .await;
+    let a = answer("s-1").await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["result"]["to"], "+48601234567");
+    let sms_id = a["result"]["sms_id"].clone();
+    // The same request id again: the same answer, and one text only.
+    send(
+        "sms.send",
+        r#"{"request_id":"s-1","to":"601 234 567","text":"Zapraszamy jutro o 10:00."}"#,
+    )
+    .await;
+    let sent = wait_until(Duration::from_secs(10), || {
+        modem.log.lock().unwrap().pdus.len() == 1
+    })
+    .await;
+    assert!(sent);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(modem.log.lock().unwrap().pdus.len(), 1);
+    let repeats = results
+        .messages()
+        .iter()
+        .filter(|m| m.topic.ends_with("/cmd-result/s-1"))
+        .count();
+    assert_eq!(repeats, 2);
+    assert!(results
+        .messages()
+        .iter()
+        .filter(|m| m.topic.ends_with("/s-1"))
+        .all(|m| m.payload["result"]["sms_id"] == sms_id));
+
+    send(
+        "call.originate",
+        r#"{"request_id":"o-1","extension":"201","number":"+48221598154"}"#,
+    )
+    .await;
+    let a = answer("o-1").await;
+    assert_eq!(
+        (a["ok"].clone(), a["result"]["message"].clone()),
+        (
+            Value::Bool(true),
+            Value::from("Originate successfully queued")
+        ),
+        "{a}"
+    );
+
+    for (name, body, code) in [
+        (
+            "call.hangup",
+            r#"{"request_id":"h-1","channel":"PJSIP/201-1"}"#,
+            "not_allowed",
+        ),
+        (
+            "sms.send",
+            r#"{"request_id":"b-1","to":"601234567"}"#,
+            "bad_request",
+        ),
+        (
+            "sms.send",
+            r#"{"request_id":"i-1","to":"201","text":"x"}"#,
+            "invalid_number",
+        ),
+        ("reboot", r#"{"request_id":"u-1"}"#, "unsupported"),
+    ] {
+        send(name, body).await;
+        let id = serde_json::from_str::<Value>(body).unwrap()["request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a = answer(&id).await;
+        assert_eq!(
+            (a["ok"].clone(), a["error"]["code"].clone()),
+            (Value::Bool(false), Value::from(code)),
+            "{name}: {a}"
+        );
+    }
+    pump.abort();
+    gateway.stop().await;
+}
