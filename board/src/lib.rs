@@ -6,5 +6,8 @@
 //! `modem` arrives with the SMS work; `leds`, `watchdog` and `profiles` with the LED and
 //! watchdog work.
 
+pub mod leds;
 pub mod modem;
+pub mod profile;
 pub mod serial;
+pub mod watchdog;

@@ -57,6 +57,31 @@ pub struct Config {
     pub sms: SmsConfig,
     #[serde(default)]
     pub commands: CommandsConfig,
+    #[serde(default)]
+    pub board: BoardConfig,
+}
+
+/// The box: which LEDs it has, and its watchdog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoardConfig {
+    /// A built-in profile (`console`, `generic-sysfs`, `rpi4`) or a profile file.
+    pub profile: String,
+    /// Where sysfs LED-class devices are.
+    pub leds_root: PathBuf,
+    /// The kernel watchdog device to kick, if any (systemd's is used whenever the service
+    /// runs with `WatchdogSec=`).
+    pub watchdog_device: Option<PathBuf>,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        BoardConfig {
+            profile: "console".into(),
+            leds_root: PathBuf::from("/sys/class/leds"),
+            watchdog_device: None,
+        }
+    }
 }
 
 /// Remote commands (MQTT `cmd/{name}`). `ping` and `status` are always answered.
@@ -541,6 +566,9 @@ impl Config {
                     "use {caller}, {extension}, {date} or {time}",
                 );
             }
+        }
+        if let Err(e) = board::profile::Profile::load(&self.board.profile) {
+            problem("board.profile", &self.board.profile, &e.to_string());
         }
         for (i, name) in self.commands.allow.iter().enumerate() {
             if !crate::commands::KNOWN.contains(&name.as_str()) {

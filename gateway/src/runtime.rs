@@ -24,6 +24,8 @@ pub enum StartError {
     MqttTls(#[from] crate::uplink::tls::TlsError),
     #[error("PostgreSQL uplink: {0}")]
     Postgres(#[from] crate::uplink::postgres::PgError),
+    #[error("board: {0}")]
+    Board(String),
 }
 
 /// A running gateway.
@@ -136,6 +138,7 @@ impl Gateway {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
         }
+        start_panel(config, &links, &appender, &db_path, &shutdown, &tasks)?;
         start_sms_route(
             config,
             SmsParts {
@@ -246,6 +249,45 @@ fn start_ctip(
         shutdown.clone(),
     ));
     control
+}
+
+/// The front panel (LEDs from the board profile) and the watchdogs.
+fn start_panel(
+    config: &Config,
+    links: &Links,
+    appender: &Appender,
+    db_path: &std::path::Path,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), StartError> {
+    let profile = board::profile::Profile::load(&config.board.profile)
+        .map_err(|e| StartError::Board(e.to_string()))?;
+    let (leds, errors) = profile.open_leds(&config.board.leds_root);
+    for e in errors {
+        tracing::warn!(error = %e, profile = %profile.name, "LED not available");
+    }
+    let systemd =
+        board::watchdog::SystemdNotify::from_env().map_err(|e| StartError::Board(e.to_string()))?;
+    let device = match &config.board.watchdog_device {
+        Some(path) => Some(
+            board::watchdog::DeviceWatchdog::open(path)
+                .map_err(|e| StartError::Board(e.to_string()))?,
+        ),
+        None => None,
+    };
+    tasks.spawn(
+        crate::health::panel::Panel {
+            leds,
+            watchdogs: board::watchdog::Watchdogs { systemd, device },
+            links: links.clone(),
+            appender: appender.clone(),
+            reader: AsyncReader::open(db_path)?,
+            data_dir: config.gateway.data_dir.clone(),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    Ok(())
 }
 
 /// What an SMS route's worker shares with the rest of the gateway.

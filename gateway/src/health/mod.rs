@@ -2,6 +2,7 @@
 //! (with the board) the LEDs are all views of the same table.
 
 mod links;
+pub mod panel;
 mod status;
 
 pub use links::{LinkStatus, Links};
