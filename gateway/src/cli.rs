@@ -29,7 +29,8 @@ pub enum Command {
     Check {
         #[arg(short, long, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
-        /// Also try each PBX login.
+        /// Also try each PBX login, the uplinks (a test publish, the schema), the modem
+        /// (SIM, registration, signal, SMS centre), and light each LED in turn.
         #[arg(long)]
         connect: bool,
     },
@@ -210,14 +211,14 @@ fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
     if !connect {
         return Ok(ExitCode::SUCCESS);
     }
-    let results = runtime()?.block_on(check_pbx_logins(&config));
+    let steps = runtime()?.block_on(connect_checks(&config));
     let mut ok = true;
-    for (i, (name, result)) in results.iter().enumerate() {
+    for (i, (what, result)) in steps.iter().enumerate() {
         match result {
-            Ok(line) => println!("{}. PBX {name}: {line}", i + 2),
+            Ok(line) => println!("{}. {what}: {line}", i + 2),
             Err(line) => {
                 ok = false;
-                println!("{}. PBX {name}: FAILED - {line}", i + 2);
+                println!("{}. {what}: FAILED - {line}", i + 2);
             }
         }
     }
@@ -226,6 +227,68 @@ fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The installer's checklist after the config: each PBX, the uplinks, the modem, the LEDs.
+async fn connect_checks(config: &Config) -> Vec<(String, Result<String, String>)> {
+    let mut steps: Vec<(String, Result<String, String>)> = check_pbx_logins(config)
+        .await
+        .into_iter()
+        .map(|(name, r)| (format!("PBX {name}"), r))
+        .collect();
+    if let Some(mqtt) = &config.uplink.mqtt {
+        steps.push((
+            "MQTT".into(),
+            crate::uplink::mqtt::probe(mqtt, &config.gateway.id).await,
+        ));
+    }
+    if let Some(pg) = &config.uplink.postgres {
+        let r = crate::uplink::postgres::probe(pg, &config.gateway.id).await;
+        steps.push(("PostgreSQL".into(), r.map_err(|e| e.to_string())));
+    }
+    if let Some(modem) = &config.modem {
+        let db = crate::store::StoreOptions::from_config(config);
+        let r = match tokio::task::spawn_blocking(move || crate::store::open(&db).map(|_| db.path))
+            .await
+        {
+            Ok(Ok(path)) => crate::sms::worker::probe(modem, &path).await,
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        steps.push(("modem".into(), r));
+    }
+    steps.push(("LEDs".into(), led_self_test(config).await));
+    steps
+}
+
+/// Lights each LED of the board profile in turn, so the installer sees every one work.
+async fn led_self_test(config: &Config) -> Result<String, String> {
+    use board::leds::Pattern;
+    let profile =
+        board::profile::Profile::load(&config.board.profile).map_err(|e| e.to_string())?;
+    let (mut leds, errors) = profile.open_leds(&config.board.leds_root);
+    let roles: Vec<String> = leds.roles().iter().map(|r| r.to_string()).collect();
+    for role in &roles {
+        leds.show(role, Pattern::On);
+        leds.step(0);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        leds.show(role, Pattern::Off);
+        leds.step(0);
+    }
+    if errors.is_empty() {
+        Ok(format!(
+            "profile {}: {} lit in turn; watch the panel",
+            profile.name,
+            roles.join(", ")
+        ))
+    } else {
+        let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        Err(format!(
+            "profile {}: {}; check [board] profile and the wiring",
+            profile.name,
+            errors.join("; ")
+        ))
+    }
 }
 
 /// One line per PBX, saying what works or what to fix.

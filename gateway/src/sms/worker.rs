@@ -111,15 +111,60 @@ impl Route for ModemRoute<'_> {
     }
 }
 
+fn modem_settings(modem: &ModemConfig) -> ModemSettings {
+    ModemSettings {
+        pin: modem.pin.as_ref().map(|p| p.expose().to_owned()),
+        smsc: modem.smsc.clone(),
+        register_within: Duration::from_secs(modem.register_within_s.unwrap_or(120)),
+        send_within: Duration::from_secs(modem.send_within_s.unwrap_or(60)),
+        ..ModemSettings::default()
+    }
+}
+
+/// The configured PIN's fingerprint, and whether it may be entered: not if the SIM refused
+/// this very PIN before (then only a changed PIN is tried).
+fn pin_permission(conn: &Connection, modem: &ModemConfig) -> (Option<String>, bool) {
+    let pin_hash = modem
+        .pin
+        .as_ref()
+        .map(|p| hex(&Md5::digest(p.expose().as_bytes())));
+    let refused = meta(conn, "modem.pin_refused");
+    let may = pin_hash.is_some() && refused != pin_hash;
+    (pin_hash, may)
+}
+
+/// `pbxgw check --connect`: opens the port and brings the modem up as the gateway would
+/// (the same PIN rule, and a refusal is remembered the same way).
+pub async fn probe(modem: &ModemConfig, db_path: &std::path::Path) -> Result<String, String> {
+    let conn = open_db(db_path).map_err(|e| e.to_string())?;
+    let port = board::serial::open(&modem.port, modem.baud).map_err(|e| {
+        format!(
+            "cannot open {}: {e}. Is the modem plugged in, the port right, and pbxgw stopped (it holds the port)?",
+            modem.port.display()
+        )
+    })?;
+    let mut m = Modem::new(port, modem_settings(modem));
+    let (pin_hash, may_enter_pin) = pin_permission(&conn, modem);
+    match m.bring_up(may_enter_pin).await {
+        Ok(info) => Ok(format!(
+            "SIM ready, registered to {}{}, {} dBm, SMS centre {}",
+            info.operator.as_deref().unwrap_or("a network"),
+            if info.roaming { " (roaming)" } else { "" },
+            info.signal_dbm.map_or("?".into(), |d| d.to_string()),
+            info.smsc.as_deref().unwrap_or("?")
+        )),
+        Err(e) => {
+            if let (BringUpError::PinRejected, Some(h)) = (&e, &pin_hash) {
+                set_meta(&conn, "modem.pin_refused", h);
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
 impl SmsWorker {
     fn settings(&self) -> ModemSettings {
-        ModemSettings {
-            pin: self.modem.pin.as_ref().map(|p| p.expose().to_owned()),
-            smsc: self.modem.smsc.clone(),
-            register_within: Duration::from_secs(self.modem.register_within_s.unwrap_or(120)),
-            send_within: Duration::from_secs(self.modem.send_within_s.unwrap_or(60)),
-            ..ModemSettings::default()
-        }
+        modem_settings(&self.modem)
     }
 
     pub async fn run(self) {
@@ -184,13 +229,7 @@ impl SmsWorker {
     ) -> Result<Ended, BringUpError> {
         let port = board::serial::open(&self.modem.port, self.modem.baud).map_err(AtError::Io)?;
         let mut modem = Modem::new(port, self.settings());
-        let pin_hash = self
-            .modem
-            .pin
-            .as_ref()
-            .map(|p| hex(&Md5::digest(p.expose().as_bytes())));
-        let refused = meta(conn, "modem.pin_refused");
-        let may_enter_pin = pin_hash.is_some() && refused != pin_hash;
+        let (pin_hash, may_enter_pin) = pin_permission(conn, &self.modem);
         let info = match modem.bring_up(may_enter_pin).await {
             Ok(info) => info,
             Err(BringUpError::PinRejected) => {

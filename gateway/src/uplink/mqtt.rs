@@ -224,20 +224,106 @@ impl Session {
     }
 }
 
+/// Connection options: client id, keep-alive, the Last Will on the status topic,
+/// credentials, TLS.
+fn options(
+    config: &MqttConfig,
+    topics: &Topics,
+    gateway_id: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> MqttOptions {
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| format!("pbxgw-{gateway_id}"));
+    let mut o = MqttOptions::new(client_id, &config.host, config.port_or_default());
+    o.set_keep_alive(Duration::from_secs(config.keepalive_s.max(5)))
+        .set_clean_session(true)
+        .set_inflight(config.max_inflight)
+        .set_max_packet_size(256 * 1024, 256 * 1024)
+        .set_last_will(LastWill::new(
+            topics.status(),
+            StatusReport::offline_json(gateway_id),
+            QoS::AtLeastOnce,
+            true,
+        ));
+    if let Some(user) = &config.username {
+        let password = config
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default();
+        o.set_credentials(user, password);
+    }
+    if let Some(tls) = tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls)));
+    }
+    o
+}
+
+fn tls_config(config: &MqttConfig) -> Result<Option<Arc<rustls::ClientConfig>>, TlsError> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let client_auth = config
+        .client_cert
+        .as_deref()
+        .zip(config.client_key.as_deref());
+    Ok(Some(Arc::new(client_config(
+        config.ca_file.as_deref(),
+        client_auth,
+    )?)))
+}
+
+/// `pbxgw check --connect`: connects (with a client id of its own, so a running gateway is
+/// not thrown off) and publishes one QoS 1 test message on `{prefix}/{gw}/check`, waiting for
+/// the broker's PUBACK.
+pub async fn probe(config: &MqttConfig, gateway_id: &str) -> Result<String, String> {
+    let topics = Topics::new(&config.topic_prefix, gateway_id);
+    let mut o = options(
+        config,
+        &topics,
+        gateway_id,
+        tls_config(config).map_err(|e| e.to_string())?,
+    );
+    o.set_client_id(format!("pbxgw-check-{gateway_id}"));
+    // The check must not leave an "offline" status behind.
+    o.set_last_will(LastWill::new(
+        format!("{}/check", topics.status().trim_end_matches("/status")),
+        "",
+        QoS::AtMostOnce,
+        false,
+    ));
+    let (client, mut eventloop) = AsyncClient::new(o, 10);
+    let at = format!("{}:{}", config.host, config.port_or_default());
+    let run = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    let topic = format!("{}/check", topics.status().trim_end_matches("/status"));
+                    client
+                        .try_publish(topic, QoS::AtLeastOnce, false, r#"{"check":true}"#)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let result = match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(r) => r,
+        Err(_) => Err("no answer within 10 s".to_owned()),
+    };
+    let _ = client.try_disconnect();
+    result
+        .map(|()| format!("connected to {at}, a test publish was acknowledged"))
+        .map_err(|e| format!("{e} ({at}); check host, port, tls, username and password"))
+}
+
 impl MqttSink {
     pub fn new(config: MqttConfig, ctx: SinkContext) -> Result<MqttSink, TlsError> {
-        let tls = if config.tls {
-            let client_auth = config
-                .client_cert
-                .as_deref()
-                .zip(config.client_key.as_deref());
-            Some(Arc::new(client_config(
-                config.ca_file.as_deref(),
-                client_auth,
-            )?))
-        } else {
-            None
-        };
+        let tls = tls_config(&config)?;
         let topics = Topics::new(&config.topic_prefix, &ctx.gateway_id);
         let (tx, rx) = mpsc::channel(64);
         Ok(MqttSink {
@@ -250,37 +336,12 @@ impl MqttSink {
     }
 
     fn options(&self) -> MqttOptions {
-        let client_id = self
-            .config
-            .client_id
-            .clone()
-            .unwrap_or_else(|| format!("pbxgw-{}", self.ctx.gateway_id));
-        let mut o = MqttOptions::new(client_id, &self.config.host, self.config.port_or_default());
-        o.set_keep_alive(Duration::from_secs(self.config.keepalive_s.max(5)))
-            .set_clean_session(true)
-            .set_inflight(self.config.max_inflight)
-            .set_max_packet_size(256 * 1024, 256 * 1024)
-            .set_last_will(LastWill::new(
-                self.topics.status(),
-                StatusReport::offline_json(&self.ctx.gateway_id),
-                QoS::AtLeastOnce,
-                true,
-            ));
-        if let Some(user) = &self.config.username {
-            let password = self
-                .config
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_owned())
-                .unwrap_or_default();
-            o.set_credentials(user, password);
-        }
-        if let Some(tls) = &self.tls {
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                tls.clone(),
-            )));
-        }
-        o
+        options(
+            &self.config,
+            &self.topics,
+            &self.ctx.gateway_id,
+            self.tls.clone(),
+        )
     }
 
     /// Runs until shutdown: connect, drain, and on any failure reconnect with backoff.

@@ -72,31 +72,58 @@ struct Prepared {
     calls: Statement,
 }
 
+/// How to reach the central database: its settings and the TLS connector.
+fn connection_settings(
+    config: &PostgresConfig,
+    gateway_id: &str,
+) -> Result<
+    (
+        tokio_postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    ),
+    PgError,
+> {
+    let url = config.url.as_ref().map(|u| u.expose()).unwrap_or_default();
+    // Validated at config load; a failure here cannot show the URL (it holds a password).
+    let mut pg: tokio_postgres::Config = url.parse()?;
+    pg.connect_timeout(Duration::from_secs(15));
+    pg.application_name(format!("pbxgw-{gateway_id}"));
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+        client_config(config.ca_file.as_deref(), None).or_else(|e| {
+            match (&e, config.ca_file.is_none()) {
+                // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
+                // empty trust store so `require` fails with a clear TLS error later.
+                (TlsError::NoSystemRoots, true) => Ok(rustls::ClientConfig::builder_with_provider(
+                    std::sync::Arc::new(rustls::crypto::ring::default_provider()),
+                )
+                .with_safe_default_protocol_versions()
+                .map_err(TlsError::Config)?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()),
+                _ => Err(e),
+            }
+        })?,
+    );
+    Ok((pg, tls))
+}
+
+/// `pbxgw check --connect`: connects, applies the schema (or names the missing grant).
+pub async fn probe(config: &PostgresConfig, gateway_id: &str) -> Result<String, PgError> {
+    let (pg, tls) = connection_settings(config, gateway_id)?;
+    let (mut client, connection) = pg.connect(tls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    migrate(&mut client).await?;
+    let version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
+    Ok(format!(
+        "connected (PostgreSQL {version}), tables pbxgw_events and pbxgw_calls ready"
+    ))
+}
+
 impl PostgresSink {
     pub fn new(config: PostgresConfig, ctx: SinkContext) -> Result<PostgresSink, PgError> {
-        let url = config.url.as_ref().map(|u| u.expose()).unwrap_or_default();
-        // Validated at config load; a failure here cannot show the URL (it holds a password).
-        let mut pg: tokio_postgres::Config = url.parse()?;
-        pg.connect_timeout(Duration::from_secs(15));
-        pg.application_name(format!("pbxgw-{}", ctx.gateway_id));
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
-            client_config(config.ca_file.as_deref(), None).or_else(|e| {
-                match (&e, config.ca_file.is_none()) {
-                    // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
-                    // empty trust store so `require` fails with a clear TLS error later.
-                    (TlsError::NoSystemRoots, true) => Ok(
-                        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                            rustls::crypto::ring::default_provider(),
-                        ))
-                        .with_safe_default_protocol_versions()
-                        .map_err(TlsError::Config)?
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                    ),
-                    _ => Err(e),
-                }
-            })?,
-        );
+        let (pg, tls) = connection_settings(&config, &ctx.gateway_id)?;
         Ok(PostgresSink {
             config,
             pg,
