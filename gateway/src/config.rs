@@ -59,6 +59,24 @@ pub struct Config {
     pub commands: CommandsConfig,
     #[serde(default)]
     pub board: BoardConfig,
+    /// The local HTTP API; absent: not served.
+    pub api: Option<ApiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where to listen (default `127.0.0.1:8080`; the LAN address to reach it from others).
+    #[serde(default = "default_api_bind")]
+    pub bind: std::net::SocketAddr,
+    /// The bearer token every request but `/health` must carry.
+    pub token: Option<Secret>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_api_bind() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
 }
 
 /// The box: which LEDs it has, and its watchdog.
@@ -517,6 +535,16 @@ impl Config {
                 problems,
             );
         }
+        if let Some(a) = &mut self.api {
+            resolve_secret(
+                "api",
+                "token",
+                &mut a.token,
+                &a.token_env,
+                &a.token_file,
+                problems,
+            );
+        }
         if let Some(m) = &mut self.modem {
             resolve_secret(
                 "modem",
@@ -566,6 +594,14 @@ impl Config {
                     "use {caller}, {extension}, {date} or {time}",
                 );
             }
+        }
+        let weak_token = |a: &ApiConfig| a.token.as_ref().is_none_or(|t| t.expose().len() < 16);
+        if self.api.as_ref().is_some_and(weak_token) {
+            problem(
+                "api.token",
+                &"(missing or shorter than 16 characters)",
+                "set token_file to a file holding a long random token (e.g. openssl rand -hex 24)",
+            );
         }
         if let Err(e) = board::profile::Profile::load(&self.board.profile) {
             problem("board.profile", &self.board.profile, &e.to_string());

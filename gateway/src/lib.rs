@@ -2,6 +2,7 @@
 //! `pbx` (connectors) -> `calls` (correlation) -> `store` (durable log) -> `uplink` (sinks),
 //! and `sms` (rules -> queue -> modem), with `health` beside them.
 
+pub mod api;
 pub mod backoff;
 pub mod calls;
 pub mod cli;

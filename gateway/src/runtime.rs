@@ -26,6 +26,8 @@ pub enum StartError {
     Postgres(#[from] crate::uplink::postgres::PgError),
     #[error("board: {0}")]
     Board(String),
+    #[error("local API: cannot listen on {0}: {1}")]
+    Api(std::net::SocketAddr, std::io::Error),
 }
 
 /// A running gateway.
@@ -130,6 +132,17 @@ impl Gateway {
             shutdown: shutdown.clone(),
             commands: Some(Arc::new(commands)),
         };
+        if let Some(api) = &config.api {
+            let listener = crate::api::bind(api)
+                .await
+                .map_err(|e| StartError::Api(api.bind, e))?;
+            tasks.spawn(crate::api::serve(
+                listener,
+                api.clone(),
+                ctx.clone(),
+                db_path.clone(),
+            ));
+        }
         if let Some(mqtt) = &config.uplink.mqtt {
             let sink = MqttSink::new(mqtt.clone(), ctx.clone())?;
             tasks.spawn(sink.run());

@@ -38,15 +38,7 @@ fn records(events: &[StoredEvent]) -> HashMap<String, CallRecord> {
 }
 
 async fn replay_sim(plan: ReplayPlan) -> AmiSim {
-    AmiSim::start_with(
-        "gw",
-        SECRET,
-        AmiSimBehaviour {
-            replay: Some(plan),
-            ..Default::default()
-        },
-    )
-    .await
+    AmiSim::replaying("gw", SECRET, plan).await
 }
 
 /// Runs a gateway against `sim` until the capture is replayed and no call is open.

@@ -15,7 +15,7 @@ use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
 use pbxgw::store::StoredEvent;
 use pbxgw_tests::harness::{stored_events, wait_until};
-use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour, ReplayPlan};
+use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
 use pbxgw_tests::sim::modem::{deliver_pdu, ModemSim, ModemSimOptions};
 
 fn config(dir: &std::path::Path, modem: &ModemSim, extra: &str) -> Config {
@@ -89,15 +89,7 @@ text = "Przepraszamy, nie odebraliśmy Państwa połączenia. Oddzwonimy wkrótc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ivr_choices_and_missed_calls_from_asterisk_become_texts_at_the_modem() {
     let modem = ModemSim::start(ModemSimOptions::default());
-    let ami = AmiSim::start_with(
-        "gw",
-        "secret",
-        AmiSimBehaviour {
-            replay: Some(ReplayPlan::default()),
-            ..Default::default()
-        },
-    )
-    .await;
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
         "[[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n{RULES}",

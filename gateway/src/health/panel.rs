@@ -104,7 +104,9 @@ impl Panel {
             .map_or(Duration::from_secs(5), |i| {
                 (i / 2).max(Duration::from_secs(1))
             });
-        let mut last_kick = Instant::now().checked_sub(kick_every).unwrap_or_else(Instant::now);
+        let mut last_kick = Instant::now()
+            .checked_sub(kick_every)
+            .unwrap_or_else(Instant::now);
         self.watchdogs.ready();
         let mut reported = false;
         loop {

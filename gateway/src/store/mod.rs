@@ -63,7 +63,9 @@ mod writer;
 pub use codec::{decode_body, encode_body};
 pub use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
-pub use reader::{AsyncReader, SinkBacklog, StoreReader, StoreStats, StoredEvent};
+pub use reader::{
+    AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats, StoredEvent,
+};
 pub use writer::{spawn_writer, Appender, Receipt, WriterHandle};
 
 use crate::calls::CallEvent;

@@ -51,6 +51,37 @@ pub struct StoreStats {
     pub sinks: Vec<SinkBacklog>,
 }
 
+/// Filters of the call journal.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CallQuery {
+    pub number: Option<String>,
+    pub extension: Option<String>,
+    pub since_ms: Option<i64>,
+    pub before_ms: Option<i64>,
+    /// `live` or `ended`.
+    pub state: Option<String>,
+    pub limit: u32,
+}
+
+/// One row of the call journal (the `calls` table).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallSummary {
+    pub call_id: String,
+    pub pbx: String,
+    pub state: String,
+    pub direction: Option<String>,
+    pub caller: Option<String>,
+    pub callee: Option<String>,
+    pub extension: Option<String>,
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    pub started_ms: i64,
+    pub answered_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    pub disposition: Option<String>,
+}
+
 pub struct StoreReader {
     conn: Connection,
     path: std::path::PathBuf,
@@ -69,16 +100,31 @@ impl StoreReader {
 
     /// Up to `limit` events with `seq > after`, in order.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_where(
+            "seq > ?1 ORDER BY seq LIMIT ?2",
+            (after as i64, limit as i64),
+        )
+    }
+
+    /// Every event of one call, in order.
+    pub fn call_events(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        self.events_where("call_id = ?1 ORDER BY seq LIMIT 1000", [call_id])
+    }
+
+    fn events_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let doing = "reading events";
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT seq, ts_ms, source, pbx, kind, call_id, raw, body FROM events
-                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT seq, ts_ms, source, pbx, kind, call_id, raw, body FROM events WHERE {filter}"
+            ))
             .map_err(StoreError::sql(doing))?;
         let rows = stmt
-            .query_map((after as i64, limit as i64), |r| {
+            .query_map(params, |r| {
                 let body: Vec<u8> = r.get(7)?;
                 Ok(StoredEvent {
                     seq: r.get::<_, i64>(0)? as u64,
@@ -89,6 +135,55 @@ impl StoreReader {
                     call_id: r.get(5)?,
                     raw: r.get(6)?,
                     body: decode_body(&body).map_err(|e| e.to_string()),
+                })
+            })
+            .map_err(StoreError::sql(doing))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::sql(doing))
+    }
+
+    /// The call journal, newest first: filtered by a number (caller or callee), an
+    /// extension or agent, a time range; `before` pages back from a start time.
+    pub fn calls(&self, q: &CallQuery) -> Result<Vec<CallSummary>, StoreError> {
+        let doing = "reading calls";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT call_id, pbx, state, direction, caller, callee, extension, agent, queue,
+                        started_ms, answered_ms, ended_ms, disposition
+                 FROM calls
+                 WHERE (?1 IS NULL OR caller LIKE '%' || ?1 || '%' OR callee LIKE '%' || ?1 || '%')
+                   AND (?2 IS NULL OR extension = ?2 OR agent = ?2)
+                   AND (?3 IS NULL OR started_ms >= ?3)
+                   AND (?4 IS NULL OR started_ms < ?4)
+                   AND (?5 IS NULL OR state = ?5)
+                 ORDER BY started_ms DESC LIMIT ?6",
+            )
+            .map_err(StoreError::sql(doing))?;
+        let params = (
+            q.number.as_deref(),
+            q.extension.as_deref(),
+            q.since_ms,
+            q.before_ms,
+            q.state.as_deref(),
+            i64::from(q.limit.clamp(1, 500)),
+        );
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok(CallSummary {
+                    call_id: r.get(0)?,
+                    pbx: r.get(1)?,
+                    state: r.get(2)?,
+                    direction: r.get(3)?,
+                    caller: r.get(4)?,
+                    callee: r.get(5)?,
+                    extension: r.get(6)?,
+                    agent: r.get(7)?,
+                    queue: r.get(8)?,
+                    started_ms: r.get(9)?,
+                    answered_ms: r.get(10)?,
+                    ended_ms: r.get(11)?,
+                    disposition: r.get(12)?,
                 })
             })
             .map_err(StoreError::sql(doing))?;

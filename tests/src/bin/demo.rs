@@ -14,7 +14,7 @@ use clap::Parser;
 use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
 use pbxgw_tests::harness::{Collector, Mosquitto, Postgres};
-use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour, ReplayPlan};
+use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
 
@@ -39,14 +39,23 @@ fn main() -> anyhow::Result<()> {
 
 const CTIP_PIN: &str = "1234";
 
-fn config_text(
-    dir: &std::path::Path,
+const API_TOKEN: &str = "demo-token-0123456789";
+
+/// The demo's ports: central's, the simulators', the local API's.
+struct Ports {
     broker: u16,
-    pg: &str,
     ctip: u16,
     ami: u16,
-    modem: &ModemSim,
-) -> String {
+    api: u16,
+}
+
+fn config_text(dir: &std::path::Path, ports: &Ports, pg: &str, modem: &ModemSim) -> String {
+    let Ports {
+        broker,
+        ctip,
+        ami,
+        api,
+    } = ports;
     format!(
         r#"[gateway]
 id = "demo"
@@ -88,6 +97,10 @@ text = "Przepraszamy, nie odebraliśmy ({{time}}). Oddzwonimy wkrótce."
 [commands]
 allow = ["sms.send", "call.originate"]
 
+[api]
+bind = "127.0.0.1:{api}"
+token = "{API_TOKEN}"
+
 [uplink.mqtt]
 host = "127.0.0.1"
 port = {broker}
@@ -110,28 +123,26 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         ..CtipSimOptions::new(CTIP_PIN).real_stream(usize::MAX)
     })
     .await;
-    let ami = AmiSim::start_with(
-        "gw",
-        "secret",
-        AmiSimBehaviour {
-            replay: Some(ReplayPlan {
-                speed: args.speed,
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    )
-    .await;
+    let plan = ReplayPlan {
+        speed: args.speed,
+        ..Default::default()
+    };
+    let ami = AmiSim::replaying("gw", "secret", plan).await;
     let modem = ModemSim::start(ModemSimOptions::default());
     let dir = tempfile::tempdir()?;
-    let text = config_text(
-        dir.path(),
-        broker.port(),
-        &pg.url(),
-        ctip.port(),
-        ami.port(),
-        &modem,
-    );
+    // The local API on 8080 when it is free.
+    let api = if std::net::TcpListener::bind("127.0.0.1:8080").is_ok() {
+        8080
+    } else {
+        pbxgw_tests::harness::free_port()
+    };
+    let ports = Ports {
+        broker: broker.port(),
+        ctip: ctip.port(),
+        ami: ami.port(),
+        api,
+    };
+    let text = config_text(dir.path(), &ports, &pg.url(), &modem);
     let config = Config::from_toml(&text, std::path::Path::new("demo.toml"))?;
     let central = Collector::start(broker.port(), "pbxgw/v1/demo/#", "demo-central").await;
     let gateway = Gateway::start(&config).await?;
@@ -144,6 +155,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         pg.port()
     );
 
+    println!("local API: curl -H 'Authorization: Bearer {API_TOKEN}' 'http://127.0.0.1:{api}/api/calls?limit=5'\n");
     let (mut calls_shown, mut texts_shown) = (0, 0);
     let stop = tokio::time::sleep(Duration::from_secs(args.duration));
     tokio::pin!(stop);

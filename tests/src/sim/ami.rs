@@ -253,6 +253,15 @@ impl AmiSim {
         AmiSim { port, log, task }
     }
 
+    /// A fake Asterisk that replays the real capture after login, as `plan` says.
+    pub async fn replaying(username: &str, secret: &str, plan: ReplayPlan) -> AmiSim {
+        let behaviour = AmiSimBehaviour {
+            replay: Some(plan),
+            ..Default::default()
+        };
+        AmiSim::start_with(username, secret, behaviour).await
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

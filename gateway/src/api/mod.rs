@@ -1,0 +1,315 @@
+//! The local HTTP API on the box's LAN: JSON for supervisors' tools and the status page,
+//! Prometheus metrics, and a health probe.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
+//! | `GET /api/status` | the status report (links, backlogs, drops), as on MQTT |
+//! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
+//! | `GET /api/calls/{id}` | one call: its row and every event of it |
+//! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
+//! | `GET /api/sms?limit=` | the SMS queue, newest first |
+//! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Everything but `/health` needs `Authorization: Bearer <[api] token>`. No response carries
+//! a secret.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::config::{ApiConfig, Secret};
+use crate::store::CallQuery;
+use crate::uplink::json::event_json;
+use crate::uplink::SinkContext;
+
+#[derive(Clone)]
+struct Api {
+    ctx: SinkContext,
+    token: Secret,
+    db_path: std::path::PathBuf,
+}
+
+/// Binds the API's address; the server then runs until shutdown.
+pub async fn bind(config: &ApiConfig) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.bind).await
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ApiConfig,
+    ctx: SinkContext,
+    db_path: std::path::PathBuf,
+) {
+    let shutdown = ctx.shutdown.clone();
+    let api = Arc::new(Api {
+        ctx,
+        token: config.token.unwrap_or_else(|| Secret::new("")),
+        db_path,
+    });
+    let app = router(api);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "local API stopped");
+    }
+}
+
+fn router(api: Arc<Api>) -> Router {
+    let protected = Router::new()
+        .route("/api/status", get(status))
+        .route("/api/calls", get(calls))
+        .route("/api/calls/{id}", get(call))
+        .route("/api/events", get(events))
+        .route("/api/sms", get(sms_list).post(sms_send))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(api.clone(), authorize));
+    Router::new()
+        .route("/health", get(health))
+        .merge(protected)
+        .with_state(api)
+}
+
+async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let want = api.token.expose();
+    if want.is_empty() || !constant_time_eq(given.as_bytes(), want.as_bytes()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <the [api] token>",
+        );
+    }
+    next.run(request).await
+}
+
+/// Compares without stopping at the first difference (no timing hint about the token).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        &e.to_string(),
+    )
+}
+
+async fn health(State(api): State<Arc<Api>>) -> Json<Value> {
+    Json(json!({ "ok": true, "gw": api.ctx.gateway_id }))
+}
+
+async fn status(State(api): State<Arc<Api>>) -> Response {
+    match api.ctx.status().await {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn calls(State(api): State<Arc<Api>>, Query(mut q): Query<CallQuery>) -> Response {
+    if q.limit == 0 {
+        q.limit = 100;
+    }
+    match api.ctx.reader.call(move |r| r.calls(&q)).await {
+        Ok(rows) => Json(json!({ "calls": rows })).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+    let lookup = id.clone();
+    let found = api
+        .ctx
+        .reader
+        .call(move |r| {
+            let row = r
+                .calls(&CallQuery {
+                    limit: 500,
+                    ..CallQuery::default()
+                })?
+                .into_iter()
+                .find(|c| c.call_id == lookup);
+            Ok((row, r.call_events(&lookup)?))
+        })
+        .await;
+    match found {
+        Ok((None, events)) if events.is_empty() => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no call {id:?}"),
+        ),
+        Ok((row, events)) => {
+            let events: Vec<Value> = events
+                .iter()
+                .map(|e| event_json(&api.ctx.gateway_id, e, false))
+                .collect();
+            Json(json!({ "call": row, "events": events })).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    since: u64,
+    limit: Option<usize>,
+}
+
+async fn events(State(api): State<Arc<Api>>, Query(q): Query<EventsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    match api
+        .ctx
+        .reader
+        .call(move |r| r.events_after(q.since, limit))
+        .await
+    {
+        Ok(rows) => {
+            let events: Vec<Value> = rows
+                .iter()
+                .map(|e| event_json(&api.ctx.gateway_id, e, false))
+                .collect();
+            Json(json!({ "events": events })).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SmsQuery {
+    limit: Option<u32>,
+}
+
+async fn sms_list(State(api): State<Arc<Api>>, Query(q): Query<SmsQuery>) -> Response {
+    let path = api.db_path.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let conn = crate::sms::worker::open_db(&path)?;
+        crate::sms::queue::list(&conn, q.limit.unwrap_or(100).clamp(1, 1000))
+    })
+    .await;
+    match listed {
+        Ok(Ok(rows)) => Json(json!({ "sms": rows })).into_response(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
+    }
+}
+
+async fn sms_send(State(api): State<Arc<Api>>, Json(mut body): Json<Value>) -> Response {
+    let Some(commands) = api.ctx.commands.clone() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unsupported",
+            "no command handler",
+        );
+    };
+    if body.get("request_id").is_none() {
+        body["request_id"] = json!(format!("api-{:016x}", fastrand::u64(..)));
+    }
+    let payload = body.to_string();
+    match commands.run("sms.send", payload.as_bytes()).await {
+        Some((_, answer)) if answer["ok"] == true => {
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
+        Some((_, answer)) => {
+            let status = match answer["error"]["code"].as_str() {
+                Some("not_allowed") => StatusCode::FORBIDDEN,
+                Some("rate_limited") => StatusCode::TOO_MANY_REQUESTS,
+                Some("internal") => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            (status, Json(answer)).into_response()
+        }
+        None => error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "request_id must be a non-empty string",
+        ),
+    }
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let sinks = api.ctx.sinks.clone();
+    let stats = match api.ctx.reader.call(move |r| r.stats(&sinks)).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, samples: Vec<(String, u64)>| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (labels, v) in samples {
+            out.push_str(&format!("{name}{labels} {v}\n"));
+        }
+    };
+    gauge(
+        "pbxgw_last_seq",
+        "The last event sequence number stored.",
+        vec![(String::new(), stats.last_seq)],
+    );
+    gauge(
+        "pbxgw_dropped_events",
+        "Unacknowledged events dropped at the size cap or on a full disk.",
+        vec![(String::new(), stats.dropped)],
+    );
+    gauge(
+        "pbxgw_db_bytes",
+        "Database file and WAL size.",
+        vec![(String::new(), stats.db_bytes)],
+    );
+    gauge(
+        "pbxgw_sink_backlog",
+        "Events a sink has not had acknowledged.",
+        stats
+            .sinks
+            .iter()
+            .map(|s| (format!("{{sink=\"{}\"}}", s.sink), s.backlog))
+            .collect(),
+    );
+    gauge(
+        "pbxgw_link_up",
+        "1 when the link is up.",
+        api.ctx
+            .links
+            .snapshot()
+            .iter()
+            .map(|(name, l)| {
+                (
+                    format!("{{link=\"{name}\"}}"),
+                    u64::from(l.state == crate::calls::LinkState::Up),
+                )
+            })
+            .collect(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"ab"));
+    }
+}

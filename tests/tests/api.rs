@@ -1,0 +1,157 @@
+//! The local HTTP API of a running gateway fed by the real Asterisk capture: health without a
+//! token, everything else only with it; status, call journal with filters, one call with its
+//! events, the event log, the SMS queue (and queuing a text), Prometheus metrics.
+
+use std::time::Duration;
+
+use pbxgw::config::Config;
+use pbxgw::runtime::Gateway;
+use pbxgw_tests::harness::{free_port, stored_events, wait_until};
+use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "0123456789abcdef-api-token";
+
+/// One HTTP/1.1 request; (status, body).
+async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_api_answers_with_the_token_only() {
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = format!(
+        "[gateway]\nid = \"gw-api\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
+        dir.path().join("data"),
+        ami.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let settled = wait_until(Duration::from_secs(30), || {
+        let events = stored_events(&config);
+        ami.log.lock().unwrap().replay_done
+            && events.iter().filter(|e| e.kind == "call.ended").count() == 40
+    })
+    .await;
+    assert!(settled);
+
+    let (code, body) = http(port, "GET", "/health", None, None).await;
+    assert_eq!((code, json(&body)["ok"].clone()), (200, Value::Bool(true)));
+    for path in ["/api/status", "/api/calls", "/metrics", "/api/sms"] {
+        assert_eq!(
+            http(port, "GET", path, None, None).await.0,
+            401,
+            "{path} without a token"
+        );
+        assert_eq!(
+            http(port, "GET", path, Some("wrong-token-wrong-token"), None)
+                .await
+                .0,
+            401,
+            "{path} with a wrong one"
+        );
+    }
+    let t = Some(TOKEN);
+    let (code, body) = http(port, "GET", "/api/status", t, None).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["links"]["pbx:asterisk"]["state"], "up");
+    assert!(!body.contains("secret"), "no secret in a response");
+
+    let (_, body) = http(port, "GET", "/api/calls?limit=500", t, None).await;
+    assert_eq!(json(&body)["calls"].as_array().unwrap().len(), 40);
+    let (_, body) = http(port, "GET", "/api/calls?number=48224853154", t, None).await;
+    let calls = json(&body)["calls"].as_array().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{body}");
+    assert_eq!(calls[0]["extension"], "302");
+    let (_, body) = http(port, "GET", "/api/calls?extension=301", t, None).await;
+    assert_eq!(json(&body)["calls"].as_array().unwrap().len(), 3, "{body}");
+    let id = calls[0]["call_id"].as_str().unwrap().to_owned();
+    let (code, body) = http(port, "GET", &format!("/api/calls/{id}"), t, None).await;
+    assert_eq!(code, 200);
+    let detail = json(&body);
+    assert_eq!(detail["call"]["caller"], "+48224853154");
+    let kinds: Vec<&str> = detail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"call.started"));
+    assert_eq!(kinds.last(), Some(&"call.ended"));
+    assert!(kinds.contains(&"call.dtmf"));
+    assert_eq!(
+        http(port, "GET", "/api/calls/no-such-call", t, None)
+            .await
+            .0,
+        404
+    );
+
+    let (_, body) = http(port, "GET", "/api/events?since=0&limit=5", t, None).await;
+    let events = json(&body)["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[0]["seq"], 1);
+
+    // sms.send is not enabled in [commands] here: refused, typed.
+    let (code, body) = http(
+        port,
+        "POST",
+        "/api/sms",
+        t,
+        Some(r#"{"to":"601234567","text":"x"}"#),
+    )
+    .await;
+    assert_eq!(
+        (code, json(&body)["error"]["code"].clone()),
+        (403, Value::from("not_allowed")),
+        "{body}"
+    );
+    let (_, body) = http(port, "GET", "/api/sms", t, None).await;
+    assert_eq!(json(&body)["sms"].as_array().unwrap().len(), 0);
+
+    let (code, metrics) = http(port, "GET", "/metrics", t, None).await;
+    assert_eq!(code, 200);
+    assert!(metrics.contains("# TYPE pbxgw_last_seq gauge"), "{metrics}");
+    assert!(
+        metrics.contains("pbxgw_link_up{link=\"pbx:asterisk\"} 1"),
+        "{metrics}"
+    );
+    gateway.stop().await;
+}
