@@ -146,6 +146,26 @@ async fn the_local_api_answers_with_the_token_only() {
     let (_, body) = http(port, "GET", "/api/sms", t, None).await;
     assert_eq!(json(&body)["sms"].as_array().unwrap().len(), 0);
 
+    let (_, body) = http(port, "GET", "/api/agents", t, None).await;
+    let agents = json(&body)["agents"].as_array().unwrap().clone();
+    let a302 = agents
+        .iter()
+        .find(|a| a["agent"] == "302")
+        .expect("agent 302 on the panel");
+    assert!(a302["state"].is_string(), "{a302}");
+    // The page itself: no token needed, no secret in it, and it reads the JSON above.
+    let (code, page) = http(port, "GET", "/", None, None).await;
+    assert_eq!(code, 200);
+    assert!(!page.contains(TOKEN));
+    for part in [
+        "/api/status",
+        "/api/calls?state=live",
+        "/api/agents",
+        "/api/sms",
+        "id=\"journal\"",
+    ] {
+        assert!(page.contains(part), "the page lacks {part}");
+    }
     let (code, metrics) = http(port, "GET", "/metrics", t, None).await;
     assert_eq!(code, 200);
     assert!(metrics.contains("# TYPE pbxgw_last_seq gauge"), "{metrics}");

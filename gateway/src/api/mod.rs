@@ -3,16 +3,18 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /` | the status page (one HTML page; it asks for the token and polls the JSON) |
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
 //! | `GET /api/status` | the status report (links, backlogs, drops), as on MQTT |
 //! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
 //! | `GET /api/calls/{id}` | one call: its row and every event of it |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
+//! | `GET /api/agents` | each agent's latest state (the live panel) |
 //! | `GET /api/sms?limit=` | the SMS queue, newest first |
 //! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
 //! | `GET /metrics` | Prometheus text |
 //!
-//! Everything but `/health` needs `Authorization: Bearer <[api] token>`. No response carries
+//! Everything but `/` and `/health` needs `Authorization: Bearer <[api] token>`. No response carries
 //! a secret.
 
 use std::sync::Arc;
@@ -69,10 +71,12 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/calls", get(calls))
         .route("/api/calls/{id}", get(call))
         .route("/api/events", get(events))
+        .route("/api/agents", get(agents))
         .route("/api/sms", get(sms_list).post(sms_send))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(api.clone(), authorize));
     Router::new()
+        .route("/", get(page))
         .route("/health", get(health))
         .merge(protected)
         .with_state(api)
@@ -115,6 +119,22 @@ fn internal(e: impl std::fmt::Display) -> Response {
         "internal",
         &e.to_string(),
     )
+}
+
+/// The status page: static, no secret in it; the browser supplies the token.
+async fn page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("status.html"),
+    )
+        .into_response()
+}
+
+async fn agents(State(api): State<Arc<Api>>) -> Response {
+    match api.ctx.reader.call(|r| r.agents()).await {
+        Ok(rows) => Json(json!({ "agents": rows })).into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 async fn health(State(api): State<Arc<Api>>) -> Json<Value> {

@@ -64,7 +64,8 @@ pub use codec::{decode_body, encode_body};
 pub use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{
-    AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats, StoredEvent,
+    AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats,
+    StoredEvent,
 };
 pub use writer::{spawn_writer, Appender, Receipt, WriterHandle};
 

@@ -64,6 +64,16 @@ pub struct CallQuery {
     pub limit: u32,
 }
 
+/// An agent on the supervisor's panel.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AgentNow {
+    pub agent: String,
+    pub state: crate::calls::AgentState,
+    pub queue: Option<String>,
+    /// Since when (Unix ms).
+    pub ts_ms: i64,
+}
+
 /// One row of the call journal (the `calls` table).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CallSummary {
@@ -140,6 +150,28 @@ impl StoreReader {
             .map_err(StoreError::sql(doing))?;
         rows.collect::<Result<_, _>>()
             .map_err(StoreError::sql(doing))
+    }
+
+    /// Each agent's latest state, from the newest `agent.state` events (the last 200,000
+    /// events are looked at: an agent silent for longer is not on the panel).
+    pub fn agents(&self) -> Result<Vec<AgentNow>, StoreError> {
+        let events = self.events_where(
+            "seq > (SELECT COALESCE(MAX(seq), 0) FROM events) - 200000 AND kind = 'agent.state'
+             ORDER BY seq DESC LIMIT 20000",
+            [],
+        )?;
+        let mut seen = std::collections::BTreeMap::new();
+        for e in events {
+            if let Ok(crate::calls::EventBody::AgentState(a)) = e.body {
+                seen.entry(a.agent.clone()).or_insert(AgentNow {
+                    agent: a.agent,
+                    state: a.state,
+                    queue: a.queue,
+                    ts_ms: e.ts_ms,
+                });
+            }
+        }
+        Ok(seen.into_values().collect())
     }
 
     /// The call journal, newest first: filtered by a number (caller or callee), an
