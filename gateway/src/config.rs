@@ -347,6 +347,30 @@ impl PbxConfig {
 pub struct UplinkConfig {
     pub mqtt: Option<MqttConfig>,
     pub postgres: Option<PostgresConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// A CRM's HTTP endpoint: each selected event is POSTed as JSON (the MQTT event payload).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://crm.example.net/pbx-events` (or `http://` on a trusted LAN).
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub token: Option<Secret>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Event kinds to send; `call.*` style prefixes allowed (default: `call.ringing`,
+    /// `call.answered`, `call.ended`, the screen-pop set).
+    pub kinds: Option<Vec<String>>,
+    /// A CA for a private CRM certificate (else the system's).
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -535,6 +559,16 @@ impl Config {
                 problems,
             );
         }
+        if let Some(w) = &mut self.uplink.webhook {
+            resolve_secret(
+                "uplink.webhook",
+                "token",
+                &mut w.token,
+                &w.token_env,
+                &w.token_file,
+                problems,
+            );
+        }
         if let Some(a) = &mut self.api {
             resolve_secret(
                 "api",
@@ -592,6 +626,16 @@ impl Config {
                     &format!("{key}.text"),
                     &bad,
                     "use {caller}, {extension}, {date} or {time}",
+                );
+            }
+        }
+        if let Some(w) = &self.uplink.webhook {
+            let scheme_ok = w.url.starts_with("https://") || w.url.starts_with("http://");
+            if !scheme_ok || w.url.parse::<axum::http::Uri>().is_err() {
+                problem(
+                    "uplink.webhook.url",
+                    &w.url,
+                    "use an http:// or https:// URL",
                 );
             }
         }

@@ -26,6 +26,8 @@ pub enum StartError {
     Postgres(#[from] crate::uplink::postgres::PgError),
     #[error("board: {0}")]
     Board(String),
+    #[error("webhook uplink: {0}")]
+    Webhook(#[from] crate::uplink::webhook::WebhookError),
     #[error("local API: cannot listen on {0}: {1}")]
     Api(std::net::SocketAddr, std::io::Error),
 }
@@ -149,6 +151,10 @@ impl Gateway {
         }
         if let Some(pg) = &config.uplink.postgres {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
+            tasks.spawn(sink.run());
+        }
+        if let Some(hook) = &config.uplink.webhook {
+            let sink = crate::uplink::webhook::WebhookSink::new(hook.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
         }
         start_panel(config, &links, &appender, &db_path, &shutdown, &tasks)?;

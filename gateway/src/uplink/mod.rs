@@ -6,6 +6,7 @@ pub mod json;
 pub mod mqtt;
 pub mod postgres;
 pub mod tls;
+pub mod webhook;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +24,40 @@ pub fn configured_sinks(config: &Config) -> Vec<String> {
     if config.uplink.postgres.is_some() {
         sinks.push(postgres::SINK.to_owned());
     }
+    if config.uplink.webhook.is_some() {
+        sinks.push(webhook::SINK.to_owned());
+    }
     sinks
+}
+
+/// The next events after `after` (at most `limit`), waiting for new ones when the sink has
+/// caught up. `None` when shutdown starts.
+pub(crate) async fn next_batch(
+    ctx: &SinkContext,
+    after: u64,
+    limit: usize,
+    committed: &mut watch::Receiver<u64>,
+    link: &str,
+) -> Result<Option<Vec<crate::store::StoredEvent>>, crate::store::StoreError> {
+    loop {
+        let batch = ctx
+            .reader
+            .call(move |r| r.events_after(after, limit))
+            .await?;
+        if !batch.is_empty() {
+            return Ok(Some(batch));
+        }
+        ctx.links.set(link, crate::calls::LinkState::Up, None);
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Ok(None),
+            changed = committed.changed() => {
+                if changed.is_err() {
+                    ctx.shutdown.cancelled().await;
+                    return Ok(None);
+                }
+            }
+        }
+    }
 }
 
 /// What every sink gets from the runtime.

@@ -161,24 +161,12 @@ impl PostgresSink {
         };
         let mut committed = self.ctx.committed.clone();
         loop {
-            let after = *acked;
             let limit = self.config.batch_size;
-            let batch = self
-                .ctx
-                .reader
-                .call(move |r| r.events_after(after, limit))
-                .await?;
+            let next = super::next_batch(&self.ctx, *acked, limit, &mut committed, LINK).await?;
+            let Some(batch) = next else {
+                return Ok(());
+            };
             let Some(last) = batch.last().map(|e| e.seq) else {
-                self.ctx.links.set(LINK, LinkState::Up, None);
-                tokio::select! {
-                    _ = self.ctx.shutdown.cancelled() => return Ok(()),
-                    changed = committed.changed() => {
-                        if changed.is_err() {
-                            self.ctx.shutdown.cancelled().await;
-                            return Ok(());
-                        }
-                    }
-                }
                 continue;
             };
             if batch.len() == limit {
