@@ -413,28 +413,47 @@ fn start_ami(
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Listen before starting anything: a SIGTERM during start-up must stop us cleanly, not
+    // kill the process with the default action.
+    let mut signals = StopSignals::listen()?;
     let gateway = Gateway::start(&config).await?;
     tracing::info!(gateway = %config.gateway.id, "pbxgw running");
-    wait_for_signal().await?;
+    signals.next().await;
     tracing::info!("shutting down; send the signal again to exit at once");
-    tokio::spawn(async {
-        if wait_for_signal().await.is_ok() {
-            tracing::warn!("second signal: exiting without waiting");
-            std::process::exit(130);
-        }
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::warn!("second signal: exiting without waiting");
+        std::process::exit(130);
     });
     gateway.stop().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-pub(crate) async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, registered once for the whole run.
+pub(crate) struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn listen() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
+
+    pub(crate) async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+pub(crate) async fn wait_for_signal() -> std::io::Result<()> {
+    StopSignals::listen()?.next().await;
     Ok(())
 }
