@@ -59,7 +59,7 @@ async fn the_local_api_answers_with_the_token_only() {
     let port = free_port();
     let text = format!(
         "[gateway]\nid = \"gw-api\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
-         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n",
         dir.path().join("data"),
         ami.port()
     );
@@ -166,6 +166,18 @@ async fn the_local_api_answers_with_the_token_only() {
     ] {
         assert!(page.contains(part), "the page lacks {part}");
     }
+    // AMI Pings every second here: the link's round trips are on record.
+    let mut body = String::new();
+    for _ in 0..50 {
+        body = http(port, "GET", "/api/quality", t, None).await.1;
+        if json(&body)["now"]["pbx:asterisk"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let q = json(&body);
+    assert_eq!(q["now"]["pbx:asterisk"], "excellent", "{body}");
+    assert!(!q["history"]["pbx:asterisk"].as_array().unwrap().is_empty());
     let (code, metrics) = http(port, "GET", "/metrics", t, None).await;
     assert_eq!(code, 200);
     assert!(metrics.contains("# TYPE pbxgw_last_seq gauge"), "{metrics}");

@@ -9,6 +9,7 @@
 //! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
 //! | `GET /api/calls/{id}` | one call: its row and every event of it |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
+//! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents` | each agent's latest state (the live panel) |
 //! | `GET /api/sms?limit=` | the SMS queue, newest first |
 //! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
@@ -72,6 +73,7 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/calls/{id}", get(call))
         .route("/api/events", get(events))
         .route("/api/agents", get(agents))
+        .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(api.clone(), authorize));
@@ -128,6 +130,15 @@ async fn page() -> Response {
         include_str!("status.html"),
     )
         .into_response()
+}
+
+async fn quality(State(api): State<Arc<Api>>) -> Json<Value> {
+    let history = api.ctx.links.quality.history();
+    let now: serde_json::Map<String, Value> = history
+        .iter()
+        .filter_map(|(link, samples)| Some((link.clone(), json!(samples.last()?.quality))))
+        .collect();
+    Json(json!({ "now": now, "history": history }))
 }
 
 async fn agents(State(api): State<Arc<Api>>) -> Response {

@@ -20,6 +20,8 @@ pub struct LinkStatus {
 pub struct Links {
     tx: Arc<watch::Sender<BTreeMap<String, LinkStatus>>>,
     counters: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    /// Round-trip times of the links that measure them.
+    pub quality: super::quality::QualityLog,
 }
 
 impl Default for Links {
@@ -33,6 +35,7 @@ impl Links {
         Links {
             tx: Arc::new(watch::channel(BTreeMap::new()).0),
             counters: Arc::default(),
+            quality: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod links;
 pub mod panel;
+pub mod quality;
 mod status;
 
 pub use links::{LinkStatus, Links};

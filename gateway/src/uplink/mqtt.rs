@@ -113,6 +113,8 @@ fn topic_level(s: &str) -> String {
 #[derive(Debug, Clone, Copy)]
 enum Tag {
     Event(u64),
+    /// The status message, published at this instant: its PUBACK measures the round trip.
+    Status(Instant),
     Other,
 }
 
@@ -508,11 +510,17 @@ impl MqttSink {
                     s.by_pkid.insert(pkid, tag);
                 }
             }
-            Event::Incoming(Packet::PubAck(ack)) => {
-                if let Some(Tag::Event(seq)) = s.by_pkid.remove(&ack.pkid) {
-                    s.window.acked_one(seq);
+            Event::Incoming(Packet::PubAck(ack)) => match s.by_pkid.remove(&ack.pkid) {
+                Some(Tag::Event(seq)) => s.window.acked_one(seq),
+                Some(Tag::Status(sent)) => {
+                    let rtt = Some(sent.elapsed());
+                    self.ctx
+                        .links
+                        .quality
+                        .record(LINK, rtt, crate::store::now_ms());
                 }
-            }
+                _ => {}
+            },
             Event::Incoming(Packet::Publish(publish)) => self.on_command(s, &publish)?,
             _ => {}
         }
@@ -567,7 +575,7 @@ impl MqttSink {
         let payload = serde_json::to_string(&status).unwrap_or_default();
         s.client
             .try_publish(self.topics.status(), QoS::AtLeastOnce, true, payload)?;
-        s.queued.push_back(Tag::Other);
+        s.queued.push_back(Tag::Status(Instant::now()));
         Ok(())
     }
 

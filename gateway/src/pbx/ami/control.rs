@@ -271,6 +271,7 @@ mod tests {
                 headers: vec![("Response".into(), r.into()), ("Message".into(), m.into())],
             },
             items: vec![],
+            received: std::time::Instant::now(),
         };
         assert_eq!(
             typed("Hangup", Ok(response("Success", "Channel Hungup"))),

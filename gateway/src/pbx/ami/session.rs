@@ -103,6 +103,8 @@ impl AmiError {
 pub struct ActionResult {
     pub response: Message,
     pub items: Vec<Message>,
+    /// When the answer was complete (round-trip times).
+    pub received: Instant,
 }
 
 impl ActionResult {
@@ -323,6 +325,7 @@ impl Connection {
                 let _ = reply.send(Ok(ActionResult {
                     response,
                     items: done.items,
+                    received: Instant::now(),
                 }));
             }
         }
@@ -491,10 +494,12 @@ impl AmiSession {
                 }
                 _ = ping.tick() => {
                     if let Some((sent, rx)) = &mut pong {
-                        let answered = matches!(rx.try_recv(), Ok(Ok(_)));
-                        if !answered {
+                        let Ok(Ok(answer)) = rx.try_recv() else {
+                            self.links.quality.record(&self.link(), None, crate::store::now_ms());
                             return AmiError::NoAnswer("Ping".into(), sent.elapsed());
-                        }
+                        };
+                        let rtt = answer.received.saturating_duration_since(*sent);
+                        self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
                     }
                     let (reply, rx) = oneshot::channel();
                     if let Err(e) = c.send("Ping", &[], reply).await {
