@@ -5,6 +5,7 @@
 //! Test code: failures here are test failures, so `expect` with a message that says what to
 //! install or look at is the right tool.
 
+pub mod bench;
 pub mod feeder;
 pub mod harness;
 pub mod sim;

@@ -11,12 +11,11 @@
 //! RSS. Repetitions reuse the capture's call ids: each repetition's calls have all ended
 //! before the next begins.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pbxgw::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
-use pbxgw::config::SyncMode;
 use pbxgw::pbx::ami::codec::{Decoded, Decoder, Message};
-use pbxgw::store::{self, StoreOptions};
+use pbxgw::store::{self};
 use pbxgw_tests::sim::ami::Capture;
 
 fn main() -> anyhow::Result<()> {
@@ -94,22 +93,7 @@ async fn pipeline(
     keep: impl Fn(&Message) -> bool,
 ) -> anyhow::Result<(f64, usize)> {
     let dir = tempfile::tempdir()?;
-    let options = StoreOptions {
-        path: dir.path().join("pbxgw.db"),
-        sync: SyncMode::Full,
-        max_size_bytes: 4 << 30,
-        history_ms: 30 * 86_400_000,
-        batch_max: 1000,
-        batch_wait: Duration::from_millis(2),
-        sinks: vec![],
-        maintenance_every: Duration::from_secs(3600),
-        sms: None,
-    };
-    let (appender, writer, _) = store::spawn_writer(
-        store::open(&options)?,
-        options.clone(),
-        tokio::runtime::Handle::current(),
-    )?;
+    let (appender, writer) = pbxgw_tests::bench::start_store(dir.path())?;
     let mut correlator = AmiCorrelator::new(AmiCorrelatorConfig::new("bench"));
     let t0 = store::now_ms();
     let start = Instant::now();

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use pbxgw::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
-use pbxgw::config::{Config, SyncMode};
+use pbxgw::config::Config;
 use pbxgw::pbx::ctip::codec::{parse, CodePage, Frame, FrameDecoder};
-use pbxgw::store::{self, StoreOptions, StoreReader};
+use pbxgw::store::{self, StoreReader};
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -64,22 +64,7 @@ async fn run(n: usize) -> anyhow::Result<()> {
 
     // Codec + correlator + store: one line every 50 ms of stream time.
     let dir = tempfile::tempdir()?;
-    let options = StoreOptions {
-        path: dir.path().join("pbxgw.db"),
-        sync: SyncMode::Full,
-        max_size_bytes: 4 << 30,
-        history_ms: 30 * 86_400_000,
-        batch_max: 1000,
-        batch_wait: Duration::from_millis(2),
-        sinks: vec![],
-        maintenance_every: Duration::from_secs(3600),
-        sms: None,
-    };
-    let (appender, writer, _) = store::spawn_writer(
-        store::open(&options)?,
-        options.clone(),
-        tokio::runtime::Handle::current(),
-    )?;
+    let (appender, writer) = pbxgw_tests::bench::start_store(dir.path())?;
     let mut correlator = CtipCorrelator::new(CtipCorrelatorConfig::new("bench"));
     let t0 = store::now_ms();
     let start = Instant::now();

@@ -14,7 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pbxgw::config::{Config, SyncMode};
+use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
 use pbxgw::store::{self, StoreOptions, StoreReader};
 use pbxgw_tests::harness::{Mosquitto, Postgres};
@@ -167,20 +167,6 @@ fn print_table(figures: &[Figure]) {
     }
 }
 
-fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
-    StoreOptions {
-        path: dir.join("pbxgw.db"),
-        sync: SyncMode::Full,
-        max_size_bytes: 4 << 30,
-        history_ms: 30 * 86_400_000,
-        batch_max: 1000,
-        batch_wait: Duration::from_millis(2),
-        sinks,
-        maintenance_every: Duration::from_secs(3600),
-        sms: None,
-    }
-}
-
 /// Submits `n` events pipelined (as a connector does) and waits for the last commit.
 async fn fill(options: &StoreOptions, n: u64) -> anyhow::Result<Duration> {
     let opened = store::open(options)?;
@@ -205,7 +191,7 @@ async fn fill(options: &StoreOptions, n: u64) -> anyhow::Result<Duration> {
 
 async fn ingest(dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
     let ours_dir = dir.join("ingest");
-    let took = fill(&store_options(&ours_dir, vec![]), n).await?;
+    let took = fill(&pbxgw_tests::bench::store_options(&ours_dir, vec![]), n).await?;
     let ours = n as f64 / took.as_secs_f64();
 
     // The same rows, encoded up front, inserted with nothing else going on.
@@ -248,7 +234,7 @@ async fn ingest(dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
 }
 
 async fn build_backlog(dir: &Path, n: u64) -> anyhow::Result<()> {
-    fill(&store_options(dir, vec![]), n).await?;
+    fill(&pbxgw_tests::bench::store_options(dir, vec![]), n).await?;
     Ok(())
 }
 
