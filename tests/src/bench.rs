@@ -31,3 +31,63 @@ pub fn start_store(dir: &Path) -> anyhow::Result<(Appender, WriterHandle)> {
     )?;
     Ok((appender, writer))
 }
+
+/// A correlator feeding a store, as the gateway's pipeline does; the caller times it.
+pub struct CorrelatedStore<C> {
+    pub correlator: C,
+    appender: Appender,
+    writer: WriterHandle,
+    last: Option<pbxgw::store::Receipt>,
+    /// Call events handed to the store.
+    pub stored: usize,
+}
+
+impl<C: pbxgw::calls::pipeline::Correlator> CorrelatedStore<C> {
+    pub fn start(dir: &Path, correlator: C) -> anyhow::Result<CorrelatedStore<C>> {
+        let (appender, writer) = start_store(dir)?;
+        Ok(CorrelatedStore {
+            correlator,
+            appender,
+            writer,
+            last: None,
+            stored: 0,
+        })
+    }
+
+    /// One message at `ts`; `tick` runs the correlator's time-driven decisions first.
+    pub async fn feed(
+        &mut self,
+        ts: i64,
+        raw: &str,
+        message: &C::Message,
+        tick: bool,
+    ) -> anyhow::Result<()> {
+        let mut out = if tick {
+            self.correlator.tick(ts)
+        } else {
+            Vec::new()
+        };
+        out.extend(self.correlator.on_message(ts, raw, message));
+        for e in out {
+            self.stored += 1;
+            self.last = Some(self.appender.submit(e).await?);
+        }
+        Ok(())
+    }
+
+    /// Waits until the last call event has committed.
+    pub async fn committed(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.last.take() {
+            r.committed().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the writer; the correlator is handed back for checks.
+    pub async fn stop(self) -> anyhow::Result<C> {
+        drop(self.appender);
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join()).await?;
+        Ok(self.correlator)
+    }
+}

@@ -93,11 +93,11 @@ async fn pipeline(
     keep: impl Fn(&Message) -> bool,
 ) -> anyhow::Result<(f64, usize)> {
     let dir = tempfile::tempdir()?;
-    let (appender, writer) = pbxgw_tests::bench::start_store(dir.path())?;
-    let mut correlator = AmiCorrelator::new(AmiCorrelatorConfig::new("bench"));
+    let correlator = AmiCorrelator::new(AmiCorrelatorConfig::new("bench"));
+    let mut run = pbxgw_tests::bench::CorrelatedStore::start(dir.path(), correlator)?;
     let t0 = store::now_ms();
     let start = Instant::now();
-    let (mut i, mut handled, mut stored, mut last) = (0i64, 0usize, 0usize, None);
+    let (mut i, mut handled) = (0i64, 0usize);
     for _ in 0..repeat {
         let mut d = Decoder::without_banner();
         for (_, chunk) in capture.chunks() {
@@ -112,27 +112,14 @@ async fn pipeline(
                     continue;
                 }
                 i += 1;
-                let ts = t0 + i;
-                let raw = m.to_raw();
-                let mut out = if i % 1000 == 0 {
-                    correlator.tick(ts)
-                } else {
-                    Vec::new()
-                };
-                out.extend(correlator.on_message(ts, &raw, &m));
-                for e in out {
-                    stored += 1;
-                    last = Some(appender.submit(e).await?);
-                }
+                run.feed(t0 + i, &m.to_raw(), &m, i % 1000 == 0).await?;
             }
         }
     }
-    if let Some(r) = last {
-        r.committed().await?;
-    }
+    run.committed().await?;
     let rate = handled as f64 / start.elapsed().as_secs_f64();
+    let stored = run.stored;
+    let correlator = run.stop().await?;
     anyhow::ensure!(correlator.open_calls() == 0, "calls left open");
-    drop(appender);
-    tokio::task::spawn_blocking(move || writer.join()).await?;
     Ok((rate, stored))
 }

@@ -64,35 +64,24 @@ async fn run(n: usize) -> anyhow::Result<()> {
 
     // Codec + correlator + store: one line every 50 ms of stream time.
     let dir = tempfile::tempdir()?;
-    let (appender, writer) = pbxgw_tests::bench::start_store(dir.path())?;
-    let mut correlator = CtipCorrelator::new(CtipCorrelatorConfig::new("bench"));
+    let correlator = CtipCorrelator::new(CtipCorrelatorConfig::new("bench"));
+    let mut run = pbxgw_tests::bench::CorrelatedStore::start(dir.path(), correlator)?;
     let t0 = store::now_ms();
     let start = Instant::now();
     let mut d = FrameDecoder::new();
     d.push(&wire);
-    let (mut i, mut events, mut last) = (0i64, 0usize, None);
+    let mut i = 0i64;
     while let Some(Frame::Message(b)) = d.next_frame() {
         let text = cp.decode(&b);
         let ts = t0 + i * 50;
         i += 1;
         let Ok(msg) = parse(&text) else { continue };
-        let mut out = if i % 20 == 0 {
-            correlator.tick(ts)
-        } else {
-            Vec::new()
-        };
-        out.extend(correlator.on_message(ts, &text, &msg));
-        for e in out {
-            events += 1;
-            last = Some(appender.submit(e).await?);
-        }
+        run.feed(ts, &text, &msg, i % 20 == 0).await?;
     }
-    if let Some(r) = last {
-        r.committed().await?;
-    }
+    run.committed().await?;
     let pipeline = n as f64 / start.elapsed().as_secs_f64();
-    drop(appender);
-    tokio::task::spawn_blocking(move || writer.join()).await?;
+    let events = run.stored;
+    run.stop().await?;
 
     let (e2e, rss_kb, stored) = end_to_end(&lines).await?;
 
