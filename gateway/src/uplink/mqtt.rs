@@ -82,6 +82,10 @@ impl Topics {
     pub fn call(&self, call_id: &str) -> String {
         format!("{}/call/{}", self.base, topic_level(call_id))
     }
+    /// An agent's latest state, retained so a new subscriber sees the panel at once.
+    pub fn agent(&self, agent: &str) -> String {
+        format!("{}/agent/{}", self.base, topic_level(agent))
+    }
     pub fn status(&self) -> String {
         format!("{}/status", self.base)
     }
@@ -217,9 +221,15 @@ struct Session {
 
 impl Session {
     /// Queues one QoS 1 message of event `seq`; its PUBACK will count toward that event.
-    fn publish_part(&mut self, topic: String, payload: String, seq: u64) -> Result<(), MqttError> {
+    fn publish_part(
+        &mut self,
+        topic: String,
+        payload: String,
+        seq: u64,
+        retain: bool,
+    ) -> Result<(), MqttError> {
         self.client
-            .try_publish(topic, QoS::AtLeastOnce, false, payload)?;
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)?;
         self.queued.push_back(Tag::Event(seq));
         self.window.sent(seq);
         Ok(())
@@ -487,16 +497,22 @@ impl MqttSink {
             }
             let (seq, event_topic) = (event.seq, self.topics.event(&event.kind));
             let payload = event_json(&self.ctx.gateway_id, event, historical).to_string();
-            let record = match (&event.body, &event.call_id) {
+            // A second message of the same event: the final record on `call/{id}`, or the
+            // agent's state retained on `agent/{id}`.
+            let second = match (&event.body, &event.call_id) {
                 (Ok(EventBody::CallEnded(record)), Some(call_id)) => Some((
                     self.topics.call(call_id),
                     call_json(&self.ctx.gateway_id, seq, record).to_string(),
+                    false,
                 )),
+                (Ok(EventBody::AgentState(a)), _) => {
+                    Some((self.topics.agent(&a.agent), payload.clone(), true))
+                }
                 _ => None,
             };
-            s.publish_part(event_topic, payload, seq)?;
-            if let Some((topic, payload)) = record {
-                s.publish_part(topic, payload, seq)?;
+            s.publish_part(event_topic, payload, seq, false)?;
+            if let Some((topic, payload, retain)) = second {
+                s.publish_part(topic, payload, seq, retain)?;
             }
             s.buffer.pop_front();
         }
@@ -673,6 +689,7 @@ mod tests {
         let t = Topics::new("pbxgw/v1", "gw1");
         assert_eq!(t.event("call.ended"), "pbxgw/v1/gw1/event/call.ended");
         assert_eq!(t.call("a/b+c"), "pbxgw/v1/gw1/call/a_b_c");
+        assert_eq!(t.agent("PJSIP/201"), "pbxgw/v1/gw1/agent/PJSIP_201");
         assert_eq!(t.command_name("pbxgw/v1/gw1/cmd/ping"), Some("ping"));
         assert_eq!(t.command_name("pbxgw/v1/gw2/cmd/ping"), None);
     }
