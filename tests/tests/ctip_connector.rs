@@ -146,6 +146,49 @@ async fn a_pbx_without_who_still_logs_in() {
     gateway.stop().await;
 }
 
+/// Probes measure the link's round trip: WHO on a current PBX (even while events flow), the
+/// RQST probe answered by STAT on one without WHO. Neither counts as a dead link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_put_the_round_trip_on_record_with_and_without_who() {
+    for answer_who in [true, false] {
+        let sim = CtipSim::start(CtipSimOptions {
+            answer_who,
+            ..CtipSimOptions::new(PIN).real_stream(4)
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), sim.port(), "probe_after_s = 1\n");
+        let gateway = Gateway::start(&config).await.unwrap();
+        let samples = || {
+            gateway
+                .links()
+                .quality
+                .history()
+                .get("pbx:slican")
+                .map(|s| s.iter().filter(|s| s.rtt_ms.is_some()).count())
+                .unwrap_or(0)
+        };
+        let probes = || sim.stats.probes.load(std::sync::atomic::Ordering::SeqCst);
+        let measured =
+            wait_until(Duration::from_secs(20), || samples() >= 1 && probes() >= 4).await;
+        assert!(
+            measured,
+            "who={answer_who}: {:?}",
+            gateway.links().quality.history()
+        );
+        let history = gateway.links().quality.history();
+        let last = history["pbx:slican"].last().unwrap();
+        assert_eq!(last.quality, pbxgw::health::quality::Quality::Excellent);
+        assert_eq!(
+            sim.stats.logins.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "who={answer_who}: answered probes keep the link"
+        );
+        assert_eq!(link(&gateway).map(|l| l.state), Some(LinkState::Up));
+        gateway.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_link_is_probed_then_dropped_and_reconnected() {
     let sim = CtipSim::start(CtipSimOptions {

@@ -1,5 +1,6 @@
-//! Link quality: round-trip times of each link (AMI `Ping`, the MQTT status publish's PUBACK),
-//! kept for 24 hours and classified for the status page.
+//! Link quality: round-trip times of each link (AMI `Ping`, the CTIP `WHO`/`RQST` probe, a
+//! PostgreSQL `SELECT 1`, the MQTT status publish's PUBACK), kept for 24 hours (one sample a
+//! minute, the worst) and classified for the status page.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,8 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 const KEEP_MS: i64 = 24 * 3_600_000;
-/// At one sample a minute, a day fits; faster probes keep the newest.
-const MAX_SAMPLES: usize = 2880;
+/// Samples of one minute are folded into one (the worst), so a day always fits whatever the
+/// probe period.
+const BUCKET_MS: i64 = 60_000;
+const MAX_SAMPLES: usize = (KEEP_MS / BUCKET_MS) as usize + 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,11 +55,22 @@ impl QualityLog {
             return;
         };
         let samples = map.entry(link.to_owned()).or_default();
-        samples.push_back(Sample {
+        let sample = Sample {
             at_ms: now_ms,
             rtt_ms: rtt.map(|d| d.as_millis() as u64),
             quality: Quality::of(rtt),
-        });
+        };
+        match samples.back_mut() {
+            Some(last) if last.at_ms.div_euclid(BUCKET_MS) == now_ms.div_euclid(BUCKET_MS) => {
+                if worse(&sample, last) {
+                    *last = Sample {
+                        at_ms: last.at_ms,
+                        ..sample
+                    };
+                }
+            }
+            _ => samples.push_back(sample),
+        }
         while samples.front().is_some_and(|s| now_ms - s.at_ms > KEEP_MS)
             || samples.len() > MAX_SAMPLES
         {
@@ -77,6 +91,15 @@ impl QualityLog {
     }
 }
 
+/// No answer is worst; else the slower round trip.
+fn worse(a: &Sample, b: &Sample) -> bool {
+    match (a.rtt_ms, b.rtt_ms) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(x), Some(y)) => x > y,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,15 +108,37 @@ mod tests {
     fn samples_are_classified_and_kept_for_a_day() {
         let log = QualityLog::default();
         let ms = Duration::from_millis;
-        log.record("pbx:a", Some(ms(10)), 0);
-        log.record("pbx:a", Some(ms(100)), 1);
-        log.record("pbx:a", Some(ms(200)), 2);
-        log.record("pbx:a", Some(ms(900)), 3);
-        log.record("pbx:a", None, 4);
+        let minute = |m: i64| m * BUCKET_MS;
+        log.record("pbx:a", Some(ms(10)), minute(0));
+        log.record("pbx:a", Some(ms(100)), minute(1));
+        log.record("pbx:a", Some(ms(200)), minute(2));
+        log.record("pbx:a", Some(ms(900)), minute(3));
+        log.record("pbx:a", None, minute(4));
         let q: Vec<Quality> = log.history()["pbx:a"].iter().map(|s| s.quality).collect();
         use Quality::*;
         assert_eq!(q, [Excellent, Good, Average, Poor, Disconnected]);
-        log.record("pbx:a", Some(ms(10)), KEEP_MS + 4);
+        log.record("pbx:a", Some(ms(10)), KEEP_MS + minute(4));
         assert_eq!(log.history()["pbx:a"].len(), 2, "older than a day is gone");
+    }
+
+    #[test]
+    fn a_minute_keeps_its_worst_sample_so_a_day_always_fits() {
+        let log = QualityLog::default();
+        let ms = Duration::from_millis;
+        log.record("l", Some(ms(20)), 0);
+        log.record("l", Some(ms(300)), 1_000);
+        log.record("l", Some(ms(40)), 2_000);
+        let h = log.history();
+        assert_eq!(h["l"].len(), 1);
+        assert_eq!((h["l"][0].at_ms, h["l"][0].rtt_ms), (0, Some(300)));
+        log.record("l", None, 3_000);
+        assert_eq!(log.history()["l"][0].quality, Quality::Disconnected);
+        // A probe every second for a whole day.
+        for s in 0..86_400 {
+            log.record("fast", Some(ms(5)), s * 1_000);
+        }
+        let day = &log.history()["fast"];
+        assert_eq!(day.len(), 1440);
+        assert_eq!(day[0].at_ms, 0, "the first minute is still there");
     }
 }

@@ -188,15 +188,16 @@ impl Control {
         Ok(())
     }
 
-    /// OK / NA / ERROR: the answer to the oldest pending request.
+    /// OK / NA / ERROR: the answer to the oldest pending request. The round trip when it
+    /// answered a probe.
     pub(crate) async fn answer(
         &mut self,
         c: &mut Connection,
         msg: &Message,
-    ) -> Result<(), CtipError> {
-        let Some((_, pending)) = self.pending.pop_front() else {
+    ) -> Result<Option<Duration>, CtipError> {
+        let Some((sent, pending)) = self.pending.pop_front() else {
             tracing::debug!(answer = msg.kind(), "CTIP answer with no request pending");
-            return Ok(());
+            return Ok(None);
         };
         let failure = match msg {
             Message::Na { code } => Some(CommandError::Refused(*code)),
@@ -204,7 +205,7 @@ impl Control {
             _ => None,
         };
         match (pending, failure) {
-            (Pending::Probe, _) => {}
+            (Pending::Probe, _) => return Ok(Some(sent.elapsed())),
             (Pending::Pick { ext, number, reply }, None) => {
                 self.dial_tone.insert(
                     normalize_ext(&ext).to_owned(),
@@ -234,16 +235,16 @@ impl Control {
                 let _ = reply.send(Ok(CommandAnswer::Done));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Events that complete a request: DRDY (dial now), STAT (answer to RQST). Returns true
-    /// when the message was such an answer and must not be treated as an event as well.
+    /// Events that complete a request: DRDY (dial now), STAT (answer to RQST, and to the
+    /// RQST probe of a PBX without WHO). The round trip when it answered a probe.
     pub(crate) async fn event(
         &mut self,
         c: &mut Connection,
         msg: &Message,
-    ) -> Result<bool, CtipError> {
+    ) -> Result<Option<Duration>, CtipError> {
         match msg {
             Message::Drdy { ext } => {
                 if let Some((_, number, reply)) = self.dial_tone.remove(normalize_ext(ext)) {
@@ -252,7 +253,10 @@ impl Control {
                     self.pending
                         .push_back((Instant::now(), Pending::Final(reply)));
                 }
-                Ok(false)
+                Ok(None)
+            }
+            Message::Stat { .. } if matches!(self.pending.front(), Some((_, Pending::Probe))) => {
+                Ok(self.pending.pop_front().map(|(sent, _)| sent.elapsed()))
             }
             Message::Stat { ext, flags } => {
                 let asked = matches!(self.pending.front(), Some((_, Pending::Stat { ext: e, .. })) if normalize_ext(e) == normalize_ext(ext));
@@ -261,9 +265,9 @@ impl Control {
                         let _ = reply.send(Ok(CommandAnswer::Stat(*flags)));
                     }
                 }
-                Ok(false)
+                Ok(None)
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 

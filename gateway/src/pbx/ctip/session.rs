@@ -389,10 +389,19 @@ impl CtipSession {
         } else {
             "RQST 100_"
         };
+        // WHO is cheap: ask it every period even on a busy link, so the link's round trip is
+        // on record. The old RQST probe makes the PBX report a phone: only on silence.
+        let always_probe = c.identity.who.is_some();
         let mut control = Control::default();
         let mut last_heard = Instant::now();
+        let mut last_probe = Instant::now();
         loop {
-            let probe_at = last_heard + self.settings.probe_after;
+            let quiet_since = if always_probe {
+                last_probe
+            } else {
+                last_heard.max(last_probe)
+            };
+            let probe_at = quiet_since + self.settings.probe_after;
             let wake = control
                 .next_deadline(ANSWER_WITHIN)
                 .map_or(probe_at, |d| d.min(probe_at));
@@ -410,10 +419,14 @@ impl CtipSession {
                         }
                     };
                     if matches!(message, Message::Ok { .. } | Message::Na { .. } | Message::Error) {
-                        control.answer(&mut c, &message).await?;
+                        if let Some(rtt) = control.answer(&mut c, &message).await? {
+                            self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
+                        }
                         continue;
                     }
-                    control.event(&mut c, &message).await?;
+                    if let Some(rtt) = control.event(&mut c, &message).await? {
+                        self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
+                    }
                     let event = PbxEvent::Message { ts_ms: crate::store::now_ms(), raw, message };
                     if self.events.send(event).await.is_err() {
                         return Err(CtipError::Shutdown);
@@ -422,12 +435,12 @@ impl CtipSession {
                 Some(req) = self.commands.recv() => control.request(&mut c, req).await?,
                 _ = tokio::time::sleep_until(wake.into()) => {
                     if control.expire(ANSWER_WITHIN) {
+                        self.links.quality.record(&self.link(), None, crate::store::now_ms());
                         return Err(CtipError::Silent);
                     }
-                    if last_heard.elapsed() >= self.settings.probe_after {
+                    if probe_at <= Instant::now() {
                         control.probe(&mut c, probe).await?;
-                        // Probe again only after another quiet period.
-                        last_heard = Instant::now();
+                        last_probe = Instant::now();
                     }
                 }
             }
