@@ -69,8 +69,44 @@ pub enum Command {
         #[command(subcommand)]
         command: SmsCommand,
     },
+    /// Import, search or remove contacts (names for call records and the status page).
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
     /// Print a commented configuration template.
     ConfigTemplate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Add or replace contacts from a CSV (header: number/phone, name, company, note) or a
+    /// vCard file; bad entries are listed and skipped, the rest go in one transaction.
+    Import {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        path: PathBuf,
+        /// `csv` or `vcard` (default: by extension or content).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Contacts whose number, name or company contains TEXT (all when empty).
+    Search {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        #[arg(default_value = "")]
+        text: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the contact of a number.
+    Delete {
+        #[arg(short, long, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        number: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +201,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sms { command } => sms(command),
+        Command::Contacts { command } => contacts(command),
         Command::ConfigTemplate => {
             print!("{}", config::TEMPLATE);
             Ok(ExitCode::SUCCESS)
@@ -473,7 +510,73 @@ fn status_table(config: &Config, stats: &StoreStats) -> String {
 fn sms_db(config: &Config) -> anyhow::Result<rusqlite::Connection> {
     let options = crate::store::StoreOptions::from_config(config);
     drop(crate::store::open(&options)?);
-    Ok(crate::sms::worker::open_db(&options.path)?)
+    Ok(crate::store::side_connection(&options.path)?)
+}
+
+/// The directory in the gateway's database, creating and migrating it if needed.
+fn directory(path: &Path) -> anyhow::Result<crate::contacts::Directory> {
+    let config = Config::load(path)?;
+    let db = sms_db(&config)?;
+    Ok(crate::contacts::Directory::new(db, config.sms.plan()))
+}
+
+fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
+    use crate::contacts::import::{self, Format};
+    match command {
+        ContactsCommand::Import {
+            config,
+            path,
+            format,
+        } => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let format = match format.as_deref() {
+                None => Format::detect(&path, &bytes),
+                Some("csv") => Format::Csv,
+                Some("vcard" | "vcf") => Format::Vcard,
+                Some(other) => anyhow::bail!("format {other:?}: use csv or vcard"),
+            };
+            let entries = import::parse(&bytes, format)
+                .with_context(|| format!("cannot read contacts from {}", path.display()))?;
+            let mut directory = directory(&config)?;
+            let report = directory.upsert_many(entries, "import", crate::store::now_ms())?;
+            for skipped in &report.skipped {
+                println!("skipped {skipped}");
+            }
+            println!(
+                "{} added, {} updated, {} skipped",
+                report.added,
+                report.updated,
+                report.skipped.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ContactsCommand::Search {
+            config,
+            text,
+            limit,
+            json,
+        } => {
+            let found = directory(&config)?.search(&text, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            }
+            for c in found.iter().filter(|_| !json) {
+                let company = c.company.as_deref().unwrap_or("");
+                println!("{:<16} {:<32} {company}", c.number, c.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ContactsCommand::Delete { config, number } => {
+            if directory(&config)?.delete(&number)? {
+                println!("removed");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("no contact for {number}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
 }
 
 fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
@@ -486,7 +589,7 @@ fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
             id,
         } => {
             let config = Config::load(&config)?;
-            let destination = crate::sms::rules::normalize(&to, &config.sms)?;
+            let destination = crate::numbers::e164(&to, &config.sms.plan())?;
             let id = id.unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
             let request = crate::sms::rules::Enqueue {
                 dedupe_key: format!("cli:{id}"),

@@ -1,5 +1,5 @@
-//! Remote commands (MQTT `cmd/{name}`, later the local API): `sms.send`, `call.originate`,
-//! `call.hangup`, `call.transfer`, `queue.pause`. Each is validated, allowed only when listed
+//! Remote commands (MQTT `cmd/{name}`, and the local API): `sms.send`, `call.originate`,
+//! `call.hangup`, `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. Each is validated, allowed only when listed
 //! in `[commands] allow`, rate-limited, idempotent by `request_id` (a repeated id gets the
 //! first answer again; an SMS is deduped in the queue by `mqtt:<request id>`), and answered
 //! with a typed result: `{"request_id","ok":true,"result":{...}}` or
@@ -21,12 +21,14 @@ use crate::pbx::ami::control::{AmiAction, AmiControl, ControlError};
 use crate::pbx::ctip::control::{CommandError, CtipCommand, CtipControl};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
-pub const KNOWN: [&str; 5] = [
+pub const KNOWN: [&str; 7] = [
     "sms.send",
     "call.originate",
     "call.hangup",
     "call.transfer",
     "queue.pause",
+    "contacts.upsert",
+    "contacts.delete",
 ];
 
 /// How many answers are remembered for repeated request ids.
@@ -53,9 +55,16 @@ pub struct SmsTarget {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
+/// Where `contacts.*` edit the directory.
+pub struct ContactsTarget {
+    pub db_path: std::path::PathBuf,
+    pub plan: crate::numbers::NumberPlan,
+}
+
 pub struct Commands {
     config: CommandsConfig,
     sms: Option<SmsTarget>,
+    contacts: Option<ContactsTarget>,
     ami: HashMap<String, AmiControl>,
     ctip: HashMap<String, CtipControl>,
     recent: Mutex<VecDeque<Instant>>,
@@ -66,12 +75,14 @@ impl Commands {
     pub fn new(
         config: CommandsConfig,
         sms: Option<SmsTarget>,
+        contacts: Option<ContactsTarget>,
         ami: HashMap<String, AmiControl>,
         ctip: HashMap<String, CtipControl>,
     ) -> Commands {
         Commands {
             config,
             sms,
+            contacts,
             ami,
             ctip,
             recent: Mutex::new(VecDeque::new()),
@@ -161,6 +172,7 @@ impl Commands {
     async fn execute(&self, name: &str, request_id: &str, body: &Value) -> Result<Value, Refusal> {
         match name {
             "sms.send" => self.sms_send(request_id, body),
+            "contacts.upsert" | "contacts.delete" => self.contacts(name, body).await,
             "call.originate" => {
                 let extension = field(body, "extension")?;
                 let number = field(body, "number")?;
@@ -254,7 +266,7 @@ impl Commands {
                 "text longer than 10 parts (1530 characters)",
             ));
         }
-        let destination = crate::sms::rules::normalize(&to, &target.config)
+        let destination = crate::numbers::e164(&to, &target.config.plan())
             .map_err(|e| refuse("invalid_number", e.to_string()))?;
         let request = crate::sms::rules::Enqueue {
             dedupe_key: format!("mqtt:{request_id}"),
@@ -263,7 +275,7 @@ impl Commands {
             destination: destination.clone(),
             text,
         };
-        let conn = crate::sms::worker::open_db(&target.db_path)
+        let conn = crate::store::side_connection(&target.db_path)
             .map_err(|e| refuse("internal", e.to_string()))?;
         let queued = queue::enqueue(&conn, &request, crate::store::now_ms(), 0)
             .map_err(|e| refuse("internal", e.to_string()))?;
@@ -288,6 +300,44 @@ impl Commands {
             Queued::Cooldown => return Err(refuse("refused", "cooldown")),
         };
         Ok(json!({ "sms_id": id, "to": destination, "state": "queued" }))
+    }
+
+    /// `contacts.upsert` `{"number","name","company"?,"note"?}` / `contacts.delete` `{"number"}`.
+    async fn contacts(&self, name: &str, body: &Value) -> Result<Value, Refusal> {
+        use crate::contacts::{ContactError, ContactInput, Directory};
+        let target = self
+            .contacts
+            .as_ref()
+            .ok_or_else(|| refuse("unsupported", "this gateway has no contact directory"))?;
+        let (path, plan) = (target.db_path.clone(), target.plan.clone());
+        let number = field(body, "number")?;
+        let delete = name == "contacts.delete";
+        let input = ContactInput {
+            number,
+            name: if delete {
+                String::new()
+            } else {
+                field(body, "name")?
+            },
+            company: opt(body, "company"),
+            note: opt(body, "note"),
+        };
+        let done = tokio::task::spawn_blocking(move || {
+            let directory = Directory::open(&path, plan)?;
+            if delete {
+                let removed = directory.delete(&input.number)?;
+                return Ok(json!({ "removed": removed }));
+            }
+            let (contact, outcome) = directory.upsert(&input, "mqtt", crate::store::now_ms())?;
+            Ok(json!({ "contact": contact, "added": outcome == crate::contacts::Upserted::Added }))
+        })
+        .await
+        .map_err(|e| refuse("internal", e.to_string()))?;
+        done.map_err(|e: ContactError| match e {
+            ContactError::Number(n) => refuse("invalid_number", n.to_string()),
+            e @ (ContactError::Sql(_) | ContactError::Task(_)) => refuse("internal", e.to_string()),
+            other => refuse("bad_request", other.to_string()),
+        })
     }
 
     /// The PBX a command names (`"pbx"`), or the only one there is.
@@ -371,7 +421,7 @@ mod tests {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             rate_per_minute: rate,
         };
-        Commands::new(config, None, HashMap::new(), HashMap::new())
+        Commands::new(config, None, None, HashMap::new(), HashMap::new())
     }
 
     #[tokio::test]

@@ -58,6 +58,8 @@ pub struct Config {
     #[serde(default)]
     pub commands: CommandsConfig,
     #[serde(default)]
+    pub contacts: ContactsConfig,
+    #[serde(default)]
     pub board: BoardConfig,
     /// The local HTTP API; absent: not served.
     pub api: Option<ApiConfig>,
@@ -102,12 +104,21 @@ impl Default for BoardConfig {
     }
 }
 
+/// The contact directory (numbers are matched with the `[sms]` numbering plan).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContactsConfig {
+    /// Copy the central `pbxgw_contacts` table every this many seconds (needs
+    /// `[uplink.postgres]`); absent: no sync.
+    pub central_sync_s: Option<u64>,
+}
+
 /// Remote commands (MQTT `cmd/{name}`). `ping` and `status` are always answered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CommandsConfig {
     /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
-    /// `call.transfer`, `queue.pause`. None by default.
+    /// `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. None by default.
     pub allow: Vec<String>,
     pub rate_per_minute: u32,
 }
@@ -166,6 +177,17 @@ pub struct SmsConfig {
     pub validity_h: u32,
     #[serde(rename = "rule")]
     pub rules: Vec<SmsRule>,
+}
+
+impl SmsConfig {
+    /// The numbering plan these keys describe (also used to match contacts).
+    pub fn plan(&self) -> crate::numbers::NumberPlan {
+        crate::numbers::NumberPlan {
+            country_code: self.country_code.clone(),
+            outside_line_prefix: self.outside_line_prefix.clone(),
+            min_national_digits: self.min_national_digits,
+        }
+    }
 }
 
 impl Default for SmsConfig {
@@ -628,6 +650,16 @@ impl Config {
                     "use {caller}, {extension}, {date} or {time}",
                 );
             }
+        }
+        if self.contacts.central_sync_s.is_some() && self.uplink.postgres.is_none() {
+            problem(
+                "contacts.central_sync_s",
+                &self.contacts.central_sync_s.unwrap_or_default(),
+                "the sync reads PostgreSQL: add [uplink.postgres] or remove this key",
+            );
+        }
+        if self.contacts.central_sync_s == Some(0) {
+            problem("contacts.central_sync_s", &0, "use at least 60 (seconds)");
         }
         if let Some(w) = &self.uplink.webhook {
             let scheme_ok = w.url.starts_with("https://") || w.url.starts_with("http://");

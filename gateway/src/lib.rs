@@ -1,6 +1,7 @@
 //! pbxgw: the gateway service. The modules follow the data path (DESIGN.md):
 //! `pbx` (connectors) -> `calls` (correlation) -> `store` (durable log) -> `uplink` (sinks),
-//! and `sms` (rules -> queue -> modem), with `health` beside them.
+//! and `sms` (rules -> queue -> modem), with `health` beside them. `contacts` names the
+//! numbers in call records.
 
 pub mod api;
 pub mod backoff;
@@ -8,9 +9,11 @@ pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod contacts;
 #[cfg(test)]
 mod fixtures;
 pub mod health;
+pub mod numbers;
 pub mod pbx;
 pub mod runtime;
 pub mod sms;

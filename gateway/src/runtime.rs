@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::calls::LinkState;
 use crate::config::{Config, PbxConfig, PbxKind};
+use crate::contacts::Directory;
 use crate::health::Links;
 use crate::store::{self, Appender, AsyncReader, StoreError, StoreOptions, WriterHandle};
 use crate::uplink::mqtt::MqttSink;
@@ -92,11 +93,13 @@ impl Gateway {
         for pbx in &config.pbx {
             match pbx.kind {
                 PbxKind::Ctip => {
-                    let control = start_ctip(pbx, &links, &appender, &shutdown, &tasks);
+                    let names = open_directory(&db_path, config);
+                    let control = start_ctip(pbx, &links, &appender, names, &shutdown, &tasks);
                     ctip_controls.insert(pbx.name.clone(), control);
                 }
                 PbxKind::Ami => {
-                    let control = start_ami(pbx, &links, &appender, &shutdown, &tasks);
+                    let names = open_directory(&db_path, config);
+                    let control = start_ami(pbx, &links, &appender, names, &shutdown, &tasks);
                     ami_controls.insert(pbx.name.clone(), control);
                 }
                 PbxKind::Ari => links.set(
@@ -121,6 +124,10 @@ impl Gateway {
                 config: config.sms.clone(),
                 wake: sms_wake.clone(),
             }),
+            Some(crate::commands::ContactsTarget {
+                db_path: db_path.clone(),
+                plan: config.sms.plan(),
+            }),
             ami_controls.clone(),
             ctip_controls.clone(),
         );
@@ -143,6 +150,7 @@ impl Gateway {
                 api.clone(),
                 ctx.clone(),
                 db_path.clone(),
+                config.sms.plan(),
             ));
         }
         if let Some(mqtt) = &config.uplink.mqtt {
@@ -152,6 +160,16 @@ impl Gateway {
         if let Some(pg) = &config.uplink.postgres {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
+        }
+        if let (Some(every), Some(pg)) = (config.contacts.central_sync_s, &config.uplink.postgres) {
+            let sync = crate::contacts::central::CentralSync {
+                config: pg.clone(),
+                gateway_id: config.gateway.id.clone(),
+                db_path: db_path.clone(),
+                plan: config.sms.plan(),
+                every: Duration::from_secs(every),
+            };
+            tasks.spawn(sync.run(shutdown.clone()));
         }
         if let Some(hook) = &config.uplink.webhook {
             let sink = crate::uplink::webhook::WebhookSink::new(hook.clone(), ctx.clone())?;
@@ -232,11 +250,21 @@ impl Gateway {
     }
 }
 
+/// The contact directory for one correlation pipeline; without it calls are not named.
+fn open_directory(db_path: &std::path::Path, config: &Config) -> Option<Directory> {
+    Directory::open(db_path, config.sms.plan())
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "contact directory unavailable: calls are not named"),
+        )
+        .ok()
+}
+
 /// A CTIP connector and its correlator, joined by a bounded channel.
 fn start_ctip(
     pbx: &PbxConfig,
     links: &Links,
     appender: &Appender,
+    names: Option<Directory>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> crate::pbx::ctip::control::CtipControl {
@@ -265,6 +293,7 @@ fn start_ctip(
         CtipCorrelator::new(correlation),
         rx,
         appender.clone(),
+        names,
         shutdown.clone(),
     ));
     control
@@ -379,6 +408,7 @@ fn start_ami(
     pbx: &PbxConfig,
     links: &Links,
     appender: &Appender,
+    names: Option<Directory>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
 ) -> crate::pbx::ami::control::AmiControl {
@@ -406,6 +436,7 @@ fn start_ami(
         AmiCorrelator::new(correlation),
         rx,
         appender.clone(),
+        names,
         shutdown.clone(),
     ));
     control

@@ -21,7 +21,7 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\"]\n\
+         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\", \"contacts.upsert\", \"contacts.delete\"]\n\
          [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
         dir.path().join("data"),
         broker.port(),
@@ -125,6 +125,29 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
         "{a}"
     );
 
+    // Central IT keeps the box's directory: add, then remove.
+    send(
+        "contacts.upsert",
+        r#"{"request_id":"c-1","number":"0048 601 234 567","name":"Jan Kowalski","company":"ACME"}"#,
+    )
+    .await;
+    let a = answer("c-1").await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["result"]["contact"]["number"], "+48601234567");
+    assert_eq!(a["result"]["contact"]["source"], "mqtt");
+    let directory = pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan()).unwrap();
+    assert_eq!(
+        directory.lookup("601234567").unwrap().map(|c| c.name),
+        Some("Jan Kowalski".into())
+    );
+    send(
+        "contacts.delete",
+        r#"{"request_id":"c-2","number":"+48601234567"}"#,
+    )
+    .await;
+    assert_eq!(answer("c-2").await["result"]["removed"], true);
+    assert_eq!(directory.lookup("601234567").unwrap(), None);
+
     for (name, body, code) in [
         (
             "call.hangup",
@@ -142,6 +165,11 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
             "invalid_number",
         ),
         ("reboot", r#"{"request_id":"u-1"}"#, "unsupported"),
+        (
+            "contacts.upsert",
+            r#"{"request_id":"c-3","number":"601234567"}"#,
+            "bad_request",
+        ),
     ] {
         send(name, body).await;
         let id = serde_json::from_str::<Value>(body).unwrap()["request_id"]

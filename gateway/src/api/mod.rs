@@ -7,16 +7,21 @@
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
 //! | `GET /api/status` | the status report (links, backlogs, drops), as on MQTT |
 //! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
-//! | `GET /api/calls/{id}` | one call: its row and every event of it |
+//! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
-//! | `GET /api/agents` | each agent's latest state (the live panel) |
+//! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
+//! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
+//! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
+//! | `POST /api/contacts` `{"number","name","company"?,"note"?}` | adds or replaces a contact (201 when new) |
 //! | `GET /api/sms?limit=` | the SMS queue, newest first |
 //! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Everything but `/` and `/health` needs `Authorization: Bearer <[api] token>`. No response carries
 //! a secret.
+
+mod contacts;
 
 use std::sync::Arc;
 
@@ -29,7 +34,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::config::{ApiConfig, Secret};
-use crate::store::CallQuery;
+use crate::store::{CallQuery, CallSummary};
 use crate::uplink::json::event_json;
 use crate::uplink::SinkContext;
 
@@ -38,6 +43,8 @@ struct Api {
     ctx: SinkContext,
     token: Secret,
     db_path: std::path::PathBuf,
+    /// How numbers are matched with contacts.
+    plan: crate::numbers::NumberPlan,
 }
 
 /// Binds the API's address; the server then runs until shutdown.
@@ -50,12 +57,14 @@ pub async fn serve(
     config: ApiConfig,
     ctx: SinkContext,
     db_path: std::path::PathBuf,
+    plan: crate::numbers::NumberPlan,
 ) {
     let shutdown = ctx.shutdown.clone();
     let api = Arc::new(Api {
         ctx,
         token: config.token.unwrap_or_else(|| Secret::new("")),
         db_path,
+        plan,
     });
     let app = router(api);
     let served = axum::serve(listener, app)
@@ -75,6 +84,16 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/agents", get(agents))
         .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))
+        .route(
+            "/api/contacts",
+            get(contacts::search).post(contacts::create),
+        )
+        .route(
+            "/api/contacts/{number}",
+            get(contacts::get_one)
+                .put(contacts::put)
+                .delete(contacts::delete),
+        )
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(api.clone(), authorize));
     Router::new()
@@ -141,9 +160,25 @@ async fn quality(State(api): State<Arc<Api>>) -> Json<Value> {
     Json(json!({ "now": now, "history": history }))
 }
 
-async fn agents(State(api): State<Arc<Api>>) -> Response {
-    match api.ctx.reader.call(|r| r.agents()).await {
-        Ok(rows) => Json(json!({ "agents": rows })).into_response(),
+#[derive(serde::Deserialize)]
+struct AgentsQuery {
+    /// Counts cover calls started since then (the page sends the viewer's midnight).
+    since_ms: Option<i64>,
+}
+
+async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Response {
+    let since = q
+        .since_ms
+        .unwrap_or_else(|| crate::store::now_ms() - 86_400_000);
+    match api
+        .ctx
+        .reader
+        .call(move |r| Ok((r.agents()?, r.agent_counts(since)?)))
+        .await
+    {
+        Ok((now, counts)) => {
+            Json(json!({ "agents": now, "counts": counts, "since_ms": since })).into_response()
+        }
         Err(e) => internal(e),
     }
 }
@@ -163,43 +198,92 @@ async fn calls(State(api): State<Arc<Api>>, Query(mut q): Query<CallQuery>) -> R
     if q.limit == 0 {
         q.limit = 100;
     }
-    match api.ctx.reader.call(move |r| r.calls(&q)).await {
-        Ok(rows) => Json(json!({ "calls": rows })).into_response(),
-        Err(e) => internal(e),
+    let rows = match api.ctx.reader.call(move |r| r.calls(&q)).await {
+        Ok(rows) => rows,
+        Err(e) => return internal(e),
+    };
+    Json(json!({ "calls": name_live_calls(&api, rows).await })).into_response()
+}
+
+/// Live calls have no record yet: their names come from the directory now. A directory
+/// that cannot be read leaves them unnamed.
+async fn name_live_calls(api: &Api, mut rows: Vec<CallSummary>) -> Vec<CallSummary> {
+    let parties: Vec<(usize, String)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.state == "live")
+        .filter_map(|(i, c)| {
+            let outbound = c.direction.as_deref() == Some("outbound");
+            let party = crate::contacts::other_party(outbound, &c.caller, &c.callee)?;
+            Some((i, party.to_owned()))
+        })
+        .collect();
+    if parties.is_empty() {
+        return rows;
     }
+    let found = contacts::with_directory(api, move |d| {
+        let mut found = Vec::new();
+        for (i, party) in parties {
+            if let Some(contact) = d.lookup(&party)? {
+                found.push((i, contact));
+            }
+        }
+        Ok(found)
+    })
+    .await;
+    match found {
+        Ok(found) => {
+            for (i, contact) in found {
+                if let Some(call) = rows.get_mut(i) {
+                    call.caller_name = Some(contact.name);
+                    call.company = contact.company;
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "live calls not named"),
+    }
+    rows
 }
 
 async fn call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+    let query = CallQuery {
+        call_id: Some(id.clone()),
+        limit: 1,
+        ..CallQuery::default()
+    };
     let lookup = id.clone();
     let found = api
         .ctx
         .reader
-        .call(move |r| {
-            let row = r
-                .calls(&CallQuery {
-                    limit: 500,
-                    ..CallQuery::default()
-                })?
-                .into_iter()
-                .find(|c| c.call_id == lookup);
-            Ok((row, r.call_events(&lookup)?))
-        })
+        .call(move |r| Ok((r.calls(&query)?.pop(), r.call_events(&lookup)?)))
         .await;
-    match found {
-        Ok((None, events)) if events.is_empty() => error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("no call {id:?}"),
-        ),
-        Ok((row, events)) => {
-            let events: Vec<Value> = events
-                .iter()
-                .map(|e| event_json(&api.ctx.gateway_id, e, false))
-                .collect();
-            Json(json!({ "call": row, "events": events })).into_response()
+    let (row, events) = match found {
+        Ok((None, events)) if events.is_empty() => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no call {id:?}"),
+            )
         }
-        Err(e) => internal(e),
-    }
+        Ok(found) => found,
+        Err(e) => return internal(e),
+    };
+    let row = name_live_calls(&api, row.into_iter().collect()).await.pop();
+    let (path, call_id) = (api.db_path.clone(), id.clone());
+    let sms = tokio::task::spawn_blocking(move || {
+        crate::sms::queue::for_call(&crate::store::side_connection(&path)?, &call_id)
+    })
+    .await;
+    let sms = match sms {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
+    };
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| event_json(&api.ctx.gateway_id, e, false))
+        .collect();
+    Json(json!({ "call": row, "events": events, "sms": sms })).into_response()
 }
 
 #[derive(serde::Deserialize)]
@@ -236,7 +320,7 @@ struct SmsQuery {
 async fn sms_list(State(api): State<Arc<Api>>, Query(q): Query<SmsQuery>) -> Response {
     let path = api.db_path.clone();
     let listed = tokio::task::spawn_blocking(move || {
-        let conn = crate::sms::worker::open_db(&path)?;
+        let conn = crate::store::side_connection(&path)?;
         crate::sms::queue::list(&conn, q.limit.unwrap_or(100).clamp(1, 1000))
     })
     .await;

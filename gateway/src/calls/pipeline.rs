@@ -1,5 +1,6 @@
 //! The correlation stage as a task: takes a connector's events, runs them through the
-//! protocol's correlator, and hands the resulting call events to the store.
+//! protocol's correlator, names the other party of ended calls from the contact directory,
+//! and hands the resulting call events to the store.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::ami::AmiCorrelator;
 use super::ctip::CtipCorrelator;
-use super::CallEvent;
+use super::{CallEvent, EventBody};
+use crate::contacts::Directory;
 use crate::pbx::PbxEvent;
 use crate::store::Appender;
 
@@ -60,12 +62,13 @@ pub async fn run<C: Correlator>(
     mut correlator: C,
     mut events: mpsc::Receiver<PbxEvent<C::Message>>,
     appender: Appender,
+    directory: Option<Directory>,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let out = tokio::select! {
+        let mut out = tokio::select! {
             event = events.recv() => match event {
                 Some(PbxEvent::Message { ts_ms, raw, message }) => {
                     let mut out = correlator.tick(ts_ms);
@@ -80,8 +83,23 @@ pub async fn run<C: Correlator>(
             _ = tick.tick() => correlator.tick(crate::store::now_ms()),
             _ = shutdown.cancelled() => break,
         };
+        if let Some(directory) = &directory {
+            name_parties(directory, &mut out);
+        }
         if !store(&appender, out).await {
             break;
+        }
+    }
+}
+
+/// Sets `caller_name` / `company` of each ended call's record from the directory. A lookup
+/// that fails leaves the record as it was: a name is never worth losing the call.
+fn name_parties(directory: &Directory, events: &mut [CallEvent]) {
+    for event in events {
+        if let EventBody::CallEnded(record) = &mut event.body {
+            if let Err(e) = directory.enrich(record) {
+                tracing::warn!(error = %e, call = %record.call_id, "contact lookup failed");
+            }
         }
     }
 }

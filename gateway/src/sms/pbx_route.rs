@@ -55,7 +55,7 @@ pub struct PbxGsmWorker {
 
 impl PbxGsmWorker {
     pub async fn run(mut self) {
-        let mut conn = match super::worker::open_db(&self.db_path) {
+        let mut conn = match crate::store::side_connection(&self.db_path) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "SMS route cannot open the database");

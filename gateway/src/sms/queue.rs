@@ -118,6 +118,15 @@ pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<SmsRow>> {
     rows
 }
 
+/// The texts a call caused, oldest first.
+pub fn for_call(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<SmsRow>> {
+    let mut s = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sms_out WHERE call_id = ?1 ORDER BY id"
+    ))?;
+    let rows = s.query_map([call_id], row)?.collect();
+    rows
+}
+
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<SmsRow>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM sms_out WHERE id = ?1"),
@@ -292,18 +301,7 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let options = crate::store::StoreOptions {
-            path: dir.path().join("q.db"),
-            ..crate::store::StoreOptions::from_config(
-                &crate::config::Config::from_toml(
-                    "[gateway]\nid = \"t\"\n",
-                    std::path::Path::new("t.toml"),
-                )
-                .unwrap(),
-            )
-        };
-        drop(crate::store::open(&options).unwrap());
-        let conn = Connection::open(&options.path).unwrap();
+        let conn = Connection::open(crate::store::migrated_db(dir.path())).unwrap();
         (dir, conn)
     }
 

@@ -21,68 +21,7 @@ pub fn unknown_placeholder(text: &str) -> Option<String> {
 }
 
 /// Why a number is not texted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("the caller's number is withheld")]
-    Withheld,
-    #[error("{0:?} is an internal number")]
-    Internal(String),
-    #[error("{0:?} is not a phone number")]
-    NotANumber(String),
-}
-
-/// The number as E.164 (`+48601234567`): international forms kept, the outside-line prefix
-/// stripped, national numbers given the country code; short ones are internal.
-pub fn normalize(number: &str, cfg: &SmsConfig) -> Result<String, Refusal> {
-    let raw = number.trim();
-    let lower = raw.to_ascii_lowercase();
-    if raw.is_empty()
-        || [
-            "anonymous",
-            "unknown",
-            "<unknown>",
-            "restricted",
-            "private",
-            "withheld",
-        ]
-        .contains(&lower.as_str())
-    {
-        return Err(Refusal::Withheld);
-    }
-    let compact: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
-        .collect();
-    let (international, digits) = match compact.strip_prefix('+') {
-        Some(d) => (true, d.to_owned()),
-        None => (false, compact.clone()),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Refusal::NotANumber(raw.to_owned()));
-    }
-    if international {
-        return Ok(format!("+{digits}"));
-    }
-    if let Some(intl) = digits.strip_prefix("00") {
-        return Ok(format!("+{intl}"));
-    }
-    let digits = match &cfg.outside_line_prefix {
-        Some(p) if digits.len() > p.len() && digits.starts_with(p.as_str()) => {
-            digits[p.len()..].to_owned()
-        }
-        _ => digits,
-    };
-    if let Some(intl) = digits.strip_prefix("00") {
-        return Ok(format!("+{intl}"));
-    }
-    if digits.len() < cfg.min_national_digits {
-        return Err(Refusal::Internal(raw.to_owned()));
-    }
-    if digits.starts_with(&cfg.country_code) && digits.len() > cfg.min_national_digits {
-        return Ok(format!("+{digits}"));
-    }
-    Ok(format!("+{}{digits}", cfg.country_code))
-}
+pub use crate::numbers::NumberError as Refusal;
 
 /// A text a rule wants sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +132,7 @@ impl SmsRules {
         ts_ms: i64,
     ) -> Result<Enqueue, Refusal> {
         let caller = info.caller.as_deref().unwrap_or_default();
-        let destination = normalize(caller, &self.config)?;
+        let destination = crate::numbers::e164(caller, &self.config.plan())?;
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
             .to_offset((self.offset)(ts_ms / 1000));
@@ -244,30 +183,6 @@ mod tests {
             outside_line_prefix: Some("0".into()),
             ..SmsConfig::default()
         }
-    }
-
-    #[test]
-    fn numbers_become_e164_or_are_refused() {
-        let c = cfg();
-        assert_eq!(
-            normalize("+48 601-234-567", &c).as_deref(),
-            Ok("+48601234567")
-        );
-        assert_eq!(normalize("601234567", &c).as_deref(), Ok("+48601234567"));
-        assert_eq!(normalize("0601234567", &c).as_deref(), Ok("+48601234567"));
-        assert_eq!(
-            normalize("00491701234567", &c).as_deref(),
-            Ok("+491701234567")
-        );
-        assert_eq!(normalize("048601234567", &c).as_deref(), Ok("+48601234567"));
-        assert_eq!(normalize("201", &c), Err(Refusal::Internal("201".into())));
-        assert_eq!(normalize("", &c), Err(Refusal::Withheld));
-        assert_eq!(normalize("Anonymous", &c), Err(Refusal::Withheld));
-        assert_eq!(normalize("<unknown>", &c), Err(Refusal::Withheld));
-        assert_eq!(
-            normalize("12ab", &c),
-            Err(Refusal::NotANumber("12ab".into()))
-        );
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn pin_permission(conn: &Connection, modem: &ModemConfig) -> (Option<String>, bo
 /// `pbxgw check --connect`: opens the port and brings the modem up as the gateway would
 /// (the same PIN rule, and a refusal is remembered the same way).
 pub async fn probe(modem: &ModemConfig, db_path: &std::path::Path) -> Result<String, String> {
-    let conn = open_db(db_path).map_err(|e| e.to_string())?;
+    let conn = crate::store::side_connection(db_path).map_err(|e| e.to_string())?;
     let port = board::serial::open(&modem.port, modem.baud).map_err(|e| {
         format!(
             "cannot open {}: {e}. Is the modem plugged in, the port right, and pbxgw stopped (it holds the port)?",
@@ -168,7 +168,7 @@ impl SmsWorker {
     }
 
     pub async fn run(self) {
-        let mut conn = match open_db(&self.db_path) {
+        let mut conn = match crate::store::side_connection(&self.db_path) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "SMS worker cannot open the database");
@@ -416,12 +416,6 @@ fn joined(p: &Pending) -> String {
     (1..=p.total)
         .map(|i| p.parts.get(&i).map_or("[...]", String::as_str))
         .collect()
-}
-
-pub(crate) fn open_db(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    Ok(conn)
 }
 
 fn meta(conn: &Connection, key: &str) -> Option<String> {

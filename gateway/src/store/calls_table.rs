@@ -24,6 +24,8 @@ struct CallRow {
     answered_ms: Option<i64>,
     ended_ms: Option<i64>,
     disposition: Option<&'static str>,
+    caller_name: Option<String>,
+    company: Option<String>,
     ended_seq: Option<i64>,
     last_seq: i64,
 }
@@ -89,6 +91,8 @@ impl CallChanges {
                 row.answered_ms = r.answered_at;
                 row.ended_ms = Some(r.ended_at);
                 row.disposition = Some(r.disposition.as_str());
+                row.caller_name = r.caller_name.clone();
+                row.company = r.company.clone();
                 row.ended_seq = Some(seq);
             }
             _ => {}
@@ -125,6 +129,8 @@ impl CallChanges {
                     r.disposition,
                     r.ended_seq,
                     r.last_seq,
+                    r.caller_name,
+                    r.company,
                 ])
                 .map_err(StoreError::sql("updating the calls table"))?;
         }
@@ -137,8 +143,9 @@ impl CallChanges {
 /// who answered takes the newest value.
 const UPSERT: &str = "
 INSERT INTO calls (call_id, pbx, state, direction, caller, callee, extension, agent, queue,
-                   started_ms, answered_ms, ended_ms, disposition, ended_seq, last_seq)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                   started_ms, answered_ms, ended_ms, disposition, ended_seq, last_seq,
+                   caller_name, company)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 ON CONFLICT(call_id) DO UPDATE SET
     direction   = CASE WHEN excluded.state = 'ended' THEN excluded.direction
                        WHEN calls.state = 'ended' THEN calls.direction
@@ -167,5 +174,7 @@ ON CONFLICT(call_id) DO UPDATE SET
     ended_ms    = COALESCE(excluded.ended_ms, calls.ended_ms),
     disposition = COALESCE(excluded.disposition, calls.disposition),
     ended_seq   = COALESCE(excluded.ended_seq, calls.ended_seq),
+    caller_name = CASE WHEN excluded.state = 'ended' THEN excluded.caller_name ELSE calls.caller_name END,
+    company     = CASE WHEN excluded.state = 'ended' THEN excluded.company ELSE calls.company END,
     state       = CASE WHEN excluded.state = 'ended' OR calls.state = 'ended' THEN 'ended' ELSE 'live' END,
     last_seq    = MAX(calls.last_seq, excluded.last_seq)";

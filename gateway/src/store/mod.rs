@@ -64,8 +64,8 @@ pub use codec::{decode_body, encode_body};
 pub use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{
-    AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats,
-    StoredEvent,
+    AgentCounts, AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader,
+    StoreStats, StoredEvent,
 };
 pub use writer::{spawn_writer, Appender, Receipt, WriterHandle};
 
@@ -102,6 +102,27 @@ impl StoreOptions {
             sms: None,
         }
     }
+}
+
+/// A connection beside the writer, for the tables other parts own (the SMS queue, the
+/// contact directory); it waits for the writer's transactions instead of failing.
+pub fn side_connection(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// A new migrated database in `dir`, for the tests of the tables beside the log.
+#[cfg(test)]
+pub(crate) fn migrated_db(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = crate::config::Config::from_toml("[gateway]\nid = \"t\"\n", "t.toml".as_ref())
+        .expect("a minimal config");
+    let options = StoreOptions {
+        path: dir.join("gateway.db"),
+        ..StoreOptions::from_config(&config)
+    };
+    drop(open(&options).expect("a new database"));
+    options.path
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -61,6 +61,8 @@ pub struct CallQuery {
     pub before_ms: Option<i64>,
     /// `live` or `ended`.
     pub state: Option<String>,
+    /// One call by its id.
+    pub call_id: Option<String>,
     pub limit: u32,
 }
 
@@ -72,6 +74,18 @@ pub struct AgentNow {
     pub queue: Option<String>,
     /// Since when (Unix ms).
     pub ts_ms: i64,
+}
+
+/// One agent's (or extension's) ended calls since a moment: the supervisor's day counts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentCounts {
+    pub agent: String,
+    pub calls: u64,
+    pub answered: u64,
+    /// Rang there and nobody answered (no-answer, busy, abandoned).
+    pub missed: u64,
+    /// Seconds talked (answer to end).
+    pub talk_s: u64,
 }
 
 /// One row of the call journal (the `calls` table).
@@ -90,6 +104,10 @@ pub struct CallSummary {
     pub answered_ms: Option<i64>,
     pub ended_ms: Option<i64>,
     pub disposition: Option<String>,
+    /// The other party's name and company: from the record once the call ended, from the
+    /// contact directory while it is live (filled by the API).
+    pub caller_name: Option<String>,
+    pub company: Option<String>,
 }
 
 pub struct StoreReader {
@@ -174,6 +192,40 @@ impl StoreReader {
         Ok(seen.into_values().collect())
     }
 
+    /// Ended calls per agent (or extension where no agent) that started since `since_ms`.
+    pub fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
+        let doing = "counting calls per agent";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(agent, extension) AS who, COUNT(*),
+                        SUM(disposition = 'answered'),
+                        SUM(disposition IN ('no-answer', 'busy', 'abandoned')),
+                        SUM(CASE WHEN answered_ms IS NOT NULL THEN (ended_ms - answered_ms) / 1000 ELSE 0 END)
+                 FROM calls
+                 WHERE state = 'ended' AND started_ms >= ?1 AND who IS NOT NULL
+                 GROUP BY who ORDER BY who",
+            )
+            .map_err(StoreError::sql(doing))?;
+        let rows = stmt
+            .query_map([since_ms], |r| {
+                let count = |i: usize| {
+                    r.get::<_, Option<i64>>(i)
+                        .map(|v| v.unwrap_or(0).max(0) as u64)
+                };
+                Ok(AgentCounts {
+                    agent: r.get(0)?,
+                    calls: count(1)?,
+                    answered: count(2)?,
+                    missed: count(3)?,
+                    talk_s: count(4)?,
+                })
+            })
+            .map_err(StoreError::sql(doing))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::sql(doing))
+    }
+
     /// The call journal, newest first: filtered by a number (caller or callee), an
     /// extension or agent, a time range; `before` pages back from a start time.
     pub fn calls(&self, q: &CallQuery) -> Result<Vec<CallSummary>, StoreError> {
@@ -182,13 +234,15 @@ impl StoreReader {
             .conn
             .prepare_cached(
                 "SELECT call_id, pbx, state, direction, caller, callee, extension, agent, queue,
-                        started_ms, answered_ms, ended_ms, disposition
+                        started_ms, answered_ms, ended_ms, disposition, caller_name, company
                  FROM calls
-                 WHERE (?1 IS NULL OR caller LIKE '%' || ?1 || '%' OR callee LIKE '%' || ?1 || '%')
+                 WHERE (?1 IS NULL OR caller LIKE '%' || ?1 || '%' OR callee LIKE '%' || ?1 || '%'
+                        OR caller_name LIKE '%' || ?1 || '%' OR company LIKE '%' || ?1 || '%')
                    AND (?2 IS NULL OR extension = ?2 OR agent = ?2)
                    AND (?3 IS NULL OR started_ms >= ?3)
                    AND (?4 IS NULL OR started_ms < ?4)
                    AND (?5 IS NULL OR state = ?5)
+                   AND (?7 IS NULL OR call_id = ?7)
                  ORDER BY started_ms DESC LIMIT ?6",
             )
             .map_err(StoreError::sql(doing))?;
@@ -199,6 +253,7 @@ impl StoreReader {
             q.before_ms,
             q.state.as_deref(),
             i64::from(q.limit.clamp(1, 500)),
+            q.call_id.as_deref(),
         );
         let rows = stmt
             .query_map(params, |r| {
@@ -216,6 +271,8 @@ impl StoreReader {
                     answered_ms: r.get(10)?,
                     ended_ms: r.get(11)?,
                     disposition: r.get(12)?,
+                    caller_name: r.get(13)?,
+                    company: r.get(14)?,
                 })
             })
             .map_err(StoreError::sql(doing))?;

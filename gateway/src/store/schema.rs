@@ -21,6 +21,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "002_sms.sql",
         sql: include_str!("../../../migrations/sqlite/002_sms.sql"),
     },
+    Migration {
+        version: 3,
+        name: "003_contacts.sql",
+        sql: include_str!("../../../migrations/sqlite/003_contacts.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.

@@ -1,7 +1,7 @@
 //! PostgreSQL uplink: batched, idempotent inserts into `pbxgw_events` (and upserts into
 //! `pbxgw_calls` for `call.ended`); the cursor moves after COMMIT.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
@@ -22,11 +22,21 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "001_pbxgw.sql",
-    sql: include_str!("../../../migrations/postgres/001_pbxgw.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "001_pbxgw.sql",
+        sql: include_str!("../../../migrations/postgres/001_pbxgw.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "002_contacts.sql",
+        sql: include_str!("../../../migrations/postgres/002_contacts.sql"),
+    },
+];
+
+/// How often the link's round trip is measured.
+const PING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serializes migrations between gateways that share a database.
 const MIGRATION_LOCK: i64 = 0x7062_7867_7700;
@@ -107,13 +117,21 @@ fn connection_settings(
     Ok((pg, tls))
 }
 
+/// One connection to the central database, for work beside the sink (checks, contact sync).
+pub async fn connect(config: &PostgresConfig, gateway_id: &str) -> Result<Client, PgError> {
+    let (pg, tls) = connection_settings(config, gateway_id)?;
+    let (client, connection) = pg.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// `pbxgw check --connect`: connects, applies the schema (or names the missing grant).
 pub async fn probe(config: &PostgresConfig, gateway_id: &str) -> Result<String, PgError> {
-    let (pg, tls) = connection_settings(config, gateway_id)?;
-    let (mut client, connection) = pg.connect(tls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let mut client = connect(config, gateway_id).await?;
     migrate(&mut client).await?;
     let version: String = client.query_one("SHOW server_version", &[]).await?.get(0);
     Ok(format!(
@@ -160,9 +178,17 @@ impl PostgresSink {
             calls: client.prepare(UPSERT_CALLS).await?,
         };
         let mut committed = self.ctx.committed.clone();
+        let mut pinged = self.ping(&client).await?;
         loop {
+            if pinged.elapsed() >= PING_EVERY {
+                pinged = self.ping(&client).await?;
+            }
             let limit = self.config.batch_size;
-            let next = super::next_batch(&self.ctx, *acked, limit, &mut committed, LINK).await?;
+            let waiting = super::next_batch(&self.ctx, *acked, limit, &mut committed, LINK);
+            let Ok(next) = tokio::time::timeout(PING_EVERY, waiting).await else {
+                continue;
+            };
+            let next = next?;
             let Some(batch) = next else {
                 return Ok(());
             };
@@ -187,6 +213,19 @@ impl PostgresSink {
                 return Ok(());
             }
         }
+    }
+
+    /// One round trip to the server, on record for the link's quality.
+    async fn ping(&self, client: &Client) -> Result<Instant, PgError> {
+        let sent = Instant::now();
+        let answered = client.simple_query("SELECT 1").await;
+        let rtt = answered.as_ref().ok().map(|_| sent.elapsed());
+        self.ctx
+            .links
+            .quality
+            .record(LINK, rtt, crate::store::now_ms());
+        answered?;
+        Ok(sent)
     }
 
     async fn write_batch(

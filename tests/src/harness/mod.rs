@@ -1,10 +1,12 @@
 mod collector;
 mod gateway;
+mod http;
 mod mosquitto;
 mod postgres;
 
 pub use collector::{Collector, Received};
 pub use gateway::{bin_path, GatewayProc, TestConfig};
+pub use http::http;
 pub use mosquitto::Mosquitto;
 pub use postgres::Postgres;
 

@@ -1,0 +1,103 @@
+//! Contacts central IT keeps in PostgreSQL (`pbxgw_contacts`, migrations/postgres), copied
+//! into the box's directory every `[contacts] central_sync_s`, so names show up during an
+//! uplink outage too. Each sync replaces the rows the previous sync brought and leaves the
+//! ones set on the box alone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_util::sync::CancellationToken;
+
+use super::{ContactError, ContactInput, Directory, ImportReport};
+use crate::config::PostgresConfig;
+use crate::numbers::NumberPlan;
+use crate::uplink::postgres::{self, PgError};
+
+/// The `source` of rows a sync owns.
+pub const SOURCE: &str = "central";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Pg(#[from] PgError),
+    #[error("PostgreSQL role cannot read pbxgw_contacts: run `GRANT SELECT ON pbxgw_contacts TO <role>` as the database owner")]
+    NoGrant,
+    #[error(transparent)]
+    Directory(#[from] ContactError),
+    #[error("the contact sync stopped: {0}")]
+    Task(String),
+}
+
+pub struct CentralSync {
+    pub config: PostgresConfig,
+    pub gateway_id: String,
+    pub db_path: PathBuf,
+    pub plan: NumberPlan,
+    pub every: Duration,
+}
+
+impl CentralSync {
+    /// Syncs now and then every `every` until shutdown; a failed sync is logged and the
+    /// directory keeps what it had.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.sync_once().await {
+                Ok(r) => tracing::info!(
+                    added = r.added,
+                    updated = r.updated,
+                    removed = r.removed,
+                    kept_local = r.kept_local,
+                    skipped = r.skipped.len(),
+                    "contacts synced from central"
+                ),
+                Err(e) => tracing::warn!(error = %e, "contact sync from central failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    pub async fn sync_once(&self) -> Result<ImportReport, SyncError> {
+        let mut client = postgres::connect(&self.config, &self.gateway_id).await?;
+        postgres::migrate(&mut client).await?;
+        // Shared rows first, so a row for this gateway overrides them.
+        let rows = client
+            .query(
+                "SELECT number, name, company, note FROM pbxgw_contacts
+                 WHERE gateway_id IS NULL OR gateway_id = $1
+                 ORDER BY gateway_id NULLS FIRST, number",
+                &[&self.gateway_id],
+            )
+            .await
+            .map_err(|e| match e.code() {
+                Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => SyncError::NoGrant,
+                _ => SyncError::Pg(e.into()),
+            })?;
+        let contacts: Vec<(String, ContactInput)> = rows
+            .iter()
+            .map(|r| {
+                let number: String = r.get(0);
+                (
+                    format!("pbxgw_contacts {number}"),
+                    ContactInput {
+                        number,
+                        name: r.get(1),
+                        company: r.get(2),
+                        note: r.get(3),
+                    },
+                )
+            })
+            .collect();
+        let (path, plan) = (self.db_path.clone(), self.plan.clone());
+        let now = crate::store::now_ms();
+        tokio::task::spawn_blocking(move || {
+            Directory::open(&path, plan)?.replace_central(contacts, now)
+        })
+        .await
+        .map_err(|e| SyncError::Task(e.to_string()))?
+        .map_err(SyncError::from)
+    }
+}
