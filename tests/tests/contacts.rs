@@ -2,6 +2,9 @@
 //! with the real binary, a central `pbxgw_contacts` table in a private PostgreSQL synced at
 //! start, a gateway fed by the real Asterisk capture whose call records (local journal, event
 //! log and central `pbxgw_calls`) carry the caller's name, and `/api/contacts`.
+//!
+//! PostgreSQL is a native service binary: this runs on the build host only.
+#![cfg(target_arch = "x86_64")]
 
 use std::time::Duration;
 

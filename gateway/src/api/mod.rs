@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /` | the status page (one HTML page; it asks for the token and polls the JSON) |
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
-//! | `GET /api/status` | the status report (links, backlogs, drops), as on MQTT |
+//! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
 //! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
 //! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
@@ -187,11 +187,21 @@ async fn health(State(api): State<Arc<Api>>) -> Json<Value> {
     Json(json!({ "ok": true, "gw": api.ctx.gateway_id }))
 }
 
+/// The status report as on MQTT, plus what the front panel's LEDs show now.
 async fn status(State(api): State<Arc<Api>>) -> Response {
-    match api.ctx.status().await {
-        Ok(s) => Json(s).into_response(),
-        Err(e) => internal(e),
-    }
+    let report = match api.ctx.status().await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let data_dir = api.db_path.parent().unwrap_or(std::path::Path::new("."));
+    let fault = crate::health::panel::is_fault(report.dropped, report.quarantined, data_dir);
+    let leds: serde_json::Map<String, Value> = crate::health::panel::patterns(&report.links, fault)
+        .into_iter()
+        .map(|(role, pattern)| (role.to_owned(), json!(pattern)))
+        .collect();
+    let mut body = json!(report);
+    body["leds"] = Value::Object(leds);
+    Json(body).into_response()
 }
 
 async fn calls(State(api): State<Arc<Api>>, Query(mut q): Query<CallQuery>) -> Response {

@@ -145,8 +145,12 @@ impl Panel {
 /// Events were dropped, a database was quarantined, or the data disk is nearly full.
 async fn fault(reader: &AsyncReader, data_dir: &std::path::Path) -> bool {
     let stored = reader.call(|r| r.stats(&[])).await;
-    let lost = stored.is_ok_and(|s| s.dropped > 0 || s.quarantined > 0);
-    lost || low_disk(data_dir)
+    stored.is_ok_and(|s| is_fault(s.dropped, s.quarantined, data_dir))
+}
+
+/// The fault LED's rule, for the panel and the status page alike.
+pub fn is_fault(dropped: u64, quarantined: u64, data_dir: &std::path::Path) -> bool {
+    dropped > 0 || quarantined > 0 || low_disk(data_dir)
 }
 
 /// The gateway's own loops are alive: this task runs, and the store writer answers.

@@ -192,18 +192,20 @@ impl StoreReader {
         Ok(seen.into_values().collect())
     }
 
-    /// Ended calls per agent (or extension where no agent) that started since `since_ms`.
+    /// Ended calls per extension (the panel's agent key; the queue member's name where a call
+    /// has no extension) that started since `since_ms`.
     pub fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
         let doing = "counting calls per agent";
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT COALESCE(agent, extension) AS who, COUNT(*),
+                "SELECT COALESCE(extension, agent) AS who, COUNT(*),
                         SUM(disposition = 'answered'),
                         SUM(disposition IN ('no-answer', 'busy', 'abandoned')),
                         SUM(CASE WHEN answered_ms IS NOT NULL THEN (ended_ms - answered_ms) / 1000 ELSE 0 END)
                  FROM calls
                  WHERE state = 'ended' AND started_ms >= ?1 AND who IS NOT NULL
+                   AND disposition IS NOT 'pbx-only'
                  GROUP BY who ORDER BY who",
             )
             .map_err(StoreError::sql(doing))?;

@@ -1,0 +1,264 @@
+//! The supervisor's view of a gateway fed by the real Asterisk capture, with the modem
+//! simulator on a pty, SMS rules and a private Mosquitto: the status page rendered by a real
+//! headless Chromium (Debian's `chromium`), the agents retained on MQTT `agent/{id}`, and the
+//! per-agent day counts. The page's screenshot is kept as `status-page.png` in the test's
+//! temporary target directory (its path is printed).
+//!
+//! Chromium, Mosquitto and the pty modem are native to the build host: x86_64 only.
+#![cfg(target_arch = "x86_64")]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pbxgw::config::Config;
+use pbxgw::runtime::Gateway;
+use pbxgw_tests::harness::{
+    find_binary, free_port, http, stored_events, wait_until, Collector, Mosquitto,
+};
+use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
+use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
+use serde_json::Value;
+
+const TOKEN: &str = "status-page-token-0123456789";
+/// The caller of the capture's call to 302 that pressed IVR digits.
+const CALLER: &str = "+48224853154";
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Chromium, headless, on `url`: the DOM after the page's scripts ran, and a screenshot.
+fn chromium(url: &str, screenshot: &std::path::Path) -> String {
+    let chromium = find_binary("chromium", &[], "chromium");
+    let profile = tempfile::tempdir().unwrap();
+    let run = |extra: &[String]| {
+        let out = std::process::Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1400,2400",
+                "--virtual-time-budget=10000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(url)
+            .output()
+            .expect("chromium runs");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[format!("--screenshot={}", screenshot.display())]);
+    run(&["--dump-dom".to_owned()])
+}
+
+/// The text of the element with `id` in a DOM dump (up to its closing tag), tags stripped and
+/// white space collapsed.
+fn element_text(dom: &str, id: &str, tag: &str) -> String {
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let end = dom[start..]
+        .find(&format!("</{tag}>"))
+        .map_or(dom.len(), |e| start + e);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom[start..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&amp;", "&")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
+    let broker = Mosquitto::start();
+    let modem = ModemSim::start(ModemSimOptions::default());
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = format!(
+        "[gateway]\nid = \"gw-page\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
+         [uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n[modem]\nport = {:?}\n[sms]\nrate_per_minute = 100\n\
+         [[sms.rule]]\nname = \"missed\"\non = \"missed_call\"\ntext = \"Oddzwonimy.\"\n\
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n",
+        dir.path().join("data"),
+        broker.port(),
+        modem.path,
+        ami.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    // The directory knows the caller before the calls come in.
+    drop(pbxgw::store::open(&pbxgw::store::StoreOptions::from_config(&config)).unwrap());
+    let contact = pbxgw::contacts::ContactInput {
+        number: CALLER.into(),
+        name: "Jan Kowalski".into(),
+        company: Some("ACME".into()),
+        note: None,
+    };
+    pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan())
+        .unwrap()
+        .upsert(&contact, "api", 0)
+        .unwrap();
+
+    let gateway = Gateway::start(&config).await.unwrap();
+    let settled = wait_until(Duration::from_secs(60), || {
+        let events = stored_events(&config);
+        ami.log.lock().unwrap().replay_done
+            && events.iter().filter(|e| e.kind == "call.ended").count() == 40
+            && events.iter().any(|e| e.kind == "sms.sent")
+    })
+    .await;
+    assert!(settled, "calls ended and a text went out");
+    let t = Some(TOKEN);
+
+    // Central sees every agent's latest state retained, the same as the local panel.
+    let (_, body) = http(port, "GET", "/api/agents?since_ms=0", t, None).await;
+    let agents = json(&body);
+    let local: BTreeMap<String, Value> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["agent"].as_str().unwrap().to_owned(), a["state"].clone()))
+        .collect();
+    assert!(!local.is_empty());
+    let drained = wait_until(Duration::from_secs(30), || {
+        gateway
+            .links()
+            .snapshot()
+            .get("uplink:mqtt")
+            .is_some_and(|l| l.state == pbxgw::calls::LinkState::Up)
+            && pbxgw::store::StoreReader::open(&config.db_path())
+                .and_then(|r| r.stats(&["mqtt".to_owned()]))
+                .is_ok_and(|s| s.sinks.iter().all(|k| k.backlog == 0))
+    })
+    .await;
+    assert!(drained, "the uplink caught up");
+    let retained =
+        Collector::start(broker.port(), "pbxgw/v1/gw-page/agent/#", "late-subscriber").await;
+    let all_there = wait_until(Duration::from_secs(10), || {
+        retained.messages().len() >= local.len()
+    })
+    .await;
+    assert!(all_there, "{:?}", retained.messages());
+    let central: BTreeMap<String, Value> = retained
+        .messages()
+        .into_iter()
+        .map(|m| {
+            (
+                m.payload["agent"].as_str().unwrap().to_owned(),
+                m.payload["state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(central, local, "retained agent/{{id}} = the local panel");
+
+    // Day counts: every counted call is one of the 40, answered and missed within it.
+    let counts = agents["counts"].as_array().unwrap();
+    let total: u64 = counts.iter().map(|c| c["calls"].as_u64().unwrap()).sum();
+    assert!(total > 0 && total <= 40, "{counts:?}");
+    for c in counts {
+        let (calls, answered, missed) = (
+            c["calls"].as_u64().unwrap(),
+            c["answered"].as_u64().unwrap(),
+            c["missed"].as_u64().unwrap(),
+        );
+        assert!(answered + missed <= calls, "{c}");
+    }
+    let a302 = counts
+        .iter()
+        .find(|c| c["agent"] == "302")
+        .unwrap_or_else(|| panic!("302 counted: {counts:?}"));
+    assert!(a302["answered"].as_u64().unwrap() >= 1, "{a302}");
+
+    // The call to open in the page: the one of a text the rules sent.
+    let (_, body) = http(port, "GET", "/api/sms", t, None).await;
+    let texted = json(&body)["sms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| (s["state"] == "sent" || s["state"] == "delivered") && s["call_id"].is_string())
+        .cloned()
+        .expect("a text sent for a call");
+    let call_id = texted["call_id"].as_str().unwrap().to_owned();
+
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let url = format!("http://127.0.0.1:{port}/#token={TOKEN}&call={call_id}");
+    let dom = tokio::task::spawn_blocking(move || chromium(&url, &shot))
+        .await
+        .unwrap();
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    println!("status page screenshot: {}", shot.display());
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "a screenshot"
+    );
+    assert!(!dom.contains(TOKEN), "the token is not left in the page");
+    assert!(
+        dom.contains(r#"data-led="pbx" data-pattern="on""#),
+        "PBX LED solid"
+    );
+    assert!(
+        dom.contains(r#"data-led="uplink" data-pattern="on""#),
+        "uplink LED solid"
+    );
+    assert!(
+        dom.contains(r#"data-led="fault" data-pattern="off""#),
+        "no fault"
+    );
+    let links = element_text(&dom, "links", "table");
+    for part in ["pbx:asterisk", "uplink:mqtt", "modem", "up"] {
+        assert!(links.contains(part), "links lack {part}: {links}");
+    }
+    assert!(dom.contains("<svg class=\"chart\""), "a quality chart");
+    let quality = element_text(&dom, "quality", "section");
+    assert!(quality.contains("pbx:asterisk excellent"), "{quality}");
+    let journal = element_text(&dom, "journal", "table");
+    assert!(
+        journal.contains("Jan Kowalski") && journal.contains("(ACME)"),
+        "{journal}"
+    );
+    assert!(journal.contains("answered"), "{journal}");
+    let panel = element_text(&dom, "agents", "table");
+    assert!(
+        panel.contains("calls today") && panel.contains("302"),
+        "{panel}"
+    );
+    assert!(
+        !dom.contains(r#"id="detail-box" hidden"#),
+        "the call's detail is open"
+    );
+    let events = element_text(&dom, "detail-events", "table");
+    assert!(
+        events.contains("call.started") && events.contains("call.ended"),
+        "{events}"
+    );
+    let texts = element_text(&dom, "detail-sms", "table");
+    assert!(
+        texts.contains(texted["destination"].as_str().unwrap()) && texts.contains("Oddzwonimy."),
+        "{texts}"
+    );
+    let contacts = element_text(&dom, "contacts", "table");
+    assert!(
+        contacts.contains("Jan Kowalski") && contacts.contains(CALLER),
+        "{contacts}"
+    );
+    gateway.stop().await;
+}
