@@ -210,7 +210,7 @@ pub fn gpio_line(
 }
 
 /// Any output pin, its error made a message: so LEDs of different kinds share one bank.
-pub trait Led: Send {
+pub trait Led: Send + Sync {
     fn set(&mut self, lit: bool) -> Result<(), String>;
     /// Hands a blink to hardware; false when software must blink it.
     fn blink_in_hardware(&mut self, _period: Option<(u64, u64)>) -> bool {
@@ -221,7 +221,7 @@ pub trait Led: Send {
 /// An `OutputPin` as a bank member.
 pub struct PinLed<P>(pub P);
 
-impl<P: OutputPin + Send> Led for PinLed<P> {
+impl<P: OutputPin + Send + Sync> Led for PinLed<P> {
     fn set(&mut self, lit: bool) -> Result<(), String> {
         let r = if lit {
             self.0.set_high()

@@ -8,6 +8,7 @@
 
 pub mod leds;
 pub mod modem;
+pub mod power;
 pub mod profile;
 pub mod serial;
 pub mod watchdog;

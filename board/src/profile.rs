@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::leds::{gpio_line, ConsoleLed, Led, LedBank, LedError, PinLed, SysfsLed};
+use crate::power::PowerLine;
 
 /// The built-in profiles by name.
 const BUILT_IN: [(&str, &str); 3] = [
@@ -47,7 +48,42 @@ pub struct Profile {
     /// Role (`pbx`, `uplink`, `modem`, `fault`) -> where.
     pub leds: BTreeMap<String, Output>,
     /// The modem's power/reset line, pulsed by the last step of the SMS recovery ladder.
-    pub modem_power: Option<Output>,
+    pub modem_power: Option<PowerSpec>,
+}
+
+/// The modem's power key or reset line and how to pulse it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PowerSpec {
+    #[serde(flatten)]
+    pub line: Output,
+    /// How long one press lasts.
+    #[serde(default = "default_pulse_ms")]
+    pub pulse_ms: u64,
+    /// 1 for a reset line; 2 for a power key (off, then on).
+    #[serde(default = "one")]
+    pub pulses: u32,
+    /// Between two presses: the modem's power-down time.
+    #[serde(default = "default_off_s")]
+    pub off_s: u64,
+    /// After the last press, until the modem answers on its port.
+    #[serde(default = "default_boot_s")]
+    pub boot_s: u64,
+}
+
+fn default_pulse_ms() -> u64 {
+    1000
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_off_s() -> u64 {
+    5
+}
+
+fn default_boot_s() -> u64 {
+    15
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,25 +115,38 @@ impl Profile {
         let mut leds: Vec<(String, Box<dyn Led>)> = Vec::new();
         let mut errors = Vec::new();
         for (role, output) in &self.leds {
-            let led: Result<Box<dyn Led>, LedError> = match output {
-                Output::Console { .. } => Ok(Box::new(PinLed(ConsoleLed::new(role)))),
-                Output::Sysfs { sysfs } => {
-                    SysfsLed::open(sysfs_root, sysfs).map(|l| Box::new(l) as Box<dyn Led>)
-                }
-                Output::Gpio {
-                    gpio,
-                    line,
-                    active_low,
-                } => {
-                    gpio_line(gpio, *line, *active_low).map(|p| Box::new(PinLed(p)) as Box<dyn Led>)
-                }
-            };
-            match led {
+            match output.open(role, sysfs_root) {
                 Ok(l) => leds.push((role.clone(), l)),
                 Err(e) => errors.push(e),
             }
         }
         (LedBank::new(leds), errors)
+    }
+
+    /// The modem's power line, when this box has one.
+    pub fn open_modem_power(&self, sysfs_root: &Path) -> Result<Option<PowerLine>, LedError> {
+        let Some(spec) = &self.modem_power else {
+            return Ok(None);
+        };
+        let line = spec.line.open("modem-power", sysfs_root)?;
+        Ok(Some(PowerLine::new(line, spec)))
+    }
+}
+
+impl Output {
+    /// Opens the line as an output, named `role` on the console.
+    pub fn open(&self, role: &str, sysfs_root: &Path) -> Result<Box<dyn Led>, LedError> {
+        match self {
+            Output::Console { .. } => Ok(Box::new(PinLed(ConsoleLed::new(role)))),
+            Output::Sysfs { sysfs } => {
+                SysfsLed::open(sysfs_root, sysfs).map(|l| Box::new(l) as Box<dyn Led>)
+            }
+            Output::Gpio {
+                gpio,
+                line,
+                active_low,
+            } => gpio_line(gpio, *line, *active_low).map(|p| Box::new(PinLed(p)) as Box<dyn Led>),
+        }
     }
 }
 
@@ -114,10 +163,9 @@ mod tests {
             assert_eq!(roles, ["fault", "modem", "pbx", "uplink"], "{name}");
         }
         let rpi = Profile::load("rpi4").unwrap();
-        assert!(matches!(
-            rpi.modem_power,
-            Some(Output::Gpio { line: 5, .. })
-        ));
+        let power = rpi.modem_power.expect("the rpi4 wiring has a power key");
+        assert!(matches!(power.line, Output::Gpio { line: 5, .. }));
+        assert_eq!((power.pulses, power.pulse_ms), (2, 1000));
         assert!(matches!(
             Profile::load("nope"),
             Err(ProfileError::Unknown(..))

@@ -349,6 +349,17 @@ struct SmsParts {
 
 /// The SMS route: the box's modem when there is one, else the first CTIP PBX with a GSM
 /// module (its own `LOGI` session), else none (texts wait in the queue).
+/// The board's modem power line; a profile that names one it cannot open is logged and the
+/// recovery ladder stops one step short.
+fn modem_power(config: &Config) -> Option<board::power::PowerLine> {
+    let profile = board::profile::Profile::load(&config.board.profile).ok()?;
+    profile
+        .open_modem_power(&config.board.leds_root)
+        .inspect_err(|e| tracing::warn!(error = %e, "modem power line not available"))
+        .ok()
+        .flatten()
+}
+
 fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
     if let Some(modem) = &config.modem {
         tasks.spawn(
@@ -360,6 +371,7 @@ fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
                 links: parts.links,
                 wake: parts.wake,
                 shutdown: parts.shutdown,
+                power: modem_power(config),
             }
             .run(),
         );

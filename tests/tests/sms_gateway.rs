@@ -535,3 +535,82 @@ async fn rate_limits_hold_texts_and_a_hung_modem_is_resynced() {
     assert!(sent, "{:?}", sms_rows(&config));
     gateway.stop().await;
 }
+
+/// The ladder's last step: a modem that stays silent after its port was re-opened gets its
+/// power key pressed twice (off, then on) through the board profile's line, here a sysfs
+/// LED-class directory watched by the test, which "powers the modem back on" after the second
+/// press. The queued text then goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_silent_after_a_reopen_is_power_cycled_through_the_board_line() {
+    let modem = ModemSim::start(ModemSimOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let line = dir.path().join("leds/modem-power");
+    std::fs::create_dir_all(&line).unwrap();
+    std::fs::write(line.join("brightness"), "0").unwrap();
+    let profile = dir.path().join("board.toml");
+    std::fs::write(
+        &profile,
+        "name = \"test-box\"\n[leds]\npbx = { console = true }\n\
+         [modem_power]\nsysfs = \"modem-power\"\npulse_ms = 300\npulses = 2\noff_s = 1\nboot_s = 1\n",
+    )
+    .unwrap();
+    let board = format!(
+        "[board]\nprofile = {:?}\nleds_root = {:?}\n",
+        profile,
+        dir.path().join("leds")
+    );
+    let config = config(dir.path(), &modem, &board);
+    let gateway = Gateway::start(&config).await.unwrap();
+    let up = |limit| {
+        pbxgw_tests::harness::wait_for_link(&gateway, "modem", pbxgw::calls::LinkState::Up, limit)
+    };
+    assert!(up(Duration::from_secs(10)).await);
+
+    modem.set_mute(true);
+    let presses = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let watcher = {
+        let (presses, modem_mute) = (presses.clone(), modem.mute_handle());
+        let brightness = line.join("brightness");
+        std::thread::spawn(move || {
+            let mut was_on = false;
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while std::time::Instant::now() < deadline {
+                let on = std::fs::read_to_string(&brightness).is_ok_and(|b| b.trim() != "0");
+                if on && !was_on {
+                    let n = presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if n == 2 {
+                        modem_mute.store(false, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                }
+                was_on = on;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let conn = rusqlite::Connection::open(config.db_path()).unwrap();
+    queue_text(
+        &conn,
+        "after-power",
+        "+48600000300",
+        "after the power cycle",
+    );
+    let sent = wait_until(Duration::from_secs(120), || {
+        texts_at_modem(&modem)
+            .iter()
+            .any(|t| t.1 == "after the power cycle")
+    })
+    .await;
+    assert!(sent, "{:?}", sms_rows(&config));
+    watcher.join().unwrap();
+    assert_eq!(presses.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        std::fs::read_to_string(line.join("brightness"))
+            .unwrap()
+            .trim(),
+        "0",
+        "the key is released"
+    );
+    assert!(up(Duration::from_secs(5)).await);
+    gateway.stop().await;
+}

@@ -3,8 +3,8 @@
 //!
 //! Recovery ladder, each step logged and counted: (1) resync with `AT` (ESC first, input
 //! dropped), (2) radio off/on (`+CFUN`) and a new bring-up, (3) close and re-open the port
-//! (USB modems re-enumerate), (4) a board power/reset line when the board profile has one
-//! (this build's profiles have none, which is logged). A SIM or network problem only a
+//! (USB modems re-enumerate), (4) when the modem still does not come up, the board's power
+//! key or reset line (`[modem_power]` of the board profile; without one this is logged). A SIM or network problem only a
 //! person can fix (PIN, PUK, no SIM, denied, no SMSC) shows as `needs-installer` and is
 //! retried slowly; a refused PIN is remembered and never entered again until it changes.
 
@@ -37,6 +37,7 @@ pub struct RecoveryCounts {
     pub resyncs: u64,
     pub radio_cycles: u64,
     pub reopens: u64,
+    pub power_cycles: u64,
 }
 
 pub struct SmsWorker {
@@ -47,6 +48,8 @@ pub struct SmsWorker {
     pub links: Links,
     pub wake: Arc<Notify>,
     pub shutdown: CancellationToken,
+    /// The board's power key or reset line of the modem, if it has one.
+    pub power: Option<board::power::PowerLine>,
 }
 
 /// Why a serving session ended.
@@ -167,7 +170,7 @@ impl SmsWorker {
         modem_settings(&self.modem)
     }
 
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut conn = match crate::store::side_connection(&self.db_path) {
             Ok(c) => c,
             Err(e) => {
@@ -187,19 +190,32 @@ impl SmsWorker {
         let mut counts = RecoveryCounts::default();
         let mut backoff =
             crate::backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
+        // Bring-ups in a row that failed with the modem silent (not a SIM problem).
+        let mut silent_opens = 0u32;
         loop {
             self.links.set(LINK, LinkState::Connecting, None);
             let wait = match self.session(&mut conn, &mut counts).await {
                 Ok(Ended::Shutdown) => return,
                 Ok(Ended::Unresponsive(e)) => {
                     counts.reopens += 1;
-                    tracing::warn!(error = %e, reopens = counts.reopens, "modem unresponsive: re-opening the port (no power line on this board profile)");
+                    silent_opens = 1;
+                    tracing::warn!(error = %e, reopens = counts.reopens, "modem unresponsive: re-opening the port");
                     self.links
                         .set(LINK, LinkState::Down, Some(format!("unresponsive: {e}")));
                     backoff.next_delay()
                 }
+                Err(e) if !e.needs_installer() && silent_opens >= 1 => {
+                    silent_opens += 1;
+                    self.links.set(LINK, LinkState::Down, Some(e.to_string()));
+                    if self.power_cycle(&mut counts, &e).await {
+                        silent_opens = 0;
+                        continue;
+                    }
+                    backoff.next_delay()
+                }
                 Err(e) => {
                     let installer = e.needs_installer();
+                    silent_opens = u32::from(!installer);
                     let state = if installer {
                         LinkState::NeedsInstaller
                     } else {
@@ -217,6 +233,35 @@ impl SmsWorker {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// The ladder's last step: presses the modem's power key or reset line. False when the
+    /// board has none (or it failed), so the port is simply retried.
+    async fn power_cycle(&mut self, counts: &mut RecoveryCounts, error: &BringUpError) -> bool {
+        let Some(power) = &mut self.power else {
+            if counts.reopens <= 1 {
+                tracing::warn!(error = %error, "modem still silent after re-opening its port, and this board profile has no modem power line");
+            }
+            return false;
+        };
+        counts.power_cycles += 1;
+        tracing::warn!(error = %error, power_cycles = counts.power_cycles, "modem still silent after re-opening its port: power-cycling it");
+        self.links.set(
+            LINK,
+            LinkState::Connecting,
+            Some("power-cycling the modem".into()),
+        );
+        let cycled = tokio::select! {
+            r = power.cycle() => r,
+            _ = self.shutdown.cancelled() => return false,
+        };
+        match cycled {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "modem power line not driven");
+                false
             }
         }
     }

@@ -157,6 +157,11 @@ impl ModemSim {
         self.mute.store(mute, Ordering::SeqCst);
     }
 
+    /// The mute switch, for a thread that plays the modem's power supply.
+    pub fn mute_handle(&self) -> Arc<AtomicBool> {
+        self.mute.clone()
+    }
+
     /// Texts still stored in the SIM.
     pub fn stored(&self) -> usize {
         self.state.lock().expect("sim").stored.len()
