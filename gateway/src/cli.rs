@@ -74,6 +74,30 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactsCommand,
     },
+    /// The whole data path on this machine, no hardware: PBX simulators replaying real
+    /// traffic, a modem on a pseudo-terminal, a gateway with a temporary data dir and its
+    /// status page; call records and texts are printed as they happen.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Stop after this many seconds (default: at Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Replay speed of the Asterisk capture (1 = real time; 0 = as fast as possible).
+        #[arg(long, default_value_t = 4.0)]
+        speed: f64,
+        /// The status page and API port on 127.0.0.1 (another one when busy).
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+        /// The MQTT broker (default: 127.0.0.1:1883 when one listens there).
+        #[arg(long)]
+        mqtt: Option<std::net::SocketAddr>,
+        /// A PostgreSQL URL to write to as well.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The shared/fixtures folder with the captured traffic.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
     /// Print a commented configuration template.
     ConfigTemplate,
 }
@@ -202,6 +226,30 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Sms { command } => sms(command),
         Command::Contacts { command } => contacts(command),
+        #[cfg(feature = "demo")]
+        Command::Demo {
+            duration,
+            speed,
+            api_port,
+            mqtt,
+            postgres,
+            fixtures,
+        } => {
+            let options = crate::demo::DemoOptions {
+                duration: duration.map(Duration::from_secs),
+                speed,
+                api_port,
+                mqtt,
+                postgres,
+                fixtures,
+            };
+            let summary = runtime()?.block_on(crate::demo::run(options))?;
+            println!(
+                "{} calls ended, {} texts sent",
+                summary.calls, summary.texts
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ConfigTemplate => {
             print!("{}", config::TEMPLATE);
             Ok(ExitCode::SUCCESS)

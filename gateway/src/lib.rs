@@ -10,8 +10,10 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod contacts;
-#[cfg(test)]
-mod fixtures;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(any(test, feature = "demo"))]
+pub mod fixtures;
 pub mod health;
 pub mod numbers;
 pub mod pbx;

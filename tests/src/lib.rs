@@ -8,5 +8,6 @@
 pub mod bench;
 pub mod feeder;
 pub mod harness;
-pub mod sim;
+/// The simulators live with `pbxgw demo`.
+pub use pbxgw::demo::sim;
 pub mod synthetic;

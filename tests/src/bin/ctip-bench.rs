@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn lines(n: usize) -> Vec<String> {
-    let stream = pbxgw_tests::sim::fixture("ctip/raw_stream_anon.txt");
+    let stream = pbxgw::fixtures::fixture("ctip/raw_stream_anon.txt");
     let one: Vec<&str> = stream.lines().collect();
     one.iter().cycle().take(n).map(|l| l.to_string()).collect()
 }

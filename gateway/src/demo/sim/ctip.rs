@@ -57,7 +57,7 @@ impl CtipSimOptions {
 
     /// The first `n` lines of the real NCP stream.
     pub fn real_stream(mut self, n: usize) -> Self {
-        self.lines = super::fixture("ctip/raw_stream_anon.txt")
+        self.lines = crate::fixtures::fixture("ctip/raw_stream_anon.txt")
             .lines()
             .take(n)
             .map(str::to_owned)
@@ -123,7 +123,7 @@ async fn serve(
     let mut reader = BufReader::new(read);
     let mut replay: Option<tokio::task::JoinHandle<()>> = None;
     let mut raw = Vec::new();
-    let cp = pbxgw::pbx::ctip::codec::CodePage::ibm852();
+    let cp = crate::pbx::ctip::codec::CodePage::ibm852();
     loop {
         raw.clear();
         match reader.read_until(b'\n', &mut raw).await {
@@ -237,7 +237,7 @@ async fn send_lines(
 }
 
 async fn say(write: &Writer, lines: &[String]) {
-    let cp = pbxgw::pbx::ctip::codec::CodePage::ibm852();
+    let cp = crate::pbx::ctip::codec::CodePage::ibm852();
     let mut w = write.lock().await;
     for l in lines {
         let mut bytes = cp.encode(l);

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::pbx::ami::codec::{Decoded, Decoder, Message};
 use md5::{Digest, Md5};
-use pbxgw::pbx::ami::codec::{Decoded, Decoder, Message};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -61,8 +61,8 @@ const AFTER_LOGIN: usize = 195;
 
 impl Capture {
     pub fn load() -> Capture {
-        let raw = super::fixture_bytes("asterisk/ami_session.raw");
-        let chunks = super::fixture("asterisk/ami_session.chunks.jsonl")
+        let raw = crate::fixtures::fixture_bytes("asterisk/ami_session.raw");
+        let chunks = crate::fixtures::fixture("asterisk/ami_session.chunks.jsonl")
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|c| c["dir"] == "rx")
