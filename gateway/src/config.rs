@@ -351,6 +351,10 @@ pub struct PbxConfig {
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
     pub app: Option<String>,
+    /// Events of every channel, not only those in the application (`subscribeAll`).
+    pub subscribe_all: Option<bool>,
+    /// The CA of an `https` ARI URL (default: the system's).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl PbxConfig {

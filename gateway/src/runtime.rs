@@ -29,6 +29,8 @@ pub enum StartError {
     Board(String),
     #[error("webhook uplink: {0}")]
     Webhook(#[from] crate::uplink::webhook::WebhookError),
+    #[error("ARI {0}: {1}")]
+    Ari(String, crate::uplink::tls::TlsError),
     #[error("local API: cannot listen on {0}: {1}")]
     Api(std::net::SocketAddr, std::io::Error),
 }
@@ -44,6 +46,7 @@ pub struct Gateway {
     /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
     ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
     ami_controls: std::collections::HashMap<String, crate::pbx::ami::control::AmiControl>,
+    ari_controls: std::collections::HashMap<String, crate::pbx::ari::rest::AriRest>,
 }
 
 impl Gateway {
@@ -90,6 +93,7 @@ impl Gateway {
         let tasks = TaskTracker::new();
         let mut ctip_controls = std::collections::HashMap::new();
         let mut ami_controls = std::collections::HashMap::new();
+        let mut ari_controls = std::collections::HashMap::new();
         for pbx in &config.pbx {
             match pbx.kind {
                 PbxKind::Ctip => {
@@ -102,14 +106,11 @@ impl Gateway {
                     let control = start_ami(pbx, &links, &appender, names, &shutdown, &tasks);
                     ami_controls.insert(pbx.name.clone(), control);
                 }
-                PbxKind::Ari => links.set(
-                    &format!("pbx:{}", pbx.name),
-                    LinkState::Off,
-                    Some(format!(
-                        "the {} connector is not in this build yet",
-                        pbx.kind.as_str()
-                    )),
-                ),
+                PbxKind::Ari => {
+                    let names = open_directory(&db_path, config);
+                    let control = start_ari(pbx, &links, &appender, names, &shutdown, &tasks)?;
+                    ari_controls.insert(pbx.name.clone(), control);
+                }
             }
         }
         let has_sms_route = config.modem.is_some()
@@ -196,6 +197,7 @@ impl Gateway {
             writer,
             ctip_controls,
             ami_controls,
+            ari_controls,
         })
     }
 
@@ -221,6 +223,12 @@ impl Gateway {
     /// Call control of an AMI PBX by its configured name.
     pub fn ami_control(&self, pbx: &str) -> Option<crate::pbx::ami::control::AmiControl> {
         self.ami_controls.get(pbx).cloned()
+    }
+
+    /// The REST control (answer, hang up, originate, bridges, play, record, continue, set a
+    /// variable) of an ARI PBX by its configured name.
+    pub fn ari_control(&self, pbx: &str) -> Option<crate::pbx::ari::rest::AriRest> {
+        self.ari_controls.get(pbx).cloned()
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -452,6 +460,58 @@ fn start_ami(
         shutdown.clone(),
     ));
     control
+}
+
+/// An ARI connector (WebSocket events, REST control) and its correlator.
+fn start_ari(
+    pbx: &PbxConfig,
+    links: &Links,
+    appender: &Appender,
+    names: Option<Directory>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<crate::pbx::ari::rest::AriRest, StartError> {
+    use crate::calls::ari::{AriCorrelator, AriCorrelatorConfig};
+    use crate::pbx::ari::session::{AriSession, AriSettings};
+    let settings = AriSettings::from_config(pbx);
+    let tls = crate::uplink::tls::client_config_or_plain(pbx.ca_file.as_deref())
+        .map_err(|e| StartError::Ari(pbx.name.clone(), e))?;
+    let password = pbx
+        .password
+        .clone()
+        .unwrap_or_else(|| crate::config::Secret::new(""));
+    let rest = crate::pbx::ari::rest::AriRest::new(
+        &settings.url,
+        pbx.username.as_deref().unwrap_or_default(),
+        &password,
+        tls.clone(),
+        Duration::from_secs(10),
+    );
+    let mut correlation = AriCorrelatorConfig::new(&pbx.name);
+    if let Some(contexts) = &pbx.inbound_contexts {
+        correlation.inbound_contexts = contexts.clone();
+    }
+    correlation.subscribe_all = settings.subscribe_all;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tasks.spawn(
+        AriSession {
+            settings,
+            rest: rest.clone(),
+            tls,
+            links: links.clone(),
+            events: tx,
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
+    tasks.spawn(crate::calls::pipeline::run(
+        AriCorrelator::new(correlation),
+        rx,
+        appender.clone(),
+        names,
+        shutdown.clone(),
+    ));
+    Ok(rest)
 }
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.

@@ -178,7 +178,9 @@ async fn probes_put_the_round_trip_on_record_with_and_without_who() {
         );
         let history = gateway.links().quality.history();
         let last = history["pbx:slican"].last().unwrap();
-        assert_eq!(last.quality, pbxgw::health::quality::Quality::Excellent);
+        let rtt = last.rtt_ms.map(Duration::from_millis);
+        assert!(rtt.is_some());
+        assert_eq!(last.quality, pbxgw::health::quality::Quality::of(rtt));
         assert_eq!(
             sim.stats.logins.load(std::sync::atomic::Ordering::SeqCst),
             1,

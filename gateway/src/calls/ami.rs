@@ -162,19 +162,12 @@ impl Call {
         if self.answered_at.is_some() {
             return Disposition::Answered;
         }
-        if self.abandoned {
-            return Disposition::Abandoned;
-        }
-        if let Some(d) = self.dial_outcome {
-            return d;
-        }
-        match self.cause.as_ref().map(|c| c.0) {
-            Some(17) => Disposition::Busy,
-            Some(21) => Disposition::Rejected,
-            Some(34 | 38 | 1 | 3) => Disposition::Failed,
-            _ if self.dialled => Disposition::NoAnswer,
-            _ => Disposition::PbxOnly,
-        }
+        super::record::unanswered_disposition(
+            self.abandoned,
+            self.dial_outcome,
+            self.cause.as_ref().map(|c| i64::from(c.0)),
+            self.dialled,
+        )
     }
 }
 
@@ -556,24 +549,15 @@ impl AmiCorrelator {
         let Some(call) = self.call_mut(m.get("Uniqueid")) else {
             return;
         };
-        let outcome = match status {
-            "ANSWER" => {
-                call.dial_answered = true;
-                return;
+        if status == "ANSWER" {
+            call.dial_answered = true;
+            return;
+        }
+        if let Some((outcome, weak)) = super::record::dial_outcome(status) {
+            if !weak || call.dial_outcome.is_none() {
+                call.dial_outcome = Some(outcome);
             }
-            "BUSY" => Disposition::Busy,
-            "NOANSWER" => Disposition::NoAnswer,
-            "CONGESTION" | "CHANUNAVAIL" => Disposition::Failed,
-            // The caller gave up while this leg rang: a missed call, as Asterisk's CDR says.
-            "CANCEL" => {
-                if call.dial_outcome.is_none() {
-                    call.dial_outcome = Some(Disposition::NoAnswer);
-                }
-                return;
-            }
-            _ => return,
-        };
-        call.dial_outcome = Some(outcome);
+        }
     }
 
     fn bridge_create(&mut self, m: &Message) {

@@ -4,6 +4,7 @@
 //! live beside it.
 
 pub mod ami;
+pub mod ari;
 pub mod ctip;
 pub mod event;
 pub mod pipeline;

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ami::AmiCorrelator;
+use super::ari::AriCorrelator;
 use super::ctip::CtipCorrelator;
 use super::{CallEvent, EventBody};
 use crate::contacts::Directory;
@@ -53,6 +54,23 @@ impl Correlator for AmiCorrelator {
     }
     fn resync(&mut self, asked: i64, ts: i64, items: &[Self::Message]) -> Vec<CallEvent> {
         AmiCorrelator::resync(self, asked, ts, items)
+    }
+}
+
+impl Correlator for AriCorrelator {
+    type Message = crate::pbx::ari::model::AriEvent;
+    fn on_message(&mut self, ts: i64, raw: &str, message: &Self::Message) -> Vec<CallEvent> {
+        AriCorrelator::on_message(self, ts, raw, message)
+    }
+    fn tick(&mut self, now: i64) -> Vec<CallEvent> {
+        AriCorrelator::tick(self, now)
+    }
+    fn link_lost(&mut self, ts: i64) -> Vec<CallEvent> {
+        AriCorrelator::link_lost(self, ts);
+        Vec::new()
+    }
+    fn resync(&mut self, asked: i64, ts: i64, items: &[Self::Message]) -> Vec<CallEvent> {
+        AriCorrelator::resync(self, asked, ts, items)
     }
 }
 

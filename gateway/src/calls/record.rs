@@ -55,6 +55,43 @@ impl Disposition {
     }
 }
 
+/// What a dial status (Asterisk `DIALSTATUS`) says about a call nobody answered, and whether
+/// it only fills in when nothing else was said: CANCEL means the caller hung up while it rang,
+/// a missed call, unless a busy or failed leg said more.
+pub(crate) fn dial_outcome(status: &str) -> Option<(Disposition, bool)> {
+    match status {
+        "BUSY" => Some((Disposition::Busy, false)),
+        "NOANSWER" => Some((Disposition::NoAnswer, false)),
+        "CONGESTION" | "CHANUNAVAIL" => Some((Disposition::Failed, false)),
+        "CANCEL" => Some((Disposition::NoAnswer, true)),
+        _ => None,
+    }
+}
+
+/// The disposition of a call nobody answered: abandoned in a queue, else what the last dial
+/// said, else the hang-up cause (17 busy, 21 rejected, 34/38/1/3 failed), else no-answer if
+/// anyone was dialled, else the PBX handled it alone.
+pub(crate) fn unanswered_disposition(
+    abandoned: bool,
+    dial_outcome: Option<Disposition>,
+    cause: Option<i64>,
+    dialled: bool,
+) -> Disposition {
+    if abandoned {
+        return Disposition::Abandoned;
+    }
+    if let Some(d) = dial_outcome {
+        return d;
+    }
+    match cause {
+        Some(17) => Disposition::Busy,
+        Some(21) => Disposition::Rejected,
+        Some(34 | 38 | 1 | 3) => Disposition::Failed,
+        _ if dialled => Disposition::NoAnswer,
+        _ => Disposition::PbxOnly,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transfer {
     pub kind: super::TransferKind,

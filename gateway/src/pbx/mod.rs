@@ -2,6 +2,7 @@
 //! raw line beside them. Correlation into calls happens in `calls`.
 
 pub mod ami;
+pub mod ari;
 pub mod ctip;
 
 /// What a connector hands to its correlator.

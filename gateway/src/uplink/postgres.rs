@@ -7,7 +7,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
 use super::json::{event_json, record_fields};
-use super::tls::{client_config, TlsError};
+use super::tls::TlsError;
 use super::SinkContext;
 use crate::calls::{CallRecord, EventBody, LinkState};
 use crate::config::PostgresConfig;
@@ -99,20 +99,7 @@ fn connection_settings(
     pg.connect_timeout(Duration::from_secs(15));
     pg.application_name(format!("pbxgw-{gateway_id}"));
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
-        client_config(config.ca_file.as_deref(), None).or_else(|e| {
-            match (&e, config.ca_file.is_none()) {
-                // No system roots and no ca_file: only sslmode=disable/prefer can work; keep an
-                // empty trust store so `require` fails with a clear TLS error later.
-                (TlsError::NoSystemRoots, true) => Ok(rustls::ClientConfig::builder_with_provider(
-                    std::sync::Arc::new(rustls::crypto::ring::default_provider()),
-                )
-                .with_safe_default_protocol_versions()
-                .map_err(TlsError::Config)?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()),
-                _ => Err(e),
-            }
-        })?,
+        crate::uplink::tls::client_config_or_plain(config.ca_file.as_deref())?,
     );
     Ok((pg, tls))
 }

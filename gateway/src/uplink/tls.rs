@@ -58,6 +58,23 @@ pub fn client_config(
     })
 }
 
+/// As [`client_config`] without a client certificate; with no `ca_file` and no system roots,
+/// an empty trust store, so plain connections (`http://`, `sslmode=prefer`) still work and a
+/// TLS one fails with a clear certificate error later.
+pub fn client_config_or_plain(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
+    match client_config(ca_file, None) {
+        Err(TlsError::NoSystemRoots) if ca_file.is_none() => {
+            Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth())
+        }
+        other => other,
+    }
+}
+
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem_err = |message: String| TlsError::Pem {
         path: path.to_owned(),

@@ -3,5 +3,6 @@
 //! end-to-end tests run the gateway against them.
 
 pub mod ami;
+pub mod ari;
 pub mod ctip;
 pub mod modem;

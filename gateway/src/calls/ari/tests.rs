@@ -1,0 +1,162 @@
+use super::*;
+use crate::pbx::ari::model::{decode, timestamp_ms, Decoded};
+
+/// The capture through the correlator, each event at its own Asterisk time.
+fn replay() -> (AriCorrelator, Vec<CallEvent>) {
+    let mut c = AriCorrelator::new(AriCorrelatorConfig::new("asterisk"));
+    let mut events = Vec::new();
+    for line in crate::fixtures::fixture("asterisk/ari_events.jsonl").lines() {
+        let Ok(Decoded::Event(e)) = decode(line) else {
+            panic!("{line}");
+        };
+        let ts = timestamp_ms(e.timestamp()).unwrap();
+        events.extend(c.tick(ts));
+        events.extend(c.on_message(ts, line, &e));
+    }
+    (c, events)
+}
+
+fn records(events: &[CallEvent]) -> Vec<CallRecord> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::CallEnded(r) => Some((**r).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The four Stasis calls of the capture: the application answers, plays a prompt, bridges the
+/// customer with an agent it originates (`Local/ari@agents`), the customer presses 1 and 2;
+/// one call is recorded.
+#[test]
+fn stasis_calls_become_records_answered_by_the_agent() {
+    let (c, events) = replay();
+    assert_eq!(c.open_calls(), 0, "every call ended");
+    let all = records(&events);
+    let customers: Vec<&CallRecord> = all
+        .iter()
+        .filter(|r| r.callee.as_deref() == Some("stasis"))
+        .collect();
+    let callers: Vec<&str> = customers
+        .iter()
+        .filter_map(|r| r.caller.as_deref())
+        .collect();
+    assert_eq!(
+        callers,
+        [
+            "+48229709457",
+            "+48225666799",
+            "+48224160583",
+            "+48224142496"
+        ]
+    );
+    for r in &customers {
+        assert_eq!(r.direction, Direction::Inbound);
+        assert_eq!(r.disposition, Disposition::Answered, "{r:?}");
+        assert_eq!(r.extension.as_deref(), Some("ari"));
+        let pbx = r.pbx_answered_at.unwrap() - r.started_at;
+        let person = r.answered_at.unwrap() - r.started_at;
+        assert!(pbx < 100 && (2_400..2_700).contains(&person), "{r:?}");
+        assert_eq!(r.ivr_digits.as_deref(), Some("12"));
+    }
+    assert_eq!(
+        customers[2].recording.as_deref(),
+        Some("gw-rec-14682-3.wav")
+    );
+    assert!(customers.iter().filter(|r| r.recording.is_some()).count() == 1);
+    assert_eq!(customers[1].billsec_s, 24, "the customer who hung up last");
+    // The agent legs the application originated: records of their own, handled by the PBX
+    // (as AMI sees them); the originate to 201 likewise.
+    let agents = all
+        .iter()
+        .filter(|r| r.callee.as_deref() == Some("ari"))
+        .count();
+    assert_eq!(agents, 4);
+    let originate = all
+        .iter()
+        .find(|r| r.callee.as_deref() == Some("201"))
+        .expect("the originate to 201");
+    assert_eq!(originate.disposition, Disposition::PbxOnly);
+    assert_eq!(all.len(), 9);
+}
+
+#[test]
+fn call_events_come_in_order() {
+    let (_, events) = replay();
+    let id = "asterisk-1795317036.115";
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|e| e.call_id.as_deref() == Some(id))
+        .map(|e| e.kind())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "call.started",
+            "call.answered",
+            "call.answered",
+            "call.recording",
+            "call.dtmf",
+            "call.dtmf",
+            "call.recording",
+            "call.ended"
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.source == Source::Ari && e.pbx == "asterisk"));
+}
+
+/// The link drops in the middle of the capture: after the reconnect the live channels are
+/// listed; calls whose channels vanished end (dated at the loss), live ones go on.
+#[test]
+fn a_resync_ends_vanished_calls_and_keeps_live_ones() {
+    let mut c = AriCorrelator::new(AriCorrelatorConfig::new("asterisk"));
+    let lines: Vec<&str> = crate::fixtures::fixture("asterisk/ari_events.jsonl")
+        .leak()
+        .lines()
+        .collect();
+    let mut last = None;
+    // Up to the second customer's DTMF: calls 2 (customer and agent leg) are open.
+    for line in &lines[..120] {
+        let Ok(Decoded::Event(e)) = decode(line) else {
+            panic!()
+        };
+        let ts = timestamp_ms(e.timestamp()).unwrap();
+        c.on_message(ts, line, &e);
+        last = Some((ts, e));
+    }
+    let open = c.open_calls();
+    assert!(open >= 1, "calls are open mid-capture");
+    let (ts, _) = last.unwrap();
+    c.link_lost(ts + 10);
+    // Asterisk still has one leg of one open call.
+    let survivor = c
+        .legs
+        .iter()
+        .find(|(_, l)| l.call.is_some())
+        .map(|(id, l)| (id.clone(), l.call.clone().unwrap()))
+        .unwrap();
+    let live: Vec<AriEvent> = lines
+        .iter()
+        .filter_map(|l| match decode(l) {
+            Ok(Decoded::Event(e)) => Some(*e),
+            _ => None,
+        })
+        .filter(|e| e.channel().is_some_and(|ch| ch.id == survivor.0))
+        .take(1)
+        .collect();
+    let ended = records(&c.resync(ts + 5_000, ts + 5_100, &live));
+    assert_eq!(ended.len(), open - 1, "{ended:?}");
+    for r in &ended {
+        assert_eq!(r.ended_at, ts + 10, "dated at the loss");
+        assert_eq!(r.hangup_cause.as_deref(), Some("ended during link loss"));
+    }
+    assert_eq!(c.open_calls(), 1);
+    assert!(c.calls.contains_key(&survivor.1));
+    // Nothing stays open forever.
+    let reaped = records(&c.tick(ts + 2 * 3_600_000));
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(c.open_calls(), 0);
+}

@@ -1,0 +1,306 @@
+//! A fake Asterisk ARI on a loopback port: the WebSocket `/ari/events` (basic auth checked on
+//! the upgrade, 401 otherwise) replays the real capture `ari_events.jsonl` paced by its own
+//! timestamps at any speed, and can close the connection after some frames and go on from
+//! there on the next one, as a link loss would look. REST answers come from the captured
+//! exchanges `ari_rest.jsonl` (in their order for a repeated request); `GET /channels` lists
+//! the channels the replay has announced and not yet destroyed; anything else about a
+//! channel that is not live is Asterisk's 404.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::SinkExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Message as Frame;
+
+#[derive(Debug, Clone)]
+pub struct AriSimOptions {
+    pub username: String,
+    pub password: String,
+    /// Capture seconds per real second; 0 sends as fast as the socket takes it.
+    pub speed: f64,
+    /// Close the first WebSocket after this many frames (the next one goes on from there).
+    pub drop_after: Option<usize>,
+}
+
+impl AriSimOptions {
+    pub fn new(username: &str, password: &str) -> AriSimOptions {
+        AriSimOptions {
+            username: username.into(),
+            password: password.into(),
+            speed: 0.0,
+            drop_after: None,
+        }
+    }
+}
+
+/// What the fake Asterisk saw and did.
+#[derive(Debug, Default)]
+pub struct AriSimLog {
+    pub ws_connects: usize,
+    pub refused: usize,
+    /// Every REST request: (method, path with query).
+    pub requests: Vec<(String, String)>,
+    /// Frames sent over all connections.
+    pub sent: usize,
+    pub replay_done: bool,
+}
+
+struct State {
+    options: AriSimOptions,
+    frames: Vec<(i64, String)>,
+    /// Captured answers by (method, path), in capture order.
+    rest: HashMap<(String, String), VecDeque<(u16, String)>>,
+    /// Channel snapshots announced and not destroyed, by id.
+    live: BTreeMap<String, serde_json::Value>,
+    next_frame: usize,
+}
+
+pub struct AriSim {
+    port: u16,
+    pub log: Arc<Mutex<AriSimLog>>,
+}
+
+impl AriSim {
+    pub async fn start(options: AriSimOptions) -> AriSim {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind a loopback port for the ARI simulator");
+        let port = listener.local_addr().expect("bound").port();
+        let state = Arc::new(Mutex::new(State {
+            options,
+            frames: captured_frames(),
+            rest: captured_rest(),
+            live: BTreeMap::new(),
+            next_frame: 0,
+        }));
+        let log = Arc::new(Mutex::new(AriSimLog::default()));
+        let (s, l) = (state.clone(), log.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, s.clone(), l.clone()));
+            }
+        });
+        AriSim { port, log }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn captured_frames() -> Vec<(i64, String)> {
+    crate::fixtures::fixture("asterisk/ari_events.jsonl")
+        .lines()
+        .map(|line| {
+            let ts = serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| {
+                    v["timestamp"]
+                        .as_str()
+                        .and_then(crate::pbx::ari::model::timestamp_ms)
+                })
+                .unwrap_or(0);
+            (ts, line.to_owned())
+        })
+        .collect()
+}
+
+fn captured_rest() -> HashMap<(String, String), VecDeque<(u16, String)>> {
+    let mut rest: HashMap<(String, String), VecDeque<(u16, String)>> = HashMap::new();
+    for line in crate::fixtures::fixture("asterisk/ari_rest.jsonl").lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let key = (
+            v["request"]["method"].as_str().unwrap_or("").to_owned(),
+            v["request"]["path"].as_str().unwrap_or("").to_owned(),
+        );
+        let answer = (
+            v["response"]["status"].as_u64().unwrap_or(500) as u16,
+            v["response"]["body"].as_str().unwrap_or("").to_owned(),
+        );
+        rest.entry(key).or_default().push_back(answer);
+    }
+    rest
+}
+
+fn authorized(state: &Mutex<State>, header: Option<&str>) -> bool {
+    let Ok(s) = state.lock() else {
+        return false;
+    };
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", s.options.username, s.options.password))
+    );
+    header == Some(want.as_str())
+}
+
+async fn serve(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriSimLog>>) {
+    let mut head = [0u8; 32];
+    let n = stream.peek(&mut head).await.unwrap_or(0);
+    if head[..n].starts_with(b"GET /ari/events") {
+        events(stream, state, log).await;
+    } else {
+        rest(stream, state, log).await;
+    }
+}
+
+async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriSimLog>>) {
+    // The callback's signature is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let header = request
+            .headers()
+            .get("authorization")
+            .and_then(|h| h.to_str().ok());
+        if authorized(&state, header) {
+            return Ok(response);
+        }
+        let mut refused = ErrorResponse::new(Some("Authentication required".into()));
+        *refused.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
+        Err(refused)
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+        if let Ok(mut l) = log.lock() {
+            l.refused += 1;
+        }
+        return;
+    };
+    let first = {
+        let Ok(mut l) = log.lock() else { return };
+        l.ws_connects += 1;
+        l.ws_connects == 1
+    };
+    let (speed, drop_after) = match state.lock() {
+        Ok(s) => (s.options.speed, s.options.drop_after.filter(|_| first)),
+        Err(_) => return,
+    };
+    let mut sent_here = 0usize;
+    let mut previous: Option<i64> = None;
+    loop {
+        if drop_after.is_some_and(|n| sent_here >= n) {
+            let _ = ws.close(None).await;
+            return;
+        }
+        let next = match state.lock() {
+            Ok(mut s) => {
+                let i = s.next_frame;
+                s.frames.get(i).cloned().inspect(|(_, frame)| {
+                    s.next_frame += 1;
+                    track_live(&mut s.live, frame);
+                })
+            }
+            Err(_) => return,
+        };
+        let Some((ts, frame)) = next else {
+            break;
+        };
+        if let (Some(prev), true) = (previous, speed > 0.0) {
+            let gap = ((ts - prev).max(0) as f64 / speed) as u64;
+            tokio::time::sleep(Duration::from_millis(gap)).await;
+        }
+        previous = Some(ts);
+        if ws.send(Frame::text(frame)).await.is_err() {
+            return;
+        }
+        sent_here += 1;
+        if let Ok(mut l) = log.lock() {
+            l.sent += 1;
+        }
+    }
+    if let Ok(mut s) = state.lock() {
+        s.live.clear();
+    }
+    if let Ok(mut l) = log.lock() {
+        l.replay_done = true;
+    }
+    // Stay connected (answering pings) until the gateway leaves.
+    use futures_util::StreamExt;
+    while let Some(Ok(_)) = ws.next().await {}
+}
+
+/// Keeps the channels a frame announces, drops the destroyed ones.
+fn track_live(live: &mut BTreeMap<String, serde_json::Value>, frame: &str) {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else {
+        return;
+    };
+    let Some(id) = v["channel"]["id"].as_str() else {
+        return;
+    };
+    if v["type"] == "ChannelDestroyed" {
+        live.remove(id);
+    } else {
+        live.insert(id.to_owned(), v["channel"].clone());
+    }
+}
+
+async fn rest(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriSimLog>>) {
+    use hyper::body::Incoming;
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let (state, log) = (state.clone(), log.clone());
+        async move {
+            let (status, body) = answer(&state, &log, &request);
+            let response = hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body)));
+            response.map_err(|e| e.to_string())
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .await;
+}
+
+fn answer<B>(
+    state: &Mutex<State>,
+    log: &Mutex<AriSimLog>,
+    request: &hyper::Request<B>,
+) -> (u16, String) {
+    let method = request.method().as_str().to_owned();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    if let Ok(mut l) = log.lock() {
+        l.requests.push((method.clone(), path.clone()));
+    }
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok());
+    if !authorized(state, header) {
+        return (401, r#"{"message":"Authentication required"}"#.into());
+    }
+    let Ok(mut s) = state.lock() else {
+        return (500, String::new());
+    };
+    if method == "GET" && path == "/ari/channels" {
+        let live: Vec<&serde_json::Value> = s.live.values().collect();
+        return (200, serde_json::to_string(&live).unwrap_or_default());
+    }
+    if let Some(answers) = s.rest.get_mut(&(method.clone(), path.clone())) {
+        if let Some(a) = answers.pop_front() {
+            return a;
+        }
+    }
+    let channel = path
+        .strip_prefix("/ari/channels/")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or(""));
+    match channel {
+        Some(id) if !s.live.contains_key(id) => (404, r#"{"message":"Channel not found"}"#.into()),
+        _ if method == "POST" || method == "DELETE" => (204, String::new()),
+        _ => (404, r#"{"message":"Resource not found"}"#.into()),
+    }
+}

@@ -1,0 +1,343 @@
+//! One ARI session: the WebSocket `/ari/events?app=NAME` (basic auth on the upgrade, `wss`
+//! with rustls for `https` URLs), a WebSocket ping every `ping_every` whose pong must come
+//! back within `ANSWER_WITHIN` (the round trip goes on record for link quality), and after
+//! every connect and every `resync_every` the live channels from `GET /channels` handed to
+//! the correlator. A dropped link is retried with capped jittered backoff; a refused password
+//! is `needs-installer` and retried at most once a minute. The password never leaves the
+//! `Authorization` header.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message as Frame};
+use tokio_util::sync::CancellationToken;
+
+use super::model::{decode, AriEvent, Decoded};
+use super::rest::{AriError, AriRest};
+use crate::calls::LinkState;
+use crate::config::PbxConfig;
+use crate::health::Links;
+use crate::pbx::PbxEvent;
+
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct AriSettings {
+    pub name: String,
+    /// `http://host:8088` or `https://...`.
+    pub url: String,
+    pub app: String,
+    pub subscribe_all: bool,
+    pub ping_every: Duration,
+    pub resync_every: Duration,
+}
+
+impl AriSettings {
+    pub fn from_config(pbx: &PbxConfig) -> AriSettings {
+        AriSettings {
+            name: pbx.name.clone(),
+            url: pbx.url.clone().unwrap_or_default(),
+            app: pbx.app.clone().unwrap_or_default(),
+            subscribe_all: pbx.subscribe_all.unwrap_or(false),
+            ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(30).max(1)),
+            resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(5)),
+        }
+    }
+
+    /// `ws://host:port/ari/events?app=...`.
+    fn events_url(&self) -> String {
+        let base = self.url.trim_end_matches('/');
+        let ws = match base.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}"),
+            None => format!("ws://{}", base.trim_start_matches("http://")),
+        };
+        format!(
+            "{ws}/ari/events?app={}&subscribeAll={}",
+            percent_encoding::utf8_percent_encode(&self.app, percent_encoding::NON_ALPHANUMERIC),
+            self.subscribe_all
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AriSessionError {
+    #[error("ARI WebSocket {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("ARI refused the user name or password (401): check [[pbx]] username/password")]
+    Unauthorized,
+    #[error("ARI WebSocket upgrade refused with {0} (is the app name right and ARI enabled in http.conf/ari.conf?)")]
+    Upgrade(u16),
+    #[error("ARI TLS: {0}")]
+    Tls(String),
+    #[error("ARI WebSocket closed by Asterisk")]
+    Closed,
+    #[error("ARI WebSocket: {0}")]
+    WebSocket(String),
+    #[error("ARI did not answer a ping within {0:?}")]
+    NoPong(Duration),
+    #[error(transparent)]
+    Rest(#[from] AriError),
+    #[error("stopping")]
+    Shutdown,
+}
+
+impl AriSessionError {
+    fn needs_installer(&self) -> bool {
+        matches!(
+            self,
+            AriSessionError::Unauthorized
+                | AriSessionError::Upgrade(_)
+                | AriSessionError::Tls(_)
+                | AriSessionError::Rest(AriError::Unauthorized)
+        )
+    }
+}
+
+pub struct AriSession {
+    pub settings: AriSettings,
+    pub rest: AriRest,
+    pub tls: rustls::ClientConfig,
+    pub links: Links,
+    pub events: mpsc::Sender<PbxEvent<AriEvent>>,
+    pub shutdown: CancellationToken,
+}
+
+type Stream = tokio_util::either::Either<
+    tokio::net::TcpStream,
+    tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+>;
+type WebSocket = tokio_tungstenite::WebSocketStream<Stream>;
+
+impl AriSession {
+    fn link(&self) -> String {
+        format!("pbx:{}", self.settings.name)
+    }
+
+    pub async fn run(self) {
+        let mut backoff =
+            crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        loop {
+            self.links.set(&self.link(), LinkState::Connecting, None);
+            let started = Instant::now();
+            let error = tokio::select! {
+                e = self.connected() => e,
+                _ = self.shutdown.cancelled() => return,
+            };
+            if matches!(error, AriSessionError::Shutdown) {
+                return;
+            }
+            let wait = crate::pbx::link_failed(
+                &self.link(),
+                error.to_string(),
+                error.needs_installer(),
+                started.elapsed(),
+                &self.events,
+                &self.links,
+                &mut backoff,
+            )
+            .await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<WebSocket, AriSessionError> {
+        use tungstenite::client::IntoClientRequest;
+        let url = self.settings.events_url();
+        let fail = |message: String| AriSessionError::Connect {
+            url: url.split('?').next().unwrap_or(&url).to_owned(),
+            message,
+        };
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| fail(e.to_string()))?;
+        let auth = self
+            .rest
+            .authorization()
+            .parse()
+            .map_err(|_| fail("the credentials are not a valid header".into()))?;
+        request.headers_mut().insert("authorization", auth);
+        let uri = request.uri().clone();
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("wss") {
+                443
+            } else {
+                80
+            });
+        let tcp = crate::pbx::connect(&host, port, ANSWER_WITHIN)
+            .await
+            .map_err(|(addr, e)| fail(format!("{addr}: {e}")))?;
+        let stream = if uri.scheme_str() == Some("wss") {
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| AriSessionError::Tls(e.to_string()))?;
+            let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(self.tls.clone()))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| AriSessionError::Tls(e.to_string()))?;
+            Stream::Right(tls)
+        } else {
+            Stream::Left(tcp)
+        };
+        let handshake = tokio_tungstenite::client_async(request, stream);
+        match tokio::time::timeout(ANSWER_WITHIN, handshake).await {
+            Err(_) => Err(fail(format!("no upgrade within {ANSWER_WITHIN:?}"))),
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(tungstenite::Error::Http(response))) => match response.status().as_u16() {
+                401 => Err(AriSessionError::Unauthorized),
+                status => Err(AriSessionError::Upgrade(status)),
+            },
+            Ok(Err(e)) => Err(fail(e.to_string())),
+        }
+    }
+
+    /// One connection; returns why it ended.
+    async fn connected(&self) -> AriSessionError {
+        let mut ws = match self.open().await {
+            Ok(ws) => ws,
+            Err(e) => return e,
+        };
+        tracing::info!(pbx = %self.settings.name, app = %self.settings.app, "ARI connected");
+        self.links.set(
+            &self.link(),
+            LinkState::Up,
+            Some(format!("Stasis application {}", self.settings.app)),
+        );
+        if self.events.send(PbxEvent::Up).await.is_err() {
+            return AriSessionError::Shutdown;
+        }
+        let error = self.serve(&mut ws).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        error
+    }
+
+    async fn serve(&self, ws: &mut WebSocket) -> AriSessionError {
+        if let Err(e) = self.resync().await {
+            return e;
+        }
+        let mut ping = tokio::time::interval(self.settings.ping_every);
+        ping.tick().await;
+        let mut resync = tokio::time::interval(self.settings.resync_every);
+        resync.tick().await;
+        let mut awaiting: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    Some(Ok(Frame::Text(text))) => {
+                        if let Err(e) = self.on_frame(text.as_str()).await {
+                            return e;
+                        }
+                    }
+                    Some(Ok(Frame::Pong(_))) => {
+                        if let Some(sent) = awaiting.take() {
+                            self.links.quality.record(&self.link(), Some(sent.elapsed()), crate::store::now_ms());
+                        }
+                    }
+                    Some(Ok(Frame::Close(_))) | None => return AriSessionError::Closed,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return AriSessionError::WebSocket(e.to_string()),
+                },
+                _ = ping.tick() => {
+                    if awaiting.is_some_and(|sent| sent.elapsed() >= ANSWER_WITHIN) {
+                        self.links.quality.record(&self.link(), None, crate::store::now_ms());
+                        return AriSessionError::NoPong(ANSWER_WITHIN);
+                    }
+                    if awaiting.is_none() {
+                        if let Err(e) = ws.send(Frame::Ping(Vec::new().into())).await {
+                            return AriSessionError::WebSocket(e.to_string());
+                        }
+                        awaiting = Some(Instant::now());
+                    }
+                }
+                _ = resync.tick() => {
+                    if let Err(e) = self.resync().await {
+                        return e;
+                    }
+                }
+                _ = self.shutdown.cancelled() => return AriSessionError::Shutdown,
+            }
+        }
+    }
+
+    async fn on_frame(&self, text: &str) -> Result<(), AriSessionError> {
+        let event = match decode(text) {
+            Ok(Decoded::Event(e)) => e,
+            Ok(Decoded::Unknown { kind }) => {
+                self.links.count(&format!("{}:unknown:{kind}", self.link()));
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(pbx = %self.settings.name, error = %e, "ARI frame not understood");
+                self.links.count(&format!("{}:malformed", self.link()));
+                return Ok(());
+            }
+        };
+        // Stamped on arrival like every connector's events: one clock (the box's) for all
+        // records, link losses and reaping, whatever the PBX's clock says.
+        let ts_ms = crate::store::now_ms();
+        let message = PbxEvent::Message {
+            ts_ms,
+            raw: text.to_owned(),
+            message: *event,
+        };
+        self.events
+            .send(message)
+            .await
+            .map_err(|_| AriSessionError::Shutdown)
+    }
+
+    /// `GET /channels` as the correlator's live picture.
+    async fn resync(&self) -> Result<(), AriSessionError> {
+        let asked_ms = crate::store::now_ms();
+        let channels = self.rest.channels().await?;
+        let ts_ms = crate::store::now_ms();
+        let timestamp = crate::timefmt::rfc3339_ms(ts_ms);
+        let items = channels
+            .into_iter()
+            .map(|channel| AriEvent::ChannelStateChange {
+                timestamp: timestamp.clone(),
+                channel,
+            })
+            .collect();
+        self.events
+            .send(PbxEvent::Resync {
+                asked_ms,
+                ts_ms,
+                items,
+            })
+            .await
+            .map_err(|_| AriSessionError::Shutdown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_events_url_follows_the_base_url() {
+        let mut s = AriSettings {
+            name: "a".into(),
+            url: "http://192.0.2.10:8088/".into(),
+            app: "gw app".into(),
+            subscribe_all: false,
+            ping_every: Duration::from_secs(1),
+            resync_every: Duration::from_secs(1),
+        };
+        assert_eq!(
+            s.events_url(),
+            "ws://192.0.2.10:8088/ari/events?app=gw%20app&subscribeAll=false"
+        );
+        s.url = "https://pbx.example.net".into();
+        s.subscribe_all = true;
+        assert_eq!(
+            s.events_url(),
+            "wss://pbx.example.net/ari/events?app=gw%20app&subscribeAll=true"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The ARI connector end to end against the fake Asterisk (gateway/src/demo/sim/ari.rs): the
+//! real event capture over a real WebSocket becomes call records; a dropped WebSocket is
+//! reconnected and resynced from `GET /channels` without losing or doubling a call; a wrong
+//! password needs the installer and is never shown; REST refusals come back typed with
+//! Asterisk's status and message, and a silent server times out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pbxgw::calls::{CallRecord, Disposition, EventBody, LinkState};
+use pbxgw::config::Config;
+use pbxgw::pbx::ari::rest::{AriError, AriRest};
+use pbxgw::runtime::Gateway;
+use pbxgw_tests::harness::{stored_events, wait_until};
+use pbxgw_tests::sim::ari::{AriSim, AriSimOptions};
+
+fn config(dir: &std::path::Path, sim: &AriSim, password: &str) -> Config {
+    let text = format!(
+        "[gateway]\nid = \"ari-test\"\ndata_dir = {:?}\n[[pbx]]\nname = \"asterisk\"\nkind = \"ari\"\nurl = \"{}\"\nusername = \"gw\"\npassword = \"{password}\"\napp = \"gwapp\"\nprobe_after_s = 1\n",
+        dir.join("data"),
+        sim.url()
+    );
+    Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap()
+}
+
+fn records(config: &Config) -> BTreeMap<String, CallRecord> {
+    stored_events(config)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Ok(EventBody::CallEnded(r)) => Some((r.call_id.clone(), *r)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the capture through a gateway; the records once all 9 calls ended.
+async fn run(options: AriSimOptions) -> (AriSim, BTreeMap<String, CallRecord>) {
+    let sim = AriSim::start(options).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &sim, "secret");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let ended = wait_until(Duration::from_secs(30), || {
+        sim.log.lock().unwrap().replay_done && records(&config).len() >= 9
+    })
+    .await;
+    let got = records(&config);
+    assert!(ended, "{} records: {got:#?}", got.len());
+    let link = gateway.links().snapshot()["pbx:asterisk"].clone();
+    assert_eq!(link.state, LinkState::Up, "{link:?}");
+    // The WebSocket pings every second; its round trips are on record.
+    let measured = wait_until(Duration::from_secs(10), || {
+        gateway
+            .links()
+            .quality
+            .history()
+            .get("pbx:asterisk")
+            .is_some_and(|s| s.iter().any(|s| s.rtt_ms.is_some()))
+    })
+    .await;
+    assert!(measured);
+    gateway.stop().await;
+    (sim, got)
+}
+
+fn check_the_capture(records: &BTreeMap<String, CallRecord>) {
+    assert_eq!(records.len(), 9, "{records:#?}");
+    let customers: Vec<&CallRecord> = records
+        .values()
+        .filter(|r| r.callee.as_deref() == Some("stasis"))
+        .collect();
+    assert_eq!(customers.len(), 4);
+    for r in &customers {
+        assert_eq!(r.disposition, Disposition::Answered, "{r:?}");
+        assert_eq!(r.extension.as_deref(), Some("ari"));
+        assert_eq!(r.ivr_digits.as_deref(), Some("12"));
+    }
+    assert_eq!(
+        customers
+            .iter()
+            .filter_map(|r| r.recording.as_deref())
+            .collect::<Vec<_>>(),
+        ["gw-rec-14682-3.wav"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_captured_events_become_call_records() {
+    let (sim, records) = run(AriSimOptions::new("gw", "secret")).await;
+    check_the_capture(&records);
+    let log = sim.log.lock().unwrap();
+    assert_eq!(log.ws_connects, 1);
+    assert!(log
+        .requests
+        .iter()
+        .any(|(m, p)| m == "GET" && p == "/ari/channels"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_websocket_is_reconnected_and_resynced_without_losing_a_call() {
+    let options = AriSimOptions {
+        drop_after: Some(120),
+        speed: 20.0,
+        ..AriSimOptions::new("gw", "secret")
+    };
+    let (sim, records) = run(options).await;
+    check_the_capture(&records);
+    let log = sim.log.lock().unwrap();
+    assert_eq!(log.ws_connects, 2, "one reconnect");
+    let lists = log
+        .requests
+        .iter()
+        .filter(|(m, p)| m == "GET" && p == "/ari/channels")
+        .count();
+    assert!(lists >= 2, "a resync after each connect: {lists}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_needs_the_installer_and_is_never_shown() {
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &sim, "not-the-password-123");
+    let gateway = Gateway::start(&config).await.unwrap();
+    let refused = wait_until(Duration::from_secs(10), || {
+        gateway
+            .links()
+            .snapshot()
+            .get("pbx:asterisk")
+            .is_some_and(|l| l.state == LinkState::NeedsInstaller)
+    })
+    .await;
+    let link = gateway.links().snapshot()["pbx:asterisk"].clone();
+    assert!(refused, "{link:?}");
+    let detail = link.detail.unwrap_or_default();
+    assert!(detail.contains("username/password"), "{detail}");
+    assert!(!detail.contains("not-the-password-123"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sim.log.lock().unwrap().refused,
+        1,
+        "no hammering after a refusal"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_refusals_are_typed_and_a_silent_server_times_out() {
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
+    let password = pbxgw::config::Secret::new("secret");
+    let rest = AriRest::new(
+        &sim.url(),
+        "gw",
+        &password,
+        tls.clone(),
+        Duration::from_secs(5),
+    );
+    let err = rest
+        .call("GET", "/channels/no-such-channel")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        AriError::Refused {
+            what: "GET /channels/no-such-channel".into(),
+            status: 404,
+            message: "Channel not found".into()
+        }
+    );
+    assert!(err.is_gone());
+    assert!(rest.hangup("1795317002.37").await.unwrap_err().is_gone());
+    let bridge = rest.bridge_create("mixing", "gw-call-1").await.unwrap();
+    assert_eq!(bridge.id, "0dd2985e-a0e0-48ff-83c8-6edb865b61e9");
+    assert_eq!(rest.channels().await.unwrap(), vec![]);
+    let wrong = AriRest::new(
+        &sim.url(),
+        "gw",
+        &pbxgw::config::Secret::new("wrong"),
+        tls.clone(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(wrong.channels().await.unwrap_err(), AriError::Unauthorized);
+    // A server that takes the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let slow = AriRest::new(
+        &format!("http://127.0.0.1:{port}"),
+        "gw",
+        &password,
+        tls,
+        Duration::from_millis(300),
+    );
+    assert!(matches!(
+        slow.answer("1").await,
+        Err(AriError::Timeout(what, _)) if what == "POST /channels/1/answer"
+    ));
+}
