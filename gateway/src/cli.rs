@@ -400,10 +400,7 @@ async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<String, String
                 }
             }
             crate::config::PbxKind::Ami => check_ami_login(pbx).await,
-            crate::config::PbxKind::Ari => Err(format!(
-                "the {} connector is not in this build yet",
-                pbx.kind.as_str()
-            )),
+            crate::config::PbxKind::Ari => crate::pbx::ari::session::probe(pbx).await,
         };
         out.push((pbx.name.clone(), result));
     }

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 use crate::config::{CommandsConfig, SmsConfig};
 use crate::pbx::ami::control::{AmiAction, AmiControl, ControlError};
+use crate::pbx::ari::rest::AriError;
+use crate::pbx::ari::AriControl;
 use crate::pbx::ctip::control::{CommandError, CtipCommand, CtipControl};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
@@ -67,6 +69,7 @@ pub struct Commands {
     contacts: Option<ContactsTarget>,
     ami: HashMap<String, AmiControl>,
     ctip: HashMap<String, CtipControl>,
+    ari: HashMap<String, AriControl>,
     recent: Mutex<VecDeque<Instant>>,
     answered: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
 }
@@ -78,6 +81,7 @@ impl Commands {
         contacts: Option<ContactsTarget>,
         ami: HashMap<String, AmiControl>,
         ctip: HashMap<String, CtipControl>,
+        ari: HashMap<String, AriControl>,
     ) -> Commands {
         Commands {
             config,
@@ -85,6 +89,7 @@ impl Commands {
             contacts,
             ami,
             ctip,
+            ari,
             recent: Mutex::new(VecDeque::new()),
             answered: Mutex::new((HashMap::new(), VecDeque::new())),
         }
@@ -191,6 +196,21 @@ impl Commands {
                         })
                         .await,
                     ),
+                    Pbx::Ari(c) => {
+                        let endpoint = c.originate.endpoint(&extension);
+                        let caller_id = opt(body, "caller_id");
+                        let channel = c
+                            .rest
+                            .originate(
+                                &endpoint,
+                                &number,
+                                &c.originate.context,
+                                caller_id.as_deref(),
+                            )
+                            .await
+                            .map_err(ari)?;
+                        Ok(json!({ "channel": channel.id }))
+                    }
                 }
             }
             "call.hangup" => match self.pbx(body)? {
@@ -205,6 +225,11 @@ impl Commands {
                     })
                     .await,
                 ),
+                Pbx::Ari(c) => {
+                    let channel = field(body, "channel")?;
+                    c.rest.hangup(&channel).await.map_err(ari)?;
+                    Ok(json!({ "channel": channel }))
+                }
             },
             "call.transfer" => {
                 let Pbx::Ami(c) = self.pbx(body)? else {
@@ -349,22 +374,20 @@ impl Commands {
             if let Some(c) = self.ctip.get(name) {
                 return Ok(Pbx::Ctip(c));
             }
+            if let Some(c) = self.ari.get(name) {
+                return Ok(Pbx::Ari(c));
+            }
             return Err(refuse("unknown_pbx", format!("no PBX named {name:?}")));
         }
-        match (self.ami.len(), self.ctip.len()) {
-            (1, 0) => Ok(Pbx::Ami(
-                self.ami
-                    .values()
-                    .next()
-                    .ok_or_else(|| refuse("internal", "pbx"))?,
-            )),
-            (0, 1) => Ok(Pbx::Ctip(
-                self.ctip
-                    .values()
-                    .next()
-                    .ok_or_else(|| refuse("internal", "pbx"))?,
-            )),
-            (0, 0) => Err(refuse(
+        let mut all = self
+            .ami
+            .values()
+            .map(Pbx::Ami)
+            .chain(self.ctip.values().map(Pbx::Ctip))
+            .chain(self.ari.values().map(Pbx::Ari));
+        match (all.next(), all.next()) {
+            (Some(only), None) => Ok(only),
+            (None, _) => Err(refuse(
                 "unsupported",
                 "this gateway has no PBX that takes commands",
             )),
@@ -376,6 +399,7 @@ impl Commands {
 enum Pbx<'a> {
     Ami(&'a AmiControl),
     Ctip(&'a CtipControl),
+    Ari(&'a AriControl),
 }
 
 fn field(body: &Value, key: &str) -> Result<String, Refusal> {
@@ -400,6 +424,16 @@ fn ami(result: Result<crate::pbx::ami::control::Done, ControlError>) -> Result<V
     }
 }
 
+fn ari(e: AriError) -> Refusal {
+    match e {
+        AriError::Refused { message, .. } => refuse("refused", message),
+        AriError::Timeout(..) => refuse("timeout", "no answer from the PBX in time"),
+        AriError::Request(..) => refuse("not_connected", "the PBX's ARI does not answer"),
+        AriError::Invalid(m) => refuse("bad_request", m),
+        other => refuse("internal", other.to_string()),
+    }
+}
+
 fn ctip(result: crate::pbx::ctip::control::CommandResult) -> Result<Value, Refusal> {
     match result {
         Ok(answer) => Ok(json!({ "message": format!("{answer:?}") })),
@@ -421,7 +455,14 @@ mod tests {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             rate_per_minute: rate,
         };
-        Commands::new(config, None, None, HashMap::new(), HashMap::new())
+        Commands::new(
+            config,
+            None,
+            None,
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+        )
     }
 
     #[tokio::test]

@@ -46,7 +46,7 @@ pub struct Gateway {
     /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
     ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
     ami_controls: std::collections::HashMap<String, crate::pbx::ami::control::AmiControl>,
-    ari_controls: std::collections::HashMap<String, crate::pbx::ari::rest::AriRest>,
+    ari_controls: std::collections::HashMap<String, crate::pbx::ari::AriControl>,
 }
 
 impl Gateway {
@@ -131,6 +131,7 @@ impl Gateway {
             }),
             ami_controls.clone(),
             ctip_controls.clone(),
+            ari_controls.clone(),
         );
         let ctx = SinkContext {
             gateway_id: config.gateway.id.clone(),
@@ -227,7 +228,7 @@ impl Gateway {
 
     /// The REST control (answer, hang up, originate, bridges, play, record, continue, set a
     /// variable) of an ARI PBX by its configured name.
-    pub fn ari_control(&self, pbx: &str) -> Option<crate::pbx::ari::rest::AriRest> {
+    pub fn ari_control(&self, pbx: &str) -> Option<crate::pbx::ari::AriControl> {
         self.ari_controls.get(pbx).cloned()
     }
 
@@ -470,7 +471,7 @@ fn start_ari(
     names: Option<Directory>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
-) -> Result<crate::pbx::ari::rest::AriRest, StartError> {
+) -> Result<crate::pbx::ari::AriControl, StartError> {
     use crate::calls::ari::{AriCorrelator, AriCorrelatorConfig};
     use crate::pbx::ari::session::{AriSession, AriSettings};
     let settings = AriSettings::from_config(pbx);
@@ -511,7 +512,10 @@ fn start_ari(
         names,
         shutdown.clone(),
     ));
-    Ok(rest)
+    Ok(crate::pbx::ari::AriControl {
+        rest,
+        originate: crate::pbx::ami::control::OriginateSettings::from_config(pbx),
+    })
 }
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.

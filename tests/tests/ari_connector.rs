@@ -200,3 +200,102 @@ async fn rest_refusals_are_typed_and_a_silent_server_times_out() {
         Err(AriError::Timeout(what, _)) if what == "POST /channels/1/answer"
     ));
 }
+
+/// `pbxgw check --connect` with an ARI PBX: logged in, events flowing, or what to fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connect_says_logged_in_or_what_to_fix() {
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, url) = (dir.path().to_owned(), sim.url());
+    let check = move |password: &str| {
+        let conf = data.join(format!("check-{}.toml", password.len()));
+        std::fs::write(
+            &conf,
+            format!(
+                "[gateway]\nid = \"ari-check\"\ndata_dir = {:?}\n[[pbx]]\nname = \"asterisk\"\nkind = \"ari\"\nurl = \"{}\"\nusername = \"gw\"\npassword = \"{password}\"\napp = \"gwapp\"\n",
+                data.join("data"),
+                url
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(pbxgw_tests::harness::bin_path("pbxgw"))
+            .args(["check", "--connect", "-c"])
+            .arg(&conf)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, out) = tokio::task::spawn_blocking(move || (check("secret"), check("wrong-one-42")))
+        .await
+        .unwrap();
+    assert_eq!(code.0, Some(0), "{}", code.1);
+    assert!(
+        code.1
+            .contains("logged in (Asterisk 22.10.1), events of application gwapp flowing"),
+        "{}",
+        code.1
+    );
+    assert_eq!(out.0, Some(1), "{}", out.1);
+    assert!(out.1.contains("ari.conf needs this password"), "{}", out.1);
+    assert!(
+        !out.1.contains("wrong-one-42"),
+        "the password is never printed"
+    );
+}
+
+/// Remote commands reach an ARI PBX through its REST control: click-to-call rings the
+/// configured endpoint; hanging up a channel that is gone is Asterisk's refusal, typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_use_the_rest_control() {
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
+    let rest = AriRest::new(
+        &sim.url(),
+        "gw",
+        &pbxgw::config::Secret::new("secret"),
+        tls,
+        Duration::from_secs(5),
+    );
+    let control = pbxgw::pbx::ari::AriControl {
+        rest,
+        originate: Default::default(),
+    };
+    let commands = pbxgw::commands::Commands::new(
+        pbxgw::config::CommandsConfig {
+            allow: vec!["call.originate".into(), "call.hangup".into()],
+            rate_per_minute: 10,
+        },
+        None,
+        None,
+        Default::default(),
+        Default::default(),
+        [("asterisk".to_owned(), control)].into(),
+    );
+    let (_, a) = commands
+        .run(
+            "call.originate",
+            br#"{"request_id":"o1","extension":"201","number":"+48221598154"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a["ok"], true, "{a}");
+    let log = sim.log.lock().unwrap().requests.clone();
+    assert!(
+        log.iter().any(|(m, p)| m == "POST"
+            && p.starts_with(
+                "/ari/channels?endpoint=PJSIP%2F201&extension=%2B48221598154&context=from-internal"
+            )),
+        "{log:?}"
+    );
+    let (_, a) = commands
+        .run(
+            "call.hangup",
+            br#"{"request_id":"h1","channel":"1795317002.37"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(a["error"]["code"], "refused", "{a}");
+    assert_eq!(a["error"]["message"], "Channel not found");
+}

@@ -40,7 +40,10 @@ async fn run(repeat: usize) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut decoded = 0;
     for r in 0..repeat {
-        decoded += frames(&capture, r).iter().filter(|f| decode(f).is_ok()).count();
+        decoded += frames(&capture, r)
+            .iter()
+            .filter(|f| decode(f).is_ok())
+            .count();
     }
     let decoder = decoded as f64 / start.elapsed().as_secs_f64();
 
@@ -71,6 +74,9 @@ async fn run(repeat: usize) -> anyhow::Result<()> {
     println!("|---|---|");
     println!("| ARI JSON decoder alone | {decoder:.0} frames/s |");
     println!("| decoder + correlator + store | {rate:.0} events/s ({stored} call events) |");
-    println!("| peak RSS of this process | {:.1} MB |", rss_kb as f64 / 1024.0);
+    println!(
+        "| peak RSS of this process | {:.1} MB |",
+        rss_kb as f64 / 1024.0
+    );
     Ok(())
 }

@@ -228,6 +228,29 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
     while let Some(Ok(_)) = ws.next().await {}
 }
 
+/// A new channel for an originate not in the capture, named after its endpoint.
+fn originated(path: &str) -> String {
+    let endpoint = path
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("endpoint="))
+        .map(|e| {
+            percent_encoding::percent_decode_str(e)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "id": format!("sim-{:08x}", fastrand::u32(..)),
+        "name": format!("{endpoint}-00000001"),
+        "state": "Down",
+        "caller": {"name": "", "number": ""},
+        "connected": {"name": "", "number": ""},
+        "dialplan": {"context": "", "exten": "", "priority": 1, "app_name": "", "app_data": ""},
+        "creationtime": "",
+    })
+    .to_string()
+}
+
 /// Keeps the channels a frame announces, drops the destroyed ones.
 fn track_live(live: &mut BTreeMap<String, serde_json::Value>, frame: &str) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else {
@@ -290,10 +313,19 @@ fn answer<B>(
         let live: Vec<&serde_json::Value> = s.live.values().collect();
         return (200, serde_json::to_string(&live).unwrap_or_default());
     }
+    // Captured answers in their order; a GET keeps giving its last one (it changes nothing).
     if let Some(answers) = s.rest.get_mut(&(method.clone(), path.clone())) {
-        if let Some(a) = answers.pop_front() {
+        let last = answers.len() == 1 && method == "GET";
+        if let Some(a) = if last {
+            answers.front().cloned()
+        } else {
+            answers.pop_front()
+        } {
             return a;
         }
+    }
+    if method == "POST" && path.starts_with("/ari/channels?") {
+        return (200, originated(&path));
     }
     let channel = path
         .strip_prefix("/ari/channels/")

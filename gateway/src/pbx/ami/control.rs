@@ -56,6 +56,22 @@ pub struct OriginateSettings {
     pub context: String,
 }
 
+impl OriginateSettings {
+    /// `originate_channel` / `originate_context` of a `[[pbx]]` (AMI and ARI alike).
+    pub fn from_config(pbx: &crate::config::PbxConfig) -> OriginateSettings {
+        let default = OriginateSettings::default();
+        OriginateSettings {
+            channel: pbx.originate_channel.clone().unwrap_or(default.channel),
+            context: pbx.originate_context.clone().unwrap_or(default.context),
+        }
+    }
+
+    /// The dial string that rings `extension` first.
+    pub fn endpoint(&self, extension: &str) -> String {
+        self.channel.replace("{extension}", extension)
+    }
+}
+
 impl Default for OriginateSettings {
     fn default() -> Self {
         OriginateSettings {

@@ -55,16 +55,7 @@ impl AmiSettings {
             ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(60).max(1)),
             resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(10)),
             answer_within: ANSWER_WITHIN,
-            originate: super::control::OriginateSettings {
-                channel: pbx
-                    .originate_channel
-                    .clone()
-                    .unwrap_or_else(|| "PJSIP/{extension}".into()),
-                context: pbx
-                    .originate_context
-                    .clone()
-                    .unwrap_or_else(|| "from-internal".into()),
-            },
+            originate: super::control::OriginateSettings::from_config(pbx),
         }
     }
 }

@@ -144,61 +144,9 @@ impl AriSession {
         }
     }
 
-    async fn open(&self) -> Result<WebSocket, AriSessionError> {
-        use tungstenite::client::IntoClientRequest;
-        let url = self.settings.events_url();
-        let fail = |message: String| AriSessionError::Connect {
-            url: url.split('?').next().unwrap_or(&url).to_owned(),
-            message,
-        };
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| fail(e.to_string()))?;
-        let auth = self
-            .rest
-            .authorization()
-            .parse()
-            .map_err(|_| fail("the credentials are not a valid header".into()))?;
-        request.headers_mut().insert("authorization", auth);
-        let uri = request.uri().clone();
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("wss") {
-                443
-            } else {
-                80
-            });
-        let tcp = crate::pbx::connect(&host, port, ANSWER_WITHIN)
-            .await
-            .map_err(|(addr, e)| fail(format!("{addr}: {e}")))?;
-        let stream = if uri.scheme_str() == Some("wss") {
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| AriSessionError::Tls(e.to_string()))?;
-            let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(self.tls.clone()))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| AriSessionError::Tls(e.to_string()))?;
-            Stream::Right(tls)
-        } else {
-            Stream::Left(tcp)
-        };
-        let handshake = tokio_tungstenite::client_async(request, stream);
-        match tokio::time::timeout(ANSWER_WITHIN, handshake).await {
-            Err(_) => Err(fail(format!("no upgrade within {ANSWER_WITHIN:?}"))),
-            Ok(Ok((ws, _))) => Ok(ws),
-            Ok(Err(tungstenite::Error::Http(response))) => match response.status().as_u16() {
-                401 => Err(AriSessionError::Unauthorized),
-                status => Err(AriSessionError::Upgrade(status)),
-            },
-            Ok(Err(e)) => Err(fail(e.to_string())),
-        }
-    }
-
     /// One connection; returns why it ended.
     async fn connected(&self) -> AriSessionError {
-        let mut ws = match self.open().await {
+        let mut ws = match open(&self.settings, &self.rest, &self.tls).await {
             Ok(ws) => ws,
             Err(e) => return e,
         };
@@ -313,6 +261,108 @@ impl AriSession {
             .await
             .map_err(|_| AriSessionError::Shutdown)
     }
+}
+
+/// The events WebSocket, upgraded with basic auth (`wss` through rustls for `https`).
+async fn open(
+    settings: &AriSettings,
+    rest: &AriRest,
+    tls: &rustls::ClientConfig,
+) -> Result<WebSocket, AriSessionError> {
+    use tungstenite::client::IntoClientRequest;
+    let url = settings.events_url();
+    let fail = |message: String| AriSessionError::Connect {
+        url: url.split('?').next().unwrap_or(&url).to_owned(),
+        message,
+    };
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| fail(e.to_string()))?;
+    let auth = rest
+        .authorization()
+        .parse()
+        .map_err(|_| fail("the credentials are not a valid header".into()))?;
+    request.headers_mut().insert("authorization", auth);
+    let uri = request.uri().clone();
+    let host = uri.host().unwrap_or_default().to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let tcp = crate::pbx::connect(&host, port, ANSWER_WITHIN)
+        .await
+        .map_err(|(addr, e)| fail(format!("{addr}: {e}")))?;
+    let stream = if uri.scheme_str() == Some("wss") {
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| AriSessionError::Tls(e.to_string()))?;
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls.clone()))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| AriSessionError::Tls(e.to_string()))?;
+        Stream::Right(tls)
+    } else {
+        Stream::Left(tcp)
+    };
+    let handshake = tokio_tungstenite::client_async(request, stream);
+    match tokio::time::timeout(ANSWER_WITHIN, handshake).await {
+        Err(_) => Err(fail(format!("no upgrade within {ANSWER_WITHIN:?}"))),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(response))) => match response.status().as_u16() {
+            401 => Err(AriSessionError::Unauthorized),
+            status => Err(AriSessionError::Upgrade(status)),
+        },
+        Ok(Err(e)) => Err(fail(e.to_string())),
+    }
+}
+
+/// `pbxgw check --connect` for ARI: the credentials (`GET /asterisk/info`), the events
+/// WebSocket for the application, and the live channels; or what to fix.
+pub async fn probe(pbx: &PbxConfig) -> Result<String, String> {
+    let settings = AriSettings::from_config(pbx);
+    let tls = crate::uplink::tls::client_config_or_plain(pbx.ca_file.as_deref())
+        .map_err(|e| e.to_string())?;
+    let password = pbx
+        .password
+        .clone()
+        .unwrap_or_else(|| crate::config::Secret::new(""));
+    let username = pbx.username.as_deref().unwrap_or_default();
+    let rest = AriRest::new(
+        &settings.url,
+        username,
+        &password,
+        tls.clone(),
+        ANSWER_WITHIN,
+    );
+    let fix = |e: &dyn std::fmt::Display| match e.to_string() {
+        m if m.contains("401") => {
+            format!("{m}. The [{username}] user of ari.conf needs this password")
+        }
+        m => format!(
+            "{m}. Check url ({}) and enabled = yes in http.conf and ari.conf",
+            settings.url
+        ),
+    };
+    let info = rest
+        .call("GET", "/asterisk/info")
+        .await
+        .map_err(|e| fix(&e))?;
+    let version = serde_json::from_slice::<serde_json::Value>(&info)
+        .ok()
+        .and_then(|v| v["system"]["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "version unknown".into());
+    let mut ws = open(&settings, &rest, &tls).await.map_err(|e| fix(&e))?;
+    let _ = ws.close(None).await;
+    let channels = rest.channels().await.map_err(|e| fix(&e))?;
+    Ok(format!(
+        "reachable at {}, logged in (Asterisk {version}), events of application {} flowing, {} channels up",
+        settings.url,
+        settings.app,
+        channels.len()
+    ))
 }
 
 #[cfg(test)]
