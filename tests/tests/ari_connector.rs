@@ -112,6 +112,12 @@ async fn a_dropped_websocket_is_reconnected_and_resynced_without_losing_a_call()
         .filter(|(m, p)| m == "GET" && p == "/ari/channels")
         .count();
     assert!(lists >= 2, "a resync after each connect: {lists}");
+    let bridges = log
+        .requests
+        .iter()
+        .filter(|(m, p)| m == "GET" && p == "/ari/bridges")
+        .count();
+    assert_eq!(bridges, lists, "bridges listed with the channels");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

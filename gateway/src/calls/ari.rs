@@ -557,9 +557,10 @@ impl AriCorrelator {
         self.lost_at.get_or_insert(ts);
     }
 
-    /// The live channels after a (re)connect (`GET /channels`, as `ChannelStateChange`
-    /// snapshots taken at `asked`): calls whose channels are all gone end, dated at the loss;
-    /// unknown live channels are adopted.
+    /// The live picture after a (re)connect, asked for at `asked`: `GET /channels` as
+    /// `ChannelStateChange` snapshots and `GET /bridges` as `BridgeCreated`. Calls whose
+    /// channels are all gone end, dated at the loss; unknown live channels are adopted; bridge
+    /// membership is taken as listed.
     pub fn resync(&mut self, asked: i64, ts: i64, live: &[AriEvent]) -> Vec<CallEvent> {
         let pbx = self.config.pbx.clone();
         let mut out = Out::new(Source::Ari, &pbx, ts, None);
@@ -601,6 +602,16 @@ impl AriCorrelator {
                 self.see(&mut out, channel);
             }
         }
+        // Bridge membership as Asterisk has it now (what changed while the link was down).
+        self.bridges = live
+            .iter()
+            .filter_map(|e| match e {
+                AriEvent::BridgeCreated { bridge, .. } if bridge.bridge_type != "holding" => {
+                    Some((bridge.id.clone(), bridge.channels.iter().cloned().collect()))
+                }
+                _ => None,
+            })
+            .collect();
         self.lost_at = None;
         out.events
     }

@@ -56,6 +56,8 @@ struct State {
     rest: HashMap<(String, String), VecDeque<(u16, String)>>,
     /// Channel snapshots announced and not destroyed, by id.
     live: BTreeMap<String, serde_json::Value>,
+    /// Bridges announced and not destroyed, with their members as last announced.
+    bridges: BTreeMap<String, serde_json::Value>,
     next_frame: usize,
 }
 
@@ -75,6 +77,7 @@ impl AriSim {
             frames: captured_frames(),
             rest: captured_rest(),
             live: BTreeMap::new(),
+            bridges: BTreeMap::new(),
             next_frame: 0,
         }));
         let log = Arc::new(Mutex::new(AriSimLog::default()));
@@ -196,7 +199,8 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
                 let i = s.next_frame;
                 s.frames.get(i).cloned().inspect(|(_, frame)| {
                     s.next_frame += 1;
-                    track_live(&mut s.live, frame);
+                    let State { live, bridges, .. } = &mut *s;
+                    track_live(live, bridges, frame);
                 })
             }
             Err(_) => return,
@@ -219,6 +223,7 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
     }
     if let Ok(mut s) = state.lock() {
         s.live.clear();
+        s.bridges.clear();
     }
     if let Ok(mut l) = log.lock() {
         l.replay_done = true;
@@ -251,11 +256,22 @@ fn originated(path: &str) -> String {
     .to_string()
 }
 
-/// Keeps the channels a frame announces, drops the destroyed ones.
-fn track_live(live: &mut BTreeMap<String, serde_json::Value>, frame: &str) {
+/// Keeps the channels and bridges a frame announces, drops the destroyed ones.
+fn track_live(
+    live: &mut BTreeMap<String, serde_json::Value>,
+    bridges: &mut BTreeMap<String, serde_json::Value>,
+    frame: &str,
+) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else {
         return;
     };
+    if let Some(id) = v["bridge"]["id"].as_str() {
+        if v["type"] == "BridgeDestroyed" {
+            bridges.remove(id);
+        } else {
+            bridges.insert(id.to_owned(), v["bridge"].clone());
+        }
+    }
     let Some(id) = v["channel"]["id"].as_str() else {
         return;
     };
@@ -311,6 +327,10 @@ fn answer<B>(
     };
     if method == "GET" && path == "/ari/channels" {
         let live: Vec<&serde_json::Value> = s.live.values().collect();
+        return (200, serde_json::to_string(&live).unwrap_or_default());
+    }
+    if method == "GET" && path == "/ari/bridges" {
+        let live: Vec<&serde_json::Value> = s.bridges.values().collect();
         return (200, serde_json::to_string(&live).unwrap_or_default());
     }
     // Captured answers in their order; a GET keeps giving its last one (it changes nothing).

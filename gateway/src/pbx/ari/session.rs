@@ -1,8 +1,8 @@
 //! One ARI session: the WebSocket `/ari/events?app=NAME` (basic auth on the upgrade, `wss`
 //! with rustls for `https` URLs), a WebSocket ping every `ping_every` whose pong must come
 //! back within `ANSWER_WITHIN` (the round trip goes on record for link quality), and after
-//! every connect and every `resync_every` the live channels from `GET /channels` handed to
-//! the correlator. A dropped link is retried with capped jittered backoff; a refused password
+//! every connect and every `resync_every` the live channels and bridges (`GET /channels`,
+//! `GET /bridges`) handed to the correlator. A dropped link is retried with capped jittered backoff; a refused password
 //! is `needs-installer` and retried at most once a minute. The password never leaves the
 //! `Authorization` header.
 
@@ -239,19 +239,25 @@ impl AriSession {
             .map_err(|_| AriSessionError::Shutdown)
     }
 
-    /// `GET /channels` as the correlator's live picture.
+    /// `GET /channels` and `GET /bridges` as the correlator's live picture: each channel as
+    /// a state snapshot, each bridge with its members.
     async fn resync(&self) -> Result<(), AriSessionError> {
         let asked_ms = crate::store::now_ms();
         let channels = self.rest.channels().await?;
+        let bridges = self.rest.bridges().await?;
         let ts_ms = crate::store::now_ms();
         let timestamp = crate::timefmt::rfc3339_ms(ts_ms);
-        let items = channels
+        let channels = channels
             .into_iter()
             .map(|channel| AriEvent::ChannelStateChange {
                 timestamp: timestamp.clone(),
                 channel,
-            })
-            .collect();
+            });
+        let bridges = bridges.into_iter().map(|bridge| AriEvent::BridgeCreated {
+            timestamp: timestamp.clone(),
+            bridge,
+        });
+        let items = channels.chain(bridges).collect();
         self.events
             .send(PbxEvent::Resync {
                 asked_ms,
