@@ -39,7 +39,8 @@ async fn the_demo_runs_the_whole_data_path_and_stops_on_time() {
     .expect("the demo stops at --duration");
     assert!(status.unwrap().success(), "{out}");
     for part in [
-        "call  asterisk",
+        "call  asterisk ",
+        "call  asterisk-ari",
         "call  slican",
         "SMS   to +48",
         "status page: http://127.0.0.1:",

@@ -1,6 +1,6 @@
 //! `pbxgw demo`: the whole data path on one machine, no hardware needed. In one process: a
 //! Slican PBX simulator replaying the real CTIP stream, a fake Asterisk replaying the real AMI
-//! capture, a GSM modem simulator on a pseudo-terminal, and a gateway with a temporary data
+//! capture and another its ARI capture (a Stasis application), a GSM modem simulator on a pseudo-terminal, and a gateway with a temporary data
 //! dir wired to them with two SMS rules (IVR digit 1 and missed calls text the caller). It
 //! prints each call record as the call ends and each text the modem takes; the status page
 //! answers on 127.0.0.1:8080; events go up to MQTT when a broker listens on localhost:1883
@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::runtime::{Gateway, StartError};
 use crate::store::{StoreError, StoreReader};
 use sim::ami::{AmiSim, ReplayPlan};
+use sim::ari::{AriSim, AriSimOptions};
 use sim::ctip::{CtipSim, CtipSimOptions};
 use sim::modem::{ModemSim, ModemSimOptions};
 
@@ -78,6 +79,11 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         ..Default::default()
     };
     let ami = AmiSim::replaying("gw", AMI_SECRET, plan).await;
+    let ari = AriSim::start(AriSimOptions {
+        speed: options.speed,
+        ..AriSimOptions::new("gw", AMI_SECRET)
+    })
+    .await;
     let modem = ModemSim::start(ModemSimOptions::default());
     let data = TempDir::new()?;
     let api = api_address(options.api_port);
@@ -89,6 +95,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         data: data.0.clone(),
         ctip: ctip.port(),
         ami: ami.port(),
+        ari: ari.url(),
         modem: modem.path.clone(),
         api,
         mqtt,
@@ -170,6 +177,7 @@ struct Wiring {
     data: PathBuf,
     ctip: u16,
     ami: u16,
+    ari: String,
     modem: PathBuf,
     api: SocketAddr,
     mqtt: Option<SocketAddr>,
@@ -199,6 +207,14 @@ port = {ami}
 username = "gw"
 secret = "{AMI_SECRET}"
 
+[[pbx]]
+name = "asterisk-ari"
+kind = "ari"
+url = "{ari}"
+username = "gw"
+password = "{AMI_SECRET}"
+app = "gwapp"
+
 [modem]
 port = {modem:?}
 
@@ -226,6 +242,7 @@ token = "{API_TOKEN}"
             data = self.data,
             ctip = self.ctip,
             ami = self.ami,
+            ari = self.ari,
             modem = self.modem,
             api = self.api,
         );
@@ -244,9 +261,10 @@ token = "{API_TOKEN}"
 
     fn print_banner(&self) {
         println!(
-            "gateway 'demo': Slican CTIP on :{}, Asterisk AMI on :{}, modem on {}",
+            "gateway 'demo': Slican CTIP on :{}, Asterisk AMI on :{}, Asterisk ARI at {}, modem on {}",
             self.ctip,
             self.ami,
+            self.ari,
             self.modem.display()
         );
         match self.mqtt {
@@ -313,7 +331,7 @@ fn call_line(pbx: &str, r: &CallRecord) -> String {
         .map(|d| format!(", IVR {d}"))
         .unwrap_or_default();
     format!(
-        "call  {pbx:<8} {:<9} {:>13} -> {:<10} {:<10} ext {:<5} {:>3} s talk{ivr}",
+        "call  {pbx:<12} {:<9} {:>13} -> {:<10} {:<10} ext {:<5} {:>3} s talk{ivr}",
         r.direction.as_str(),
         s(&r.caller),
         s(&r.callee),
