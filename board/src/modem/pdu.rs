@@ -491,7 +491,7 @@ fn decode_address(kind: u8, raw: &[u8], digits: usize) -> String {
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, PduError> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(PduError::NotHex);
     }
     (0..hex.len())
