@@ -355,6 +355,83 @@ pub struct PbxConfig {
     pub subscribe_all: Option<bool>,
     /// The CA of an `https` ARI URL (default: the system's).
     pub ca_file: Option<PathBuf>,
+    /// The built-in Stasis IVR (`[pbx.ivr]`).
+    pub ivr: Option<IvrConfig>,
+}
+
+impl IvrConfig {
+    fn validate(
+        &self,
+        kind: PbxKind,
+        key: &dyn Fn(&str) -> String,
+        problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str),
+    ) {
+        if kind != PbxKind::Ari {
+            problem(
+                &key("prompt"),
+                &self.prompt,
+                "the built-in IVR is a Stasis application: only for kind = \"ari\"; remove [pbx.ivr]",
+            );
+        }
+        const MEDIA: [&str; 6] = [
+            "sound:",
+            "recording:",
+            "digits:",
+            "number:",
+            "characters:",
+            "tone:",
+        ];
+        if !MEDIA.iter().any(|m| self.prompt.starts_with(m)) {
+            problem(
+                &key("prompt"),
+                &self.prompt,
+                "use ARI media such as \"sound:welcome\" or \"recording:menu\"",
+            );
+        }
+        for (k, v) in [("context", &self.context), ("extension", &self.extension)] {
+            if v.is_empty() {
+                problem(
+                    &key(k),
+                    &"\"\"",
+                    "name where the call goes on in the dialplan",
+                );
+            }
+        }
+        if let Some(v) = &self.variable {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                problem(
+                    &key("variable"),
+                    v,
+                    "use a channel variable name such as IVR_DIGIT",
+                );
+            }
+        }
+        if let Some(t) = self.timeout_s.filter(|t| !(1..=60).contains(t)) {
+            problem(&key("timeout_s"), &t, "use 1 to 60 seconds");
+        }
+    }
+}
+
+/// The built-in Stasis IVR of an ARI PBX, for a site without an IVR of its own: a call the
+/// dialplan sends to `Stasis(app,ARG)` is answered, hears `prompt`, and after one DTMF digit
+/// (or `timeout_s` of silence after the prompt) goes on at `context,extension,priority` with
+/// the digit in the channel variable `variable`. The digit lands in the call record, so the
+/// `ivr_digit` SMS rules fire on it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IvrConfig {
+    /// The first Stasis() argument that selects the IVR (default `ivr`).
+    pub arg: Option<String>,
+    /// What to play, as ARI media: `sound:welcome`, `recording:menu`, `digits:123`...
+    pub prompt: String,
+    pub context: String,
+    pub extension: String,
+    /// Default 1.
+    pub priority: Option<u32>,
+    /// Default `IVR_DIGIT`.
+    pub variable: Option<String>,
+    /// Seconds to wait for the digit once the prompt has finished (default 5).
+    pub timeout_s: Option<u64>,
 }
 
 impl PbxConfig {
@@ -851,6 +928,9 @@ impl Config {
                     needs("app", pbx.app.is_some(), &mut problem);
                 }
             }
+            if let Some(ivr) = &pbx.ivr {
+                ivr.validate(pbx.kind, &|k| key(&format!("ivr.{k}")), &mut problem);
+            }
         }
         if let Some(m) = &self.uplink.mqtt {
             if m.host.is_empty() {
@@ -1000,6 +1080,14 @@ mod tests {
         Config::from_toml(text, Path::new("test.toml"))
     }
 
+    /// The problems of a configuration that must not load.
+    fn problems(text: &str) -> Vec<Problem> {
+        match load(text) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
     #[test]
     fn template_is_valid() {
         let c = load(TEMPLATE).expect("template must load");
@@ -1016,13 +1104,9 @@ mod tests {
 
     #[test]
     fn problems_name_key_value_and_fix() {
-        let e = load(
+        let problems = problems(
             "[gateway]\nid = \"bad/id\"\n[store]\nmax_size_mb = 1\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\n",
-        )
-        .unwrap_err();
-        let ConfigError::Invalid { problems, .. } = e else {
-            panic!("expected Invalid")
-        };
+        );
         let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -1035,6 +1119,26 @@ mod tests {
         );
         assert!(problems[0].value.contains("bad/id"));
         assert!(problems[0].fix.contains("MQTT topic"));
+    }
+
+    #[test]
+    fn the_built_in_ivr_is_checked() {
+        let problems = problems(
+            "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n[pbx.ivr]\nprompt = \"welcome\"\ncontext = \"\"\nextension = \"queue\"\nvariable = \"IVR DIGIT\"\ntimeout_s = 0\n",
+        );
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pbx[0].ivr.prompt",
+                "pbx[0].ivr.prompt",
+                "pbx[0].ivr.context",
+                "pbx[0].ivr.variable",
+                "pbx[0].ivr.timeout_s"
+            ]
+        );
+        assert!(problems[0].fix.contains("kind = \"ari\""));
+        assert!(problems[1].fix.contains("sound:welcome"));
     }
 
     #[test]

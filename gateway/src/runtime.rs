@@ -493,6 +493,18 @@ fn start_ari(
         correlation.inbound_contexts = contexts.clone();
     }
     correlation.subscribe_all = settings.subscribe_all;
+    let ivr = pbx.ivr.as_ref().map(|ivr| {
+        if !settings.subscribe_all {
+            tracing::warn!(pbx = %pbx.name, "built-in IVR without subscribe_all: a call's record ends when it leaves the IVR for the dialplan");
+        }
+        crate::pbx::ari::ivr::Ivr::start(
+            &pbx.name,
+            crate::pbx::ari::ivr::IvrSettings::from_config(ivr),
+            rest.clone(),
+            links.clone(),
+            shutdown.clone(),
+        )
+    });
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     tasks.spawn(
         AriSession {
@@ -501,6 +513,7 @@ fn start_ari(
             tls,
             links: links.clone(),
             events: tx,
+            ivr,
             shutdown: shutdown.clone(),
         }
         .run(),

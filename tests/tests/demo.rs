@@ -45,6 +45,7 @@ async fn the_demo_runs_the_whole_data_path_and_stops_on_time() {
         "SMS   to +48",
         "status page: http://127.0.0.1:",
         "uplink:mqtt      up",
+        "built-in IVR: asterisk-ari ",
     ] {
         assert!(out.contains(part), "the demo printed no {part:?}:\n{out}");
     }

@@ -1,7 +1,8 @@
 //! `pbxgw demo`: the whole data path on one machine, no hardware needed. In one process: a
 //! Slican PBX simulator replaying the real CTIP stream, a fake Asterisk replaying the real AMI
-//! capture and another its ARI capture (a Stasis application), a GSM modem simulator on a pseudo-terminal, and a gateway with a temporary data
-//! dir wired to them with two SMS rules (IVR digit 1 and missed calls text the caller). It
+//! capture and another its ARI capture (a Stasis application; the gateway's built-in IVR
+//! answers its callers), a GSM modem simulator on a pseudo-terminal, and a gateway with a
+//! temporary data dir wired to them with two SMS rules (IVR digit 1 and missed calls text the caller). It
 //! prints each call record as the call ends and each text the modem takes; the status page
 //! answers on 127.0.0.1:8080; events go up to MQTT when a broker listens on localhost:1883
 //! (or `--mqtt`), and to PostgreSQL with `--postgres`.
@@ -214,6 +215,11 @@ url = "{ari}"
 username = "gw"
 password = "{AMI_SECRET}"
 app = "gwapp"
+[pbx.ivr]
+arg = "inbound"
+prompt = "sound:welcome"
+context = "inbound"
+extension = "queue"
 
 [modem]
 port = {modem:?}
@@ -349,6 +355,18 @@ async fn print_summary(gateway: &Gateway, config: &Config) {
             l.state.as_str(),
             l.detail.as_deref().unwrap_or("")
         );
+    }
+    let ivr: Vec<String> = gateway
+        .links()
+        .counters()
+        .into_iter()
+        .filter_map(|(name, n)| {
+            let (pbx, outcome) = name.strip_prefix("pbx:")?.split_once(":ivr:")?;
+            Some(format!("{pbx} {outcome} {n}"))
+        })
+        .collect();
+    if !ivr.is_empty() {
+        println!("built-in IVR: {}", ivr.join(", "));
     }
     let sinks = crate::uplink::configured_sinks(config);
     if let Ok(stats) = StoreReader::open(&config.db_path()).and_then(|r| r.stats(&sinks)) {

@@ -4,7 +4,9 @@
 //! there on the next one, as a link loss would look. REST answers come from the captured
 //! exchanges `ari_rest.jsonl` (in their order for a repeated request); `GET /channels` lists
 //! the channels the replay has announced and not yet destroyed; anything else about a
-//! channel that is not live is Asterisk's 404.
+//! channel that is not live is Asterisk's 404. A prompt played to a live channel under a
+//! playback id the capture does not know is played at once: `PlaybackStarted` and
+//! `PlaybackFinished` go out on the open WebSocket.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -59,6 +61,8 @@ struct State {
     /// Bridges announced and not destroyed, with their members as last announced.
     bridges: BTreeMap<String, serde_json::Value>,
     next_frame: usize,
+    /// Frames the REST side made happen, sent before the next replayed one.
+    pushed: VecDeque<String>,
 }
 
 pub struct AriSim {
@@ -79,6 +83,7 @@ impl AriSim {
             live: BTreeMap::new(),
             bridges: BTreeMap::new(),
             next_frame: 0,
+            pushed: VecDeque::new(),
         }));
         let log = Arc::new(Mutex::new(AriSimLog::default()));
         let (s, l) = (state.clone(), log.clone());
@@ -208,9 +213,12 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
         let Some((ts, frame)) = next else {
             break;
         };
-        if let (Some(prev), true) = (previous, speed > 0.0) {
-            let gap = ((ts - prev).max(0) as f64 / speed) as u64;
-            tokio::time::sleep(Duration::from_millis(gap)).await;
+        let gap = match (previous, speed > 0.0) {
+            (Some(prev), true) => Duration::from_millis(((ts - prev).max(0) as f64 / speed) as u64),
+            _ => Duration::ZERO,
+        };
+        if pause(&mut ws, &state, gap).await.is_err() {
+            return;
         }
         previous = Some(ts);
         if ws.send(Frame::text(frame)).await.is_err() {
@@ -228,9 +236,78 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
     if let Ok(mut l) = log.lock() {
         l.replay_done = true;
     }
-    // Stay connected (answering pings) until the gateway leaves.
+    // Stay connected (answering pings, sending what REST requests make happen) until the
+    // gateway leaves.
     use futures_util::StreamExt;
-    while let Some(Ok(_)) = ws.next().await {}
+    loop {
+        tokio::select! {
+            frame = ws.next() => if !matches!(frame, Some(Ok(_))) { return },
+            _ = tokio::time::sleep(PUSH_EVERY) => {}
+        }
+        if pause(&mut ws, &state, Duration::ZERO).await.is_err() {
+            return;
+        }
+    }
+}
+
+const PUSH_EVERY: Duration = Duration::from_millis(20);
+
+/// Waits `gap`, sending the frames REST requests made happen as they come.
+async fn pause(
+    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    state: &Mutex<State>,
+    gap: Duration,
+) -> Result<(), ()> {
+    let until = tokio::time::Instant::now() + gap;
+    loop {
+        let pushed: Vec<String> = match state.lock() {
+            Ok(mut s) => s.pushed.drain(..).collect(),
+            Err(_) => return Err(()),
+        };
+        for frame in pushed {
+            ws.send(Frame::text(frame)).await.map_err(drop)?;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        tokio::time::sleep_until(until.min(now + PUSH_EVERY)).await;
+    }
+}
+
+/// The playback id and media of `/ari/channels/ID/play/PLAYBACK?media=M`.
+fn playback_of(path: &str) -> (String, String) {
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let playback = route.rsplit('/').next().unwrap_or("");
+    let media = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("media="))
+        .unwrap_or("");
+    (decode(playback), decode(media))
+}
+
+/// A prompt played at once: the two events Asterisk would send about it.
+fn played(channel: &str, playback: &str, media: &str) -> [String; 2] {
+    let now = crate::timefmt::rfc3339_ms(crate::store::now_ms());
+    ["PlaybackStarted", "PlaybackFinished"].map(|kind| {
+        serde_json::json!({
+            "type": kind,
+            "timestamp": now,
+            "playback": {
+                "id": playback,
+                "media_uri": media,
+                "target_uri": format!("channel:{channel}"),
+                "state": if kind == "PlaybackStarted" { "playing" } else { "done" },
+            },
+            "application": "gwapp",
+        })
+        .to_string()
+    })
 }
 
 /// A new channel for an originate not in the capture, named after its endpoint.
@@ -352,6 +429,12 @@ fn answer<B>(
         .map(|rest| rest.split(['/', '?']).next().unwrap_or(""));
     match channel {
         Some(id) if !s.live.contains_key(id) => (404, r#"{"message":"Channel not found"}"#.into()),
+        Some(id) if method == "POST" && path.contains("/play/") => {
+            let (playback, media) = playback_of(&path);
+            let frames = played(id, &playback, &media);
+            s.pushed.extend(frames);
+            (201, String::new())
+        }
         _ if method == "POST" || method == "DELETE" => (204, String::new()),
         _ => (404, r#"{"message":"Resource not found"}"#.into()),
     }

@@ -1,7 +1,8 @@
 //! Asterisk ARI: events over a WebSocket (`/ari/events`), control over REST.
 //!
 //! `model.rs` types the events, `session.rs` keeps the WebSocket (ping, reconnect, resync),
-//! `rest.rs` is the REST client and the control actions; the correlator is `calls/ari.rs`.
+//! `rest.rs` is the REST client and the control actions, `ivr.rs` the optional built-in Stasis
+//! IVR; the correlator is `calls/ari.rs`.
 
 /// What remote commands use of an ARI PBX: its REST control and where click-to-call rings.
 #[derive(Clone)]
@@ -10,6 +11,7 @@ pub struct AriControl {
     pub originate: crate::pbx::ami::control::OriginateSettings,
 }
 
+pub mod ivr;
 pub mod model;
 pub mod rest;
 pub mod session;

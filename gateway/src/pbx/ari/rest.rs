@@ -230,6 +230,29 @@ impl AriRest {
         self.json("POST", &path).await
     }
 
+    /// Plays `media` to a channel under a playback id of our choosing, so that its
+    /// `PlaybackFinished` can be recognised and the playback stopped.
+    pub async fn play_as(
+        &self,
+        channel: &str,
+        playback: &str,
+        media: &str,
+    ) -> Result<(), AriError> {
+        let path = format!(
+            "/channels/{}/play/{}?media={}",
+            enc(channel),
+            enc(playback),
+            enc(media)
+        );
+        self.call("POST", &path).await.map(drop)
+    }
+
+    pub async fn stop_playback(&self, playback: &str) -> Result<(), AriError> {
+        self.call("DELETE", &format!("/playbacks/{}", enc(playback)))
+            .await
+            .map(drop)
+    }
+
     /// Records a channel or a bridge (`target` = `channel:<id>` or `bridge:<id>`).
     pub async fn record(
         &self,

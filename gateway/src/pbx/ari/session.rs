@@ -100,6 +100,8 @@ pub struct AriSession {
     pub tls: rustls::ClientConfig,
     pub links: Links,
     pub events: mpsc::Sender<PbxEvent<AriEvent>>,
+    /// The built-in IVR, when configured: it sees the events too.
+    pub ivr: Option<super::ivr::Ivr>,
     pub shutdown: CancellationToken,
 }
 
@@ -225,6 +227,9 @@ impl AriSession {
                 return Ok(());
             }
         };
+        if let Some(ivr) = &self.ivr {
+            ivr.offer(&event);
+        }
         // Stamped on arrival like every connector's events: one clock (the box's) for all
         // records, link losses and reaping, whatever the PBX's clock says.
         let ts_ms = crate::store::now_ms();
