@@ -10,12 +10,16 @@ use tokio_postgres::error::SqlState;
 use tokio_util::sync::CancellationToken;
 
 use super::{ContactError, ContactInput, Directory, ImportReport};
+use crate::backoff::Backoff;
 use crate::config::PostgresConfig;
 use crate::numbers::NumberPlan;
 use crate::uplink::postgres::{self, PgError};
 
 /// The `source` of rows a sync owns.
 pub const SOURCE: &str = "central";
+
+/// The first retry after a failed sync; later ones double up to the sync period.
+const FIRST_RETRY: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -38,23 +42,33 @@ pub struct CentralSync {
 }
 
 impl CentralSync {
-    /// Syncs now and then every `every` until shutdown; a failed sync is logged and the
-    /// directory keeps what it had.
+    /// Syncs now and then every `every` until shutdown. A failed sync is logged, the
+    /// directory keeps what it had, and the next try comes sooner than `every` (a box that
+    /// boots before its uplink should not wait a whole period for its names).
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut retry = Backoff::new(FIRST_RETRY.min(self.every), self.every);
         loop {
-            match self.sync_once().await {
-                Ok(r) => tracing::info!(
-                    added = r.added,
-                    updated = r.updated,
-                    removed = r.removed,
-                    kept_local = r.kept_local,
-                    skipped = r.skipped.len(),
-                    "contacts synced from central"
-                ),
-                Err(e) => tracing::warn!(error = %e, "contact sync from central failed"),
-            }
+            let wait = match self.sync_once().await {
+                Ok(r) => {
+                    tracing::info!(
+                        added = r.added,
+                        updated = r.updated,
+                        removed = r.removed,
+                        kept_local = r.kept_local,
+                        skipped = r.skipped.len(),
+                        "contacts synced from central"
+                    );
+                    retry.reset();
+                    self.every
+                }
+                Err(e) => {
+                    let wait = retry.next_delay();
+                    tracing::warn!(error = %e, retry_in_s = wait.as_secs(), "contact sync from central failed");
+                    wait
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.every) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
             }
         }

@@ -109,10 +109,17 @@ impl Directory {
         now_ms: i64,
     ) -> Result<ImportReport, ContactError> {
         let checked = self.validate_all(inputs);
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let report = apply_all(&tx, checked, source, now_ms)?;
         tx.commit()?;
         Ok(report)
+    }
+
+    /// Takes the write lock first: a transaction that reads and then writes cannot wait for
+    /// the store's writer (SQLite answers BUSY at once when its read snapshot went stale).
+    fn write_transaction(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
     }
 
     fn validate_all(&self, inputs: Vec<(String, ContactInput)>) -> Vec<Checked> {
@@ -178,7 +185,7 @@ impl Directory {
             .iter()
             .filter_map(|(_, c)| Some(c.as_ref().ok()?.number.clone()))
             .collect();
-        let tx = self.conn.transaction()?;
+        let tx = self.write_transaction()?;
         let mut report = apply_all(&tx, checked, central::SOURCE, now_ms)?;
         let owned: Vec<String> = tx
             .prepare("SELECT number FROM contacts WHERE source = ?1")?

@@ -170,3 +170,30 @@ fn a_central_sync_replaces_its_own_rows_and_keeps_local_ones() {
         Some(("Customer Ltd".into(), "central".into()))
     );
 }
+
+#[test]
+fn a_sync_waits_for_the_store_writer_instead_of_failing() {
+    let (dir, mut d) = directory();
+    let db = dir.path().join("gateway.db");
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut other = crate::store::side_connection(&db).unwrap();
+        let tx = other
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute(
+            "INSERT INTO contacts (number, name, source, updated_ms) VALUES ('+48601000009', 'x', 'api', 1)",
+            [],
+        )
+        .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.commit().unwrap();
+    });
+    locked.recv().unwrap();
+    let report = d
+        .replace_central(vec![("r1".into(), input("601000001", "Central", None))], 2)
+        .expect("the sync waits for the other writer");
+    assert_eq!(report.added, 1);
+    writer.join().unwrap();
+}
