@@ -50,7 +50,11 @@ pub struct SmsRules {
 /// The local time zone's offset at Unix second `at` (the box's /etc/localtime, DST
 /// included); UTC if it cannot be known.
 fn local_offset(at: i64) -> time::UtcOffset {
-    let t = at as libc::time_t;
+    // time_t is 32 bits on armv7 glibc: a moment it cannot hold has no known offset.
+    #[allow(clippy::useless_conversion, reason = "time_t is i64 on 64-bit targets")]
+    let Some(t) = at.try_into().ok() else {
+        return time::UtcOffset::UTC;
+    };
     // SAFETY: localtime_r only writes the `tm` we pass; both pointers are valid.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
