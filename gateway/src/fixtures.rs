@@ -1,6 +1,6 @@
-//! Real PBX traffic (`shared/fixtures/`: the Slican CTIP stream, the Asterisk AMI capture) for
-//! the unit tests and the simulators of `pbxgw demo`. By default the folder beside the
-//! repository the binary was built from; `pbxgw demo --fixtures DIR` points elsewhere.
+//! Real PBX traffic (`shared/fixtures/`: the Slican CTIP stream, the Asterisk AMI and ARI
+//! captures) for the unit tests and the simulators of `pbxgw demo`. By default the folder beside
+//! the repository the binary was built from; `pbxgw demo --fixtures DIR` points elsewhere.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -8,10 +8,12 @@ use std::sync::OnceLock;
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// The files the simulators replay.
-pub const REPLAYED: [&str; 3] = [
+pub const REPLAYED: [&str; 5] = [
     "ctip/raw_stream_anon.txt",
     "asterisk/ami_session.raw",
     "asterisk/ami_session.chunks.jsonl",
+    "asterisk/ari_events.jsonl",
+    "asterisk/ari_rest.jsonl",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +47,11 @@ pub fn use_dir(dir: &Path) -> Result<(), FixtureMissing> {
 /// simulators and tests treat a missing fixture as a broken checkout: `pbxgw demo` checks
 /// them first with [`use_dir`].
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
-    let full = dir().join(name);
-    std::fs::read(&full).unwrap_or_else(|e| {
-        panic!(
-            "fixture {} is missing ({e}); shared/ must sit beside the repository",
-            full.display()
-        )
-    })
+    let path = dir().join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(source) => panic!("{}", FixtureMissing { path, source }), // ok: a broken checkout
+    }
 }
 
 /// The text of a fixture file, e.g. `fixture("ctip/raw_stream_anon.txt")`.

@@ -38,7 +38,9 @@ fn records(events: &[StoredEvent]) -> HashMap<String, CallRecord> {
 }
 
 async fn replay_sim(plan: ReplayPlan) -> AmiSim {
-    AmiSim::replaying("gw", SECRET, plan).await
+    AmiSim::replaying("gw", SECRET, plan)
+        .await
+        .expect("a simulator on a loopback port")
 }
 
 /// Runs a gateway against `sim` until the capture is replayed and no call is open.
@@ -142,7 +144,7 @@ async fn control_actions_get_typed_answers() {
             ..Default::default()
         },
     )
-    .await;
+    .await.expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(
         dir.path(),
@@ -261,7 +263,9 @@ async fn control_actions_get_typed_answers() {
 #[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_connect_logs_in_or_says_what_to_fix() {
-    let sim = AmiSim::start("gw", SECRET).await;
+    let sim = AmiSim::start("gw", SECRET)
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let run = |secret: &str| {
         let conf = dir.path().join(format!("pbxgw-{}.toml", secret.len()));

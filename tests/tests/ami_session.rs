@@ -27,7 +27,9 @@ fn settings(port: u16, secret: &str, auth: AuthType) -> AmiSettings {
 
 #[tokio::test]
 async fn md5_login_never_sends_the_secret_and_carries_the_events_filter() {
-    let sim = AmiSim::start("gw", SECRET).await;
+    let sim = AmiSim::start("gw", SECRET)
+        .await
+        .expect("a simulator on a loopback port");
     let c = Connection::open(&settings(sim.port(), SECRET, AuthType::Md5))
         .await
         .expect("login");
@@ -49,7 +51,9 @@ async fn md5_login_never_sends_the_secret_and_carries_the_events_filter() {
 
 #[tokio::test]
 async fn plain_login_and_a_refusal_that_says_what_to_fix() {
-    let sim = AmiSim::start("gw", SECRET).await;
+    let sim = AmiSim::start("gw", SECRET)
+        .await
+        .expect("a simulator on a loopback port");
     Connection::open(&settings(sim.port(), SECRET, AuthType::Plain))
         .await
         .expect("plain login");
@@ -81,7 +85,8 @@ async fn actions_are_matched_by_action_id_with_list_items_and_repeated_output() 
             ..Default::default()
         },
     )
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let mut c = Connection::open(&settings(sim.port(), SECRET, AuthType::Md5))
         .await
         .unwrap();
@@ -187,7 +192,8 @@ mod running {
                 ..Default::default()
             },
         )
-        .await;
+        .await
+        .expect("a simulator on a loopback port");
         let (links, mut rx, shutdown) = start(&sim, SECRET, Duration::from_secs(30));
         let mut got = Vec::new();
         while got.len() < 3 {
@@ -219,7 +225,8 @@ mod running {
                 ..Default::default()
             },
         )
-        .await;
+        .await
+        .expect("a simulator on a loopback port");
         let (links, mut rx, shutdown) = start(&sim, SECRET, Duration::from_secs(1));
         let lost = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
@@ -246,7 +253,9 @@ mod running {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_login_is_an_installer_state_and_not_hammered() {
-        let sim = AmiSim::start("gw", SECRET).await;
+        let sim = AmiSim::start("gw", SECRET)
+            .await
+            .expect("a simulator on a loopback port");
         let (links, _rx, shutdown) = start(&sim, "wrong-secret", Duration::from_secs(30));
         let refused = wait_until(Duration::from_secs(10), || {
             links

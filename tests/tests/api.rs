@@ -18,7 +18,9 @@ fn json(body: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_api_answers_with_the_token_only() {
-    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let text = format!(

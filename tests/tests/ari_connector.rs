@@ -35,7 +35,9 @@ fn records(config: &Config) -> BTreeMap<String, CallRecord> {
 
 /// Runs the capture through a gateway; the records once all 9 calls ended.
 async fn run(options: AriSimOptions) -> (AriSim, BTreeMap<String, CallRecord>) {
-    let sim = AriSim::start(options).await;
+    let sim = AriSim::start(options)
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &sim, "secret");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -122,7 +124,9 @@ async fn a_dropped_websocket_is_reconnected_and_resynced_without_losing_a_call()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_needs_the_installer_and_is_never_shown() {
-    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &sim, "not-the-password-123");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -150,7 +154,9 @@ async fn a_wrong_password_needs_the_installer_and_is_never_shown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_refusals_are_typed_and_a_silent_server_times_out() {
-    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
+        .await
+        .expect("a simulator on a loopback port");
     let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
     let password = pbxgw::config::Secret::new("secret");
     let rest = AriRest::new(
@@ -212,7 +218,9 @@ async fn rest_refusals_are_typed_and_a_silent_server_times_out() {
 #[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_connect_says_logged_in_or_what_to_fix() {
-    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let (data, url) = (dir.path().to_owned(), sim.url());
     let check = move |password: &str| {
@@ -257,7 +265,9 @@ async fn check_connect_says_logged_in_or_what_to_fix() {
 /// configured endpoint; hanging up a channel that is gone is Asterisk's refusal, typed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_use_the_rest_control() {
-    let sim = AriSim::start(AriSimOptions::new("gw", "secret")).await;
+    let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
+        .await
+        .expect("a simulator on a loopback port");
     let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
     let rest = AriRest::new(
         &sim.url(),

@@ -46,7 +46,8 @@ async fn start(
         speed,
         ..AriSimOptions::new("gw", "secret")
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &sim, arg, timeout_s);
     let gateway = Gateway::start(&config).await.unwrap();

@@ -21,11 +21,14 @@ fn check(conf: &std::path::Path) -> (Option<i32>, String) {
 async fn every_step_passes_or_says_what_to_fix() {
     let broker = Mosquitto::start();
     let pg = Postgres::start();
-    let pbx = CtipSim::start(CtipSimOptions::new("1234")).await;
+    let pbx = CtipSim::start(CtipSimOptions::new("1234"))
+        .await
+        .expect("a simulator on a loopback port");
     let modem = ModemSim::start(ModemSimOptions {
         pin: Some("4321".into()),
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, pin: &str| {
         let conf = dir.path().join(name);

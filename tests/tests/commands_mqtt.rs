@@ -16,8 +16,11 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn central_commands_are_run_once_and_answered_with_typed_results() {
     let broker = Mosquitto::start();
-    let modem = ModemSim::start(ModemSimOptions::default());
-    let ami = AmiSim::start("gw", "secret").await;
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
+    let ami = AmiSim::start("gw", "secret")
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\

@@ -54,7 +54,9 @@ async fn central_rows(pg: &Postgres, config: &Config) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_carry_the_names_of_imported_and_central_contacts() {
     let pg = Postgres::start();
-    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let text = format!(

@@ -53,7 +53,8 @@ async fn real_stream_becomes_calls_and_a_drop_closes_the_open_ones() {
         drop_after: Some(50),
         ..CtipSimOptions::new(PIN).real_stream(200)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), sim.port(), "ivr_map = { \"999\" = \"9\" }\n");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -111,7 +112,8 @@ async fn a_refused_login_is_an_installer_state_that_names_the_reason_and_never_t
         refuse: Some(11),
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), sim.port(), "");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -141,7 +143,8 @@ async fn a_pbx_without_who_still_logs_in() {
         answer_who: false,
         ..CtipSimOptions::new(PIN).real_stream(4)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let (_dir, gateway) = gateway_until_calls_end(&sim, 1).await;
     gateway.stop().await;
 }
@@ -155,7 +158,8 @@ async fn probes_put_the_round_trip_on_record_with_and_without_who() {
             answer_who,
             ..CtipSimOptions::new(PIN).real_stream(4)
         })
-        .await;
+        .await
+        .expect("a simulator on a loopback port");
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path(), sim.port(), "probe_after_s = 1\n");
         let gateway = Gateway::start(&config).await.unwrap();
@@ -197,7 +201,8 @@ async fn a_silent_link_is_probed_then_dropped_and_reconnected() {
         silent: true,
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), sim.port(), "probe_after_s = 1\n");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -221,7 +226,9 @@ async fn a_silent_link_is_probed_then_dropped_and_reconnected() {
 #[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sniff_writes_every_raw_line_with_its_arrival_time() {
-    let sim = CtipSim::start(CtipSimOptions::new(PIN).real_stream(30)).await;
+    let sim = CtipSim::start(CtipSimOptions::new(PIN).real_stream(30))
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("pbxgw.toml");
     let config_text = format!(
@@ -275,7 +282,8 @@ async fn commands_click_to_call_hang_up_reject_and_status() {
         analog: vec!["103".into()],
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), sim.port(), "");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -389,7 +397,8 @@ async fn unknown_malformed_and_test_frames_are_counted_and_the_link_carries_on()
         lines: lines.iter().map(|l| l.to_string()).collect(),
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let (_dir, gateway) = gateway_until_calls_end(&sim, 1).await;
     let counters = gateway.links().counters();
     assert_eq!(counters.get("pbx:slican:unknown"), Some(&1), "{counters:?}");
@@ -403,12 +412,15 @@ async fn unknown_malformed_and_test_frames_are_counted_and_the_link_carries_on()
 #[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_connect_says_logged_in_or_what_to_fix() {
-    let good = CtipSim::start(CtipSimOptions::new(PIN)).await;
+    let good = CtipSim::start(CtipSimOptions::new(PIN))
+        .await
+        .expect("a simulator on a loopback port");
     let refusing = CtipSim::start(CtipSimOptions {
         refuse: Some(11),
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let run = |port: u16| {
         let conf = dir.path().join(format!("pbxgw-{port}.toml"));

@@ -65,7 +65,8 @@ async fn multipart_polish_sms_reports_and_the_buffered_incoming_sms() {
         gsm_inbox: vec![REAL_SMSG.into()],
         ..CtipSimOptions::new(SIM_PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let (route, mut events, shutdown) = start(&sim);
     // The module re-sends its buffered SMS at login; we get it once, acknowledged.
     assert_eq!(
@@ -128,7 +129,8 @@ async fn a_busy_module_is_retried_and_a_rejection_is_typed() {
         gsm_busy_first: true,
         ..CtipSimOptions::new(SIM_PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let (route, _events, shutdown) = start(&sim);
     let started = std::time::Instant::now();
     let orders = send_when_up(&route, "+48600100200", "Hello")
@@ -145,7 +147,8 @@ async fn a_busy_module_is_retried_and_a_rejection_is_typed() {
         gsm_reject: true,
         ..CtipSimOptions::new(SIM_PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let (route, _events, shutdown) = start(&sim);
     let r = send_when_up(&route, "600100200", "Hello").await;
     assert_eq!(

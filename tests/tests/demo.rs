@@ -61,3 +61,35 @@ async fn the_demo_runs_the_whole_data_path_and_stops_on_time() {
     );
     assert!(out.contains(&format!("{printed} calls ended")), "{out}");
 }
+
+/// An installer pointing `--fixtures` at an incomplete copy gets told which capture is
+/// missing before anything starts, not a crash of a simulator halfway through.
+#[tokio::test]
+async fn a_fixtures_folder_without_the_ari_capture_is_refused_up_front() {
+    let copy = tempfile::tempdir().unwrap();
+    let real = pbxgw::fixtures::dir();
+    for name in [
+        "ctip/raw_stream_anon.txt",
+        "asterisk/ami_session.raw",
+        "asterisk/ami_session.chunks.jsonl",
+    ] {
+        let to = copy.path().join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(real.join(name), to).unwrap();
+    }
+    let out = tokio::process::Command::new(bin_path("pbxgw"))
+        .args(["demo", "--duration", "5", "--fixtures"])
+        .arg(copy.path())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("ari_events.jsonl"), "{stderr}");
+    assert!(stderr.contains("pass --fixtures"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("starting the PBX simulators"),
+        "nothing starts"
+    );
+}

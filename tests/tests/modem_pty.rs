@@ -37,7 +37,8 @@ async fn bring_up_enters_the_pin_once_waits_for_registration_and_restores_the_sm
         smsc: None,
         boot_noise: true,
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let mut modem = open(&sim, Some("4321"));
     let info = modem.bring_up(true).await.expect("ready");
     assert_eq!(info.operator.as_deref(), Some("Orange PL"));
@@ -62,7 +63,8 @@ async fn a_wrong_pin_is_tried_once_and_never_again() {
     let sim = ModemSim::start(ModemSimOptions {
         pin: Some("4321".into()),
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let mut modem = open(&sim, Some("1111"));
     let e = modem.bring_up(true).await.unwrap_err();
     assert!(matches!(e, BringUpError::PinRejected), "{e}");
@@ -106,7 +108,7 @@ async fn sim_problems_need_the_installer() {
             "SMS centre",
         ),
     ] {
-        let sim = ModemSim::start(opts);
+        let sim = ModemSim::start(opts).expect("a modem simulator on a pseudo-terminal");
         let port = board::serial::open(&sim.path, 115_200).unwrap();
         // With no SMS centre configured either, only the installer can help.
         let mut modem = Modem::new(
@@ -129,7 +131,8 @@ async fn a_text_goes_out_as_its_pdus_and_its_delivery_report_comes_back() {
     let sim = ModemSim::start(ModemSimOptions {
         boot_noise: true,
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let mut modem = open(&sim, None);
     modem.bring_up(true).await.unwrap();
     let text = "Dziękujemy za wybór 1. Konsultant oddzwoni w ciągu godziny. ".repeat(2);
@@ -180,7 +183,8 @@ async fn network_errors_are_typed_and_a_hang_is_unconfirmed() {
         fail_sends: vec![(1, 1), (2, 500)],
         hang_sends: vec![3],
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let mut modem = open(&sim, None);
     modem.bring_up(true).await.unwrap();
     let opts = SubmitOptions::default();
@@ -208,7 +212,8 @@ async fn network_errors_are_typed_and_a_hang_is_unconfirmed() {
 
 #[tokio::test]
 async fn an_incoming_text_is_read_and_deleted() {
-    let sim = ModemSim::start(ModemSimOptions::default());
+    let sim = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
     let mut modem = open(&sim, None);
     modem.bring_up(true).await.unwrap();
     sim.receive(&deliver_pdu("+48601234567", "TAK, proszę oddzwonić"));
@@ -229,7 +234,8 @@ async fn an_incoming_text_is_read_and_deleted() {
 
 #[tokio::test]
 async fn the_port_is_opened_exclusively() {
-    let sim = ModemSim::start(ModemSimOptions::default());
+    let sim = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
     let _first = board::serial::open(&sim.path, 115_200).unwrap();
     assert!(
         board::serial::open(&sim.path, 115_200).is_err(),

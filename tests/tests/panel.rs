@@ -39,7 +39,8 @@ async fn leds_follow_the_links_and_systemd_hears_the_watchdog() {
         refuse: Some(11),
         ..CtipSimOptions::new("1234")
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let text = format!(
         "[gateway]\nid = \"panel\"\ndata_dir = {:?}\n[board]\nprofile = \"generic-sysfs\"\nleds_root = {leds:?}\n\
          [[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {}\npin = \"1234\"\n",

@@ -88,8 +88,11 @@ text = "Przepraszamy, nie odebraliśmy Państwa połączenia. Oddzwonimy wkrótc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ivr_choices_and_missed_calls_from_asterisk_become_texts_at_the_modem() {
-    let modem = ModemSim::start(ModemSimOptions::default());
-    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
         "[[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n{RULES}",
@@ -168,7 +171,8 @@ async fn replies_become_events_and_stop_opts_out() {
     let modem = ModemSim::start(ModemSimOptions {
         boot_noise: true,
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &modem, "");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -221,7 +225,8 @@ async fn failures_are_typed_retries_recover_and_a_crash_mid_send_is_resent() {
         fail_sends: vec![(2, 1), (3, 500)],
         hang_sends: vec![4],
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &modem, "");
     // A text caught mid-send by a power cut, before this gateway starts.
@@ -294,7 +299,8 @@ async fn a_refused_pin_is_never_entered_again_even_after_a_restart() {
     let modem = ModemSim::start(ModemSimOptions {
         pin: Some("4321".into()),
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &modem, "");
     let mut wrong = config.clone();
@@ -327,7 +333,8 @@ async fn a_refused_pin_is_never_entered_again_even_after_a_restart() {
 #[cfg(target_arch = "x86_64")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sms_command_line_queues_and_lists() {
-    let modem = ModemSim::start(ModemSimOptions::default());
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("pbxgw.toml");
     std::fs::write(
@@ -407,7 +414,8 @@ async fn without_a_modem_the_pbxs_gsm_module_sends() {
         gsm_inbox: vec!["aSMSG G001 7 +48511222333 2021-12-07_18:03:04 C1 4F6B2E".into()],
         ..CtipSimOptions::new(PIN)
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"sms-pbx\"\ndata_dir = {:?}\n[[pbx]]\nname = \"slican\"\nkind = \"ctip\"\nhost = \"127.0.0.1\"\nport = {}\npin = \"{PIN}\"\ngsm_module = \"G001\"\ngsm_pin = \"{PIN}\"\n{RULES}",
@@ -475,7 +483,8 @@ async fn without_a_modem_the_pbxs_gsm_module_sends() {
 /// for a moment is brought back by a resync and the text goes out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_hold_texts_and_a_hung_modem_is_resynced() {
-    let modem = ModemSim::start(ModemSimOptions::default());
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &modem, "[sms]\nrate_per_minute = 2\n");
     let gateway = Gateway::start(&config).await.unwrap();
@@ -542,7 +551,8 @@ async fn rate_limits_hold_texts_and_a_hung_modem_is_resynced() {
 /// press. The queued text then goes out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modem_silent_after_a_reopen_is_power_cycled_through_the_board_line() {
-    let modem = ModemSim::start(ModemSimOptions::default());
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir().unwrap();
     let line = dir.path().join("leds/modem-power");
     std::fs::create_dir_all(&line).unwrap();

@@ -90,8 +90,11 @@ fn element_text(dom: &str, id: &str, tag: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
     let broker = Mosquitto::start();
-    let modem = ModemSim::start(ModemSimOptions::default());
-    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .expect("a modem simulator on a pseudo-terminal");
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let text = format!(

@@ -52,7 +52,9 @@ async fn selected_events_reach_the_crm_in_order_with_retries() {
     let crm_port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default()).await;
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"gw-hook\"\ndata_dir = {:?}\n[uplink.webhook]\nurl = \"http://127.0.0.1:{crm_port}/events\"\ntoken = \"crm-token\"\n\

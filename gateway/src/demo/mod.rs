@@ -51,6 +51,8 @@ pub enum DemoError {
     Start(#[from] StartError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot start the {0} simulator: {1}")]
+    Simulator(&'static str, std::io::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -69,23 +71,28 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         .clone()
         .unwrap_or_else(crate::fixtures::dir);
     crate::fixtures::use_dir(&fixtures)?;
-    println!("starting the PBX simulators (CTIP and AMI replaying real traffic) and the modem on a pseudo-terminal...");
+    println!("starting the PBX simulators (CTIP, AMI and ARI replaying real traffic) and the modem on a pseudo-terminal...");
     let ctip = CtipSim::start(CtipSimOptions {
         interval: Duration::from_millis(40),
         ..CtipSimOptions::new(CTIP_PIN).real_stream(usize::MAX)
     })
-    .await;
+    .await
+    .map_err(|e| DemoError::Simulator("CTIP", e))?;
     let plan = ReplayPlan {
         speed: options.speed,
         ..Default::default()
     };
-    let ami = AmiSim::replaying("gw", AMI_SECRET, plan).await;
+    let ami = AmiSim::replaying("gw", AMI_SECRET, plan)
+        .await
+        .map_err(|e| DemoError::Simulator("AMI", e))?;
     let ari = AriSim::start(AriSimOptions {
         speed: options.speed,
         ..AriSimOptions::new("gw", AMI_SECRET)
     })
-    .await;
-    let modem = ModemSim::start(ModemSimOptions::default());
+    .await
+    .map_err(|e| DemoError::Simulator("ARI", e))?;
+    let modem = ModemSim::start(ModemSimOptions::default())
+        .map_err(|e| DemoError::Simulator("modem", e))?;
     let data = TempDir::new()?;
     let api = api_address(options.api_port);
     let mqtt = match options.mqtt {

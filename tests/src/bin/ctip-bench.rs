@@ -112,7 +112,8 @@ async fn end_to_end(lines: &[String]) -> anyhow::Result<(f64, u64, u64)> {
         interval: Duration::ZERO,
         ..CtipSimOptions::new("1234")
     })
-    .await;
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let conf = dir.path().join("pbxgw.toml");

@@ -58,7 +58,8 @@ async fn latency(n: usize) -> anyhow::Result<Vec<Duration>> {
     let sim = ModemSim::start(ModemSimOptions {
         report_after: None,
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir()?;
     let (_config, gateway) = gateway(&sim, dir.path()).await?;
     let appender = gateway.appender();
@@ -107,7 +108,8 @@ async fn throughput(n: usize, network: Duration) -> anyhow::Result<f64> {
         report_after: None,
         send_delay: network,
         ..Default::default()
-    });
+    })
+    .expect("a modem simulator on a pseudo-terminal");
     let dir = tempfile::tempdir()?;
     let (config, gateway) = gateway(&sim, dir.path()).await?;
     let conn = rusqlite::Connection::open(config.db_path())?;

@@ -5,6 +5,7 @@
 //! chunking, at any speed, and drop the connection mid-call then resume further on, as a
 //! link loss would look.
 
+use super::Locked;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,13 +224,18 @@ struct Shared {
 }
 
 impl AmiSim {
-    pub async fn start(username: &str, secret: &str) -> AmiSim {
+    pub async fn start(username: &str, secret: &str) -> std::io::Result<AmiSim> {
         AmiSim::start_with(username, secret, AmiSimBehaviour::default()).await
     }
 
-    pub async fn start_with(username: &str, secret: &str, behaviour: AmiSimBehaviour) -> AmiSim {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
+    /// Listens on a free loopback port.
+    pub async fn start_with(
+        username: &str,
+        secret: &str,
+        behaviour: AmiSimBehaviour,
+    ) -> std::io::Result<AmiSim> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
         let log = Arc::new(Mutex::new(AmiSimLog::default()));
         let replay = behaviour.replay.clone().map(|plan| Replay {
             capture: Capture::load(),
@@ -250,11 +256,15 @@ impl AmiSim {
                 tokio::spawn(serve(socket, shared.clone()));
             }
         });
-        AmiSim { port, log, task }
+        Ok(AmiSim { port, log, task })
     }
 
     /// A fake Asterisk that replays the real capture after login, as `plan` says.
-    pub async fn replaying(username: &str, secret: &str, plan: ReplayPlan) -> AmiSim {
+    pub async fn replaying(
+        username: &str,
+        secret: &str,
+        plan: ReplayPlan,
+    ) -> std::io::Result<AmiSim> {
         let behaviour = AmiSimBehaviour {
             replay: Some(plan),
             ..Default::default()
@@ -294,19 +304,19 @@ enum Step {
 
 impl Shared {
     fn next_step(&self, started: std::time::Instant, from_t: f64) -> Step {
-        let mut guard = self.replay.lock().expect("sim lock");
+        let mut guard = self.replay.locked();
         let Some(r) = guard.as_mut() else {
             return Step::Idle;
         };
         let Some(&(t, off, len)) = r.capture.chunks.get(r.next) else {
-            self.log.lock().expect("sim lock").replay_done = true;
+            self.log.locked().replay_done = true;
             return Step::Idle;
         };
         if !r.dropped && r.plan.drop_at_s.is_some_and(|d| t >= d) {
             r.dropped = true;
             // What happens while the link is down is never seen, but it does happen.
             let resume = r.plan.resume_at_s.unwrap_or(t);
-            let mut live = self.live.lock().expect("sim lock");
+            let mut live = self.live.locked();
             while let Some(&(t, off, len)) = r.capture.chunks.get(r.next) {
                 if t >= resume && live.at_boundary() {
                     break;
@@ -314,7 +324,7 @@ impl Shared {
                 live.feed(&r.capture.raw[off..off + len]);
                 r.next += 1;
             }
-            self.log.lock().expect("sim lock").drops += 1;
+            self.log.locked().drops += 1;
             return Step::Drop;
         }
         r.next += 1;
@@ -329,7 +339,7 @@ impl Shared {
 
     /// The capture second the next chunk was sent at (where this connection's clock starts).
     fn replay_position(&self) -> f64 {
-        let guard = self.replay.lock().expect("sim lock");
+        let guard = self.replay.locked();
         guard
             .as_ref()
             .and_then(|r| r.capture.chunks.get(r.next).map(|c| c.0))
@@ -343,7 +353,7 @@ impl Shared {
             return Some(String::new());
         }
         let has = |key: &str| {
-            let live = self.live.lock().expect("sim lock");
+            let live = self.live.locked();
             m.get(key).is_some_and(|c| live.has_channel(c))
         };
         let ok = |msg: &str| reply(&id, &[("Response", "Success"), ("Message", msg)]);
@@ -355,7 +365,7 @@ impl Shared {
                 let accepted = m.get("Username") == Some(self.user.as_str())
                     && (m.get("Secret") == Some(self.secret.as_str())
                         || m.get("Key") == Some(md5_key.as_str()));
-                let mut log = self.log.lock().expect("sim lock");
+                let mut log = self.log.locked();
                 if !accepted {
                     log.logins_refused += 1;
                     return None; // Asterisk answers, then closes.
@@ -363,7 +373,7 @@ impl Shared {
                 *logged_in = true;
                 log.logins_ok += 1;
                 let after = self.behaviour.events_after_login.concat();
-                self.live.lock().expect("sim lock").feed(after.as_bytes());
+                self.live.locked().feed(after.as_bytes());
                 ok("Authentication accepted")
                     + "Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n"
                     + &after
@@ -371,7 +381,7 @@ impl Shared {
             _ if !*logged_in => error("Permission denied"),
             "ping" if self.behaviour.ignore_ping => String::new(),
             "ping" => reply(&id, &[("Response", "Success"), ("Ping", "Pong"), ("Timestamp", "1795316989.000000")]),
-            "coreshowchannels" => self.live.lock().expect("sim lock").list(&id),
+            "coreshowchannels" => self.live.locked().list(&id),
             "queuestatus" => {
                 reply(&id, &[("Response", "Success"), ("EventList", "start"), ("Message", "Queue status will follow")])
                     + &format!("Event: QueueStatusComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
@@ -428,7 +438,7 @@ async fn serve(mut socket: tokio::net::TcpStream, shared: Arc<Shared>) {
                 }
                 decoder.push(&buf[..n]);
                 while let Some(Decoded::Message(m)) = decoder.next_decoded() {
-                    shared.log.lock().expect("sim lock").actions.push(m.clone());
+                    shared.log.locked().actions.push(m.clone());
                     let Some(out) = shared.answer(&m, &mut logged_in) else {
                         let refused = reply(m.action_id().unwrap_or(""), &[("Response", "Error"), ("Message", "Authentication failed")]);
                         let _ = socket.write_all(refused.as_bytes()).await;
@@ -442,14 +452,14 @@ async fn serve(mut socket: tokio::net::TcpStream, shared: Arc<Shared>) {
             }
             _ = tokio::time::sleep(due), if chunk.is_some() => {
                 if let Some(bytes) = chunk {
-                    shared.live.lock().expect("sim lock").feed(&bytes);
+                    shared.live.locked().feed(&bytes);
                     if socket.write_all(&bytes).await.is_err() {
                         return;
                     }
                 }
             }
         }
-        if !held.is_empty() && shared.live.lock().expect("sim lock").at_boundary() {
+        if !held.is_empty() && shared.live.locked().at_boundary() {
             if socket.write_all(held.as_bytes()).await.is_err() {
                 return;
             }
@@ -459,7 +469,7 @@ async fn serve(mut socket: tokio::net::TcpStream, shared: Arc<Shared>) {
 }
 
 fn unsend(shared: &Shared) {
-    if let Some(r) = shared.replay.lock().expect("sim lock").as_mut() {
+    if let Some(r) = shared.replay.locked().as_mut() {
         r.next -= 1;
     }
 }

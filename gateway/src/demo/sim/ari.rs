@@ -71,11 +71,10 @@ pub struct AriSim {
 }
 
 impl AriSim {
-    pub async fn start(options: AriSimOptions) -> AriSim {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("bind a loopback port for the ARI simulator");
-        let port = listener.local_addr().expect("bound").port();
+    /// Listens on a free loopback port.
+    pub async fn start(options: AriSimOptions) -> std::io::Result<AriSim> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let port = listener.local_addr()?.port();
         let state = Arc::new(Mutex::new(State {
             options,
             frames: captured_frames(),
@@ -92,7 +91,7 @@ impl AriSim {
                 tokio::spawn(serve(stream, s.clone(), l.clone()));
             }
         });
-        AriSim { port, log }
+        Ok(AriSim { port, log })
     }
 
     pub fn port(&self) -> u16 {

@@ -1,6 +1,7 @@
 //! A Slican PBX's CTIP side on a loopback port: answers WHO and LOGA (or refuses), answers
 //! probes, and replays captured lines to each logged-in connection.
 
+use super::Locked;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,9 +88,10 @@ pub struct CtipSim {
 }
 
 impl CtipSim {
-    pub async fn start(options: CtipSimOptions) -> CtipSim {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
+    /// Listens on a free loopback port.
+    pub async fn start(options: CtipSimOptions) -> std::io::Result<CtipSim> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
         let stats = Arc::new(CtipSimStats::default());
         let s = stats.clone();
         let task = tokio::spawn(async move {
@@ -98,7 +100,7 @@ impl CtipSim {
                 tokio::spawn(serve(socket, options.clone(), s.clone(), n == 0));
             }
         });
-        CtipSim { port, stats, task }
+        Ok(CtipSim { port, stats, task })
     }
 
     pub fn port(&self) -> u16 {
@@ -182,11 +184,7 @@ async fn serve(
             _ => Some("aERROR".to_owned()),
         };
         if verb != "LOGA" && logged_in {
-            stats
-                .commands
-                .lock()
-                .expect("sim lock")
-                .push(cmd.to_owned());
+            stats.commands.locked().push(cmd.to_owned());
         }
         if verb == "WHO" && stats.logins.load(Ordering::SeqCst) > 0 {
             stats.probes.fetch_add(1, Ordering::SeqCst);
@@ -258,7 +256,7 @@ async fn gsm(cmd: &str, o: &CtipSimOptions, stats: &Arc<CtipSimStats>, write: &W
             }
             let mut lines = vec!["aOK IPU 6.55p 15 599888777".to_owned()];
             {
-                let mut unacked = stats.gsm_unacked.lock().expect("sim lock");
+                let mut unacked = stats.gsm_unacked.locked();
                 for l in &o.gsm_inbox {
                     let index = l.split(' ').nth(2).unwrap_or("0").to_owned();
                     unacked.entry(index).or_insert_with(|| l.clone());
@@ -269,11 +267,7 @@ async fn gsm(cmd: &str, o: &CtipSimOptions, stats: &Arc<CtipSimStats>, write: &W
             true
         }
         "SMSS" => {
-            stats
-                .commands
-                .lock()
-                .expect("sim lock")
-                .push(cmd.to_owned());
+            stats.commands.locked().push(cmd.to_owned());
             let n = stats.gsm_sent.fetch_add(1, Ordering::SeqCst);
             if o.gsm_busy_first && n == 0 {
                 say(write, &["aNA 4".to_owned()]).await;
@@ -293,23 +287,15 @@ async fn gsm(cmd: &str, o: &CtipSimOptions, stats: &Arc<CtipSimStats>, write: &W
                 }
                 let index = (50 + n).to_string();
                 let report = format!("aSMSR {module} D {index} {order} {dest}");
-                stats
-                    .gsm_unacked
-                    .lock()
-                    .expect("sim lock")
-                    .insert(index, report.clone());
+                stats.gsm_unacked.locked().insert(index, report.clone());
                 say(&write, &[format!("aSMSA {module} C {order}"), report]).await;
             });
             true
         }
         "SOK" => {
             let index = arg.split(' ').nth(1).unwrap_or("");
-            stats.gsm_unacked.lock().expect("sim lock").remove(index);
-            stats
-                .commands
-                .lock()
-                .expect("sim lock")
-                .push(cmd.to_owned());
+            stats.gsm_unacked.locked().remove(index);
+            stats.commands.locked().push(cmd.to_owned());
             say(write, &["aOK".to_owned()]).await;
             true
         }

@@ -4,6 +4,7 @@
 //! wrong ones), slow registration, a lost SMS centre, `+CMS ERROR`s, a hang after the PDU,
 //! `^BOOT` noise between lines, delivery reports, and incoming texts stored with `+CMTI`.
 
+use super::Locked;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -86,9 +87,10 @@ pub struct ModemSim {
 }
 
 impl ModemSim {
-    pub fn start(opts: ModemSimOptions) -> ModemSim {
+    /// Opens a pseudo-terminal; the gateway opens [`ModemSim::path`] as its serial port.
+    pub fn start(opts: ModemSimOptions) -> std::io::Result<ModemSim> {
         use nix::sys::termios;
-        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let pty = nix::pty::openpty(None, None)?;
         // Raw from the start: no echo, no line editing, whatever opens the slave.
         if let Ok(mut t) = termios::tcgetattr(&pty.slave) {
             termios::cfmakeraw(&mut t);
@@ -97,10 +99,9 @@ impl ModemSim {
         let path = std::fs::read_link(format!(
             "/proc/self/fd/{}",
             std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
-        ))
-        .expect("pty path");
+        ))?;
         let master = File::from(pty.master);
-        let out = Arc::new(Mutex::new(master.try_clone().expect("clone pty")));
+        let out = Arc::new(Mutex::new(master.try_clone()?));
         let unlocked = opts.pin.is_none() && !opts.no_sim && !opts.puk_locked;
         let state = Arc::new(Mutex::new(State {
             pin_ok: opts.pin.is_none(),
@@ -125,25 +126,22 @@ impl ModemSim {
             _slave: pty.slave,
         };
         sim.spawn_reader(master);
-        if sim.state.lock().expect("sim").opts.boot_noise {
+        if sim.state.locked().opts.boot_noise {
             let (out, stop) = (sim.out.clone(), sim.stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = out
-                        .lock()
-                        .expect("sim")
-                        .write_all(b"\r\n^BOOT:26156451,0,0,0,72\r\n");
+                    let _ = out.locked().write_all(b"\r\n^BOOT:26156451,0,0,0,72\r\n");
                     std::thread::sleep(Duration::from_millis(50));
                 }
             });
         }
-        sim
+        Ok(sim)
     }
 
     /// An incoming text: stored in the SIM and announced with `+CMTI`.
     pub fn receive(&self, deliver_pdu_hex: &str) {
         let index = {
-            let mut st = self.state.lock().expect("sim");
+            let mut st = self.state.locked();
             let i = st.next_index;
             st.next_index += 1;
             st.stored.insert(i, deliver_pdu_hex.to_owned());
@@ -164,7 +162,7 @@ impl ModemSim {
 
     /// Texts still stored in the SIM.
     pub fn stored(&self) -> usize {
-        self.state.lock().expect("sim").stored.len()
+        self.state.locked().stored.len()
     }
 
     fn spawn_reader(&self, mut master: File) {
@@ -216,7 +214,7 @@ impl ModemSim {
                     if line.is_empty() {
                         continue;
                     }
-                    log.lock().expect("sim").commands.push(line.clone());
+                    log.locked().commands.push(line.clone());
                     let (answer, prompt) = command(&state, &log, &line);
                     if prompt.is_some() {
                         pdu_len = prompt;
@@ -235,14 +233,14 @@ impl Drop for ModemSim {
 }
 
 fn write(out: &Mutex<File>, text: &str) {
-    let _ = out.lock().expect("sim").write_all(text.as_bytes());
+    let _ = out.locked().write_all(text.as_bytes());
 }
 
 const OK: &str = "\r\nOK\r\n";
 
 /// The answer to one command line, and whether it opened text entry (`AT+CMGS`).
 fn command(state: &Mutex<State>, log: &Mutex<ModemSimLog>, line: &str) -> (String, Option<usize>) {
-    let mut st = state.lock().expect("sim");
+    let mut st = state.locked();
     let registered = st
         .unlocked_at
         .is_some_and(|t| t.elapsed() >= st.opts.register_after)
@@ -272,7 +270,7 @@ fn command(state: &Mutex<State>, log: &Mutex<ModemSimLog>, line: &str) -> (Strin
         }
         _ if upper.starts_with("AT+CNMI=") => OK.into(),
         _ if upper.starts_with("AT+CPIN=") => {
-            log.lock().expect("sim").pin_attempts += 1;
+            log.locked().pin_attempts += 1;
             let given = line.split('"').nth(1).unwrap_or_default();
             if st.puk {
                 "\r\n+CME ERROR: 12\r\n".into()
@@ -281,7 +279,7 @@ fn command(state: &Mutex<State>, log: &Mutex<ModemSimLog>, line: &str) -> (Strin
                 st.unlocked_at = Some(Instant::now());
                 OK.into()
             } else {
-                if log.lock().expect("sim").pin_attempts >= 3 {
+                if log.locked().pin_attempts >= 3 {
                     st.puk = true;
                 }
                 "\r\n+CME ERROR: 16\r\n".into()
@@ -319,12 +317,9 @@ fn submitted(
     out: &Arc<Mutex<File>>,
     hex: String,
 ) {
-    log.lock()
-        .expect("sim")
-        .pdus
-        .push((Instant::now(), hex.clone()));
+    log.locked().pdus.push((Instant::now(), hex.clone()));
     let (answer, report, delay) = {
-        let mut st = state.lock().expect("sim");
+        let mut st = state.locked();
         st.sends += 1;
         let n = st.sends;
         if st.opts.hang_sends.contains(&n) {
