@@ -288,10 +288,15 @@ fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
         config.gateway.id,
         config.gateway.data_dir.display()
     );
+    let pbx = config
+        .pbx
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.kind.as_str()))
+        .collect();
+    println!("   PBX links: {}", listed(pbx, "add a [[pbx]] block"));
     println!(
-        "   PBX links: {}; uplinks: {}",
-        config.pbx.len(),
-        configured_sinks(&config).join(", ")
+        "   uplinks: {}",
+        listed(configured_sinks(&config), "events stay on this box")
     );
     if !connect {
         return Ok(ExitCode::SUCCESS);
@@ -312,6 +317,15 @@ fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `a, b`, or `none (what that means)` for an installer reading an empty list.
+fn listed(items: Vec<String>, when_none: &str) -> String {
+    if items.is_empty() {
+        format!("none ({when_none})")
+    } else {
+        items.join(", ")
+    }
 }
 
 /// The installer's checklist after the config: each PBX, the uplinks, the modem, the LEDs.

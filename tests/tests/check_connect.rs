@@ -65,6 +65,7 @@ async fn every_step_passes_or_says_what_to_fix() {
     assert_eq!(code, Some(0), "{out}");
     for line in [
         "1. config",
+        "   PBX links: slican (ctip)\n   uplinks: mqtt, postgres\n",
         "2. PBX slican: reachable at 127.0.0.1:",
         "3. MQTT: connected to 127.0.0.1:",
         "a test publish was acknowledged",
