@@ -509,7 +509,9 @@ fn print_events(config: &Config, since: u64, follow: bool) -> anyhow::Result<()>
         let mut out = stdout.lock();
         for e in &batch {
             let mut line = event_json(&config.gateway.id, e, false);
-            line["raw"] = serde_json::json!(e.raw);
+            if let Some(fields) = line.as_object_mut() {
+                fields.insert("raw".into(), serde_json::json!(e.raw));
+            }
             if writeln!(out, "{line}").is_err() {
                 return Ok(()); // reader went away (e.g. `| head`)
             }

@@ -7,6 +7,7 @@
 //! `Debug` and `Display` never show the value.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -704,6 +705,95 @@ impl Config {
         }
     }
 
+    /// Every duration key has an allowed range, so a value from the file can never
+    /// overflow a clock or a timer, and nothing is silently clamped.
+    fn validate_ranges(&self, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)) {
+        let mut check = |key: &str, value: Option<u64>, range: RangeInclusive<u64>, unit: &str| {
+            if let Some(v) = value.filter(|v| !range.contains(v)) {
+                let fix = format!("use {} to {} {unit}", range.start(), range.end());
+                problem(key, &v, &fix);
+            }
+        };
+        const DAY: u64 = 86_400;
+        check(
+            "contacts.central_sync_s",
+            self.contacts.central_sync_s,
+            60..=7 * DAY,
+            "seconds",
+        );
+        check(
+            "sms.cooldown_s",
+            Some(self.sms.cooldown_s),
+            0..=30 * DAY,
+            "seconds",
+        );
+        check(
+            "sms.validity_h",
+            Some(self.sms.validity_h.into()),
+            1..=24 * 7,
+            "hours",
+        );
+        check(
+            "store.history_days",
+            Some(self.store.history_days.into()),
+            1..=3_650,
+            "days",
+        );
+        check(
+            "store.batch_wait_ms",
+            Some(self.store.batch_wait_ms),
+            0..=1_000,
+            "ms",
+        );
+        if let Some(m) = &self.modem {
+            check(
+                "modem.register_within_s",
+                m.register_within_s,
+                1..=3_600,
+                "seconds",
+            );
+            check("modem.send_within_s", m.send_within_s, 1..=3_600, "seconds");
+        }
+        for (i, pbx) in self.pbx.iter().enumerate() {
+            let key = |k: &str| format!("pbx[{i}].{k}");
+            check(
+                &key("probe_after_s"),
+                pbx.probe_after_s,
+                1..=3_600,
+                "seconds",
+            );
+            check(
+                &key("resync_every_s"),
+                pbx.resync_every_s,
+                10..=DAY,
+                "seconds",
+            );
+        }
+        if let Some(w) = &self.uplink.webhook {
+            check(
+                "uplink.webhook.timeout_s",
+                Some(w.timeout_s),
+                1..=300,
+                "seconds",
+            );
+        }
+        if let Some(m) = &self.uplink.mqtt {
+            check(
+                "uplink.mqtt.keepalive_s",
+                Some(m.keepalive_s),
+                5..=3_600,
+                "seconds",
+            );
+            let status = Some(m.status_interval_s);
+            check(
+                "uplink.mqtt.status_interval_s",
+                status,
+                1..=3_600,
+                "seconds",
+            );
+        }
+    }
+
     fn validate(&self, problems: &mut Vec<Problem>) {
         let mut problem = |key: &str, value: &dyn fmt::Display, fix: &str| {
             problems.push(Problem {
@@ -739,9 +829,7 @@ impl Config {
                 "the sync reads PostgreSQL: add [uplink.postgres] or remove this key",
             );
         }
-        if self.contacts.central_sync_s == Some(0) {
-            problem("contacts.central_sync_s", &0, "use at least 60 (seconds)");
-        }
+        self.validate_ranges(&mut problem);
         if let Some(w) = &self.uplink.webhook {
             let scheme_ok = w.url.starts_with("https://") || w.url.starts_with("http://");
             if !scheme_ok || w.url.parse::<axum::http::Uri>().is_err() {
@@ -880,13 +968,6 @@ impl Config {
                         "use a single-byte OEM code page such as 852 (Polish) or 437",
                     );
                 }
-            }
-            if pbx.probe_after_s == Some(0) {
-                problem(
-                    &key("probe_after_s"),
-                    &0,
-                    "use at least 1 (seconds of silence before probing the PBX)",
-                );
             }
             for (ext, digit) in &pbx.ivr_map {
                 if ext.is_empty()

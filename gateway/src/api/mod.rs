@@ -22,9 +22,11 @@
 //! a secret.
 
 mod contacts;
+pub mod server;
 
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -60,19 +62,14 @@ pub async fn serve(
     plan: crate::numbers::NumberPlan,
 ) {
     let shutdown = ctx.shutdown.clone();
+    let links = ctx.links.clone();
     let api = Arc::new(Api {
         ctx,
         token: config.token.unwrap_or_else(|| Secret::new("")),
         db_path,
         plan,
     });
-    let app = router(api);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "local API stopped");
-    }
+    server::run(listener, router(api), links, shutdown).await;
 }
 
 fn router(api: Arc<Api>) -> Router {
@@ -100,7 +97,27 @@ fn router(api: Arc<Api>) -> Router {
         .route("/", get(page))
         .route("/health", get(health))
         .merge(protected)
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            time_limit,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(server::MAX_BODY))
         .with_state(api)
+}
+
+/// Ends a request that takes longer than [`server::REQUEST_TIMEOUT`] with `503 timeout`.
+async fn time_limit(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(server::REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            api.ctx.links.count("api:timeouts");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; try again",
+            )
+        }
+    }
 }
 
 async fn authorize(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
@@ -132,6 +149,16 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         Json(json!({ "error": { "code": code, "message": message } })),
     )
         .into_response()
+}
+
+/// A body that is not the JSON object a route takes: 400 (415 without the JSON content type),
+/// with what was wrong.
+fn bad_json(rejection: JsonRejection) -> Response {
+    let status = match rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, "bad_request", &rejection.body_text())
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
@@ -200,7 +227,9 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
         .map(|(role, pattern)| (role.to_owned(), json!(pattern)))
         .collect();
     let mut body = json!(report);
-    body["leds"] = Value::Object(leds);
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("leds".into(), Value::Object(leds));
+    }
     Json(body).into_response()
 }
 
@@ -341,7 +370,14 @@ async fn sms_list(State(api): State<Arc<Api>>, Query(q): Query<SmsQuery>) -> Res
     }
 }
 
-async fn sms_send(State(api): State<Arc<Api>>, Json(mut body): Json<Value>) -> Response {
+async fn sms_send(
+    State(api): State<Arc<Api>>,
+    body: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
+) -> Response {
+    let mut body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return bad_json(rejection),
+    };
     let Some(commands) = api.ctx.commands.clone() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -349,10 +385,11 @@ async fn sms_send(State(api): State<Arc<Api>>, Json(mut body): Json<Value>) -> R
             "no command handler",
         );
     };
-    if body.get("request_id").is_none() {
-        body["request_id"] = json!(format!("api-{:016x}", fastrand::u64(..)));
+    if !body.contains_key("request_id") {
+        let id = format!("api-{:016x}", fastrand::u64(..));
+        body.insert("request_id".into(), Value::String(id));
     }
-    let payload = body.to_string();
+    let payload = Value::Object(body).to_string();
     match commands.run("sms.send", payload.as_bytes()).await {
         Some((_, answer)) if answer["ok"] == true => {
             (StatusCode::ACCEPTED, Json(answer)).into_response()

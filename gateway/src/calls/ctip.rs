@@ -107,7 +107,14 @@ pub struct CtipCorrelator {
     pub reaped: u64,
     /// RELs and CONNs for extensions with no call (e.g. the call began before we connected).
     pub orphans: u64,
+    /// Dialled digits past [`MAX_DIALLED_DIGITS`] on one call, dropped.
+    pub digits_dropped: u64,
 }
+
+/// Most digits kept as one call's dialled number: E.164 has at most 15, plus an outside-line
+/// prefix, `00` and a service code fit easily. ECHO digits past it are dropped and counted, so
+/// a phone left dialling (or a PBX echoing garbage) cannot grow a call without bound.
+pub const MAX_DIALLED_DIGITS: usize = 32;
 
 impl CtipCorrelator {
     pub fn new(config: CtipCorrelatorConfig) -> CtipCorrelator {
@@ -118,6 +125,7 @@ impl CtipCorrelator {
             next_key: 0,
             reaped: 0,
             orphans: 0,
+            digits_dropped: 0,
         }
     }
 
@@ -324,7 +332,13 @@ impl CtipCorrelator {
         if let Some(key) = self.call_of(ext, Leg::Dialling) {
             let call = self.calls.get_mut(&key).expect("indexed call exists"); // ok: by_ext only holds live keys
             if !call.announced {
-                call.callee.get_or_insert_with(String::new).push_str(digits);
+                let callee = call.callee.get_or_insert_with(String::new);
+                let room = MAX_DIALLED_DIGITS.saturating_sub(callee.chars().count());
+                let digits_in = digits.chars().count();
+                callee.extend(digits.chars().take(room));
+                if digits_in > room {
+                    self.digits_dropped += (digits_in - room) as u64;
+                }
             }
             call.last_activity = out.ts;
             return;

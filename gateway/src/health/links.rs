@@ -14,6 +14,11 @@ pub struct LinkStatus {
     pub since_ms: i64,
 }
 
+/// Most distinct counter names kept (the gateway itself uses a few dozen).
+pub const MAX_COUNTERS: usize = 256;
+/// Where counts for names past [`MAX_COUNTERS`] go.
+pub const OVERFLOW_COUNTER: &str = "counters:other";
+
 /// The table of link states, and counters of what each link saw (unknown or malformed
 /// lines, test frames...). Cheap to clone; every clone updates the same tables.
 #[derive(Clone)]
@@ -78,10 +83,18 @@ impl Links {
         });
     }
 
-    /// Adds one to a counter, e.g. `pbx:slican:unknown`.
+    /// Adds one to a counter, e.g. `pbx:slican:unknown`. Past [`MAX_COUNTERS`] names, a new
+    /// name counts in [`OVERFLOW_COUNTER`] instead, so the status stays small whatever a peer
+    /// sends.
     pub fn count(&self, name: &str) {
         if let Ok(mut c) = self.counters.lock() {
-            *c.entry(name.to_owned()).or_default() += 1;
+            if let Some(n) = c.get_mut(name) {
+                *n += 1;
+            } else if c.len() < MAX_COUNTERS {
+                c.insert(name.to_owned(), 1);
+            } else {
+                *c.entry(OVERFLOW_COUNTER.to_owned()).or_default() += 1;
+            }
         }
     }
 
@@ -95,5 +108,23 @@ impl Links {
 
     pub fn subscribe(&self) -> watch::Receiver<BTreeMap<String, LinkStatus>> {
         self.tx.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_names_past_the_bound_fold_into_one() {
+        let links = Links::new();
+        for i in 0..5_000 {
+            links.count(&format!("pbx:ari:unknown:Kind{i}"));
+        }
+        links.count("pbx:ari:unknown:Kind0");
+        let counters = links.counters();
+        assert_eq!(counters.len(), MAX_COUNTERS + 1);
+        assert_eq!(counters["pbx:ari:unknown:Kind0"], 2);
+        assert_eq!(counters[OVERFLOW_COUNTER], (5_000 - MAX_COUNTERS) as u64);
     }
 }

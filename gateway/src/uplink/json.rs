@@ -54,11 +54,9 @@ pub fn record_fields(record: &CallRecord) -> Value {
             }
         }
         if let Some(Value::Array(transfers)) = m.get_mut("transfers") {
-            for t in transfers {
-                if let Some(Value::Number(n)) = t.get("at_ms") {
-                    if let Some(ms) = n.as_i64() {
-                        t["at"] = json!(rfc3339_ms(ms));
-                    }
+            for t in transfers.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(ms) = t.get("at_ms").and_then(Value::as_i64) {
+                    t.insert("at".into(), json!(rfc3339_ms(ms)));
                 }
             }
         }

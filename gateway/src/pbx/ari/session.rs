@@ -218,7 +218,10 @@ impl AriSession {
         let event = match decode(text) {
             Ok(Decoded::Event(e)) => e,
             Ok(Decoded::Unknown { kind }) => {
-                self.links.count(&format!("{}:unknown:{kind}", self.link()));
+                // One counter for every unknown type: a peer choosing the names must not
+                // choose how many counters we keep.
+                tracing::debug!(pbx = %self.settings.name, kind, "unknown ARI event ignored");
+                self.links.count(&format!("{}:unknown", self.link()));
                 return Ok(());
             }
             Err(e) => {

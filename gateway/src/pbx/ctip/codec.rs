@@ -390,9 +390,12 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
     let optional = |s: String| (s != "_" && s != "-").then_some(s);
     let msg = match kind {
         "STAT" => {
-            let ext = next("missing extension")?;
-            let flags = parse_stat_flags(&rest[ext.len()..]).ok_or_else(|| err("bad flags"))?;
-            Message::Stat { ext, flags }
+            let (ext, flags) = first_field(rest).ok_or_else(|| err("missing extension"))?;
+            let flags = parse_stat_flags(flags).ok_or_else(|| err("bad flags"))?;
+            Message::Stat {
+                ext: ext.to_owned(),
+                flags,
+            }
         }
         "ECHO" => Message::Echo {
             ext: next("missing extension")?,
@@ -434,9 +437,11 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
             amount: next("missing amount")?,
         },
         "UTAG" => {
-            let ext = next("missing extension")?;
-            let tag = rest[ext.len()..].trim_start().to_owned();
-            Message::Utag { ext, tag }
+            let (ext, tag) = first_field(rest).ok_or_else(|| err("missing extension"))?;
+            Message::Utag {
+                ext: ext.to_owned(),
+                tag: tag.trim_start_matches(' ').to_owned(),
+            }
         }
         "RECB" => Message::Recb {
             ext: next("missing extension")?,
@@ -525,6 +530,14 @@ pub fn parse(text: &str) -> Result<Message, ParseError> {
         },
     };
     Ok(msg)
+}
+
+/// The first space-separated field of `s` (leading spaces skipped) and what follows it.
+/// Splits on the separator itself, never at a byte count, so any text is safe.
+fn first_field(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start_matches(' ');
+    let (field, rest) = s.split_once(' ').unwrap_or((s, ""));
+    (!field.is_empty()).then_some((field, rest))
 }
 
 fn parse_stat_flags(s: &str) -> Option<StatFlags> {

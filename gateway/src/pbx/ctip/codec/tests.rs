@@ -300,3 +300,154 @@ proptest::proptest! {
         let _ = parse(&text);
     }
 }
+
+/// Structure-aware generation: lines shaped like every message the codec knows (the right
+/// kind, a plausible number of fields), whose field contents and separators are mutated the
+/// way a PBX in another code page or a damaged link would: non-ASCII bytes of the code page,
+/// double and missing separators, empty fields, huge numbers, control bytes.
+mod shaped {
+    use super::*;
+    use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig, MAX_DIALLED_DIGITS};
+    use crate::pbx::ctip::codec::MAX_LINE;
+    use proptest::prelude::*;
+
+    fn callee(event: &crate::calls::CallEvent) -> Option<&str> {
+        match &event.body {
+            crate::calls::EventBody::CallStarted(s) => s.callee.as_deref(),
+            crate::calls::EventBody::CallEnded(r) => r.callee.as_deref(),
+            _ => None,
+        }
+    }
+
+    const KINDS: &[&str] = &[
+        "STAT", "ECHO", "RING", "CW", "CONN", "REL", "DRDY", "AOC", "UTAG", "RECB", "RECC", "RECE",
+        "SMSA", "SMSR", "SMSG", "OK", "ERROR", "NA", "WHO", "XYZ", "",
+    ];
+
+    /// One field's bytes, in the PBX code page.
+    pub fn field() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[0-9]{1,6}".prop_map(String::into_bytes),
+            "/[0-9]{1,4}_{0,2}".prop_map(String::into_bytes),
+            "[HhOoFfDdLlAaPpCcQqRrEe_-]".prop_map(String::into_bytes),
+            "[0-9]{18,60}".prop_map(String::into_bytes),
+            proptest::collection::vec(0x80u8..=0xff, 1..8),
+            proptest::collection::vec(prop_oneof![0u8..0x20, Just(0x7f)], 1..4),
+            Just(Vec::new()),
+            any::<Vec<u8>>(),
+        ]
+    }
+
+    pub fn separator() -> impl Strategy<Value = &'static [u8]> {
+        prop_oneof![4 => Just(&b" "[..]), 1 => Just(&b"  "[..]), 1 => Just(&b""[..])]
+    }
+
+    /// `a` + kind + mutated fields, without the line end.
+    pub fn line() -> impl Strategy<Value = Vec<u8>> {
+        (
+            proptest::sample::select(KINDS),
+            proptest::collection::vec((separator(), field()), 0..10),
+        )
+            .prop_map(|(kind, fields)| {
+                let mut line = b"a".to_vec();
+                line.extend_from_slice(kind.as_bytes());
+                for (sep, f) in fields {
+                    line.extend_from_slice(sep);
+                    line.extend(f.into_iter().filter(|&b| b != b'\n'));
+                }
+                line
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Every shaped line goes through framing, decoding, parsing and the correlator
+        /// without a panic, and no call's number outgrows one line, however many ECHOs add
+        /// to it.
+        #[test]
+        fn shaped_lines_never_panic_from_wire_to_call(lines in proptest::collection::vec(line(), 1..20)) {
+            let cp = CodePage::ibm852();
+            let mut decoder = FrameDecoder::new();
+            let mut calls = CtipCorrelator::new(CtipCorrelatorConfig::new("fuzz"));
+            for (i, l) in lines.iter().enumerate() {
+                decoder.push(l);
+                decoder.push(b"\r\n");
+                while let Some(frame) = decoder.next_frame() {
+                    let Frame::Message(bytes) = frame else { continue };
+                    let text = cp.decode(&bytes);
+                    if let Ok(msg) = parse(&text) {
+                        let _ = msg.kind();
+                        for event in calls.on_message(i as i64 * 1_000, &text, &msg) {
+                            if let Some(callee) = callee(&event) {
+                                prop_assert!(callee.chars().count() <= MAX_LINE);
+                            }
+                        }
+                    }
+                }
+                let _ = calls.tick(i as i64 * 1_000 + 500);
+            }
+            let _ = calls.link_lost(1_000_000);
+        }
+
+        /// A STAT whose extension is any text of the code page (one or more separators before
+        /// it) parses with that extension and its flags.
+        #[test]
+        fn stat_keeps_a_non_ascii_extension(ext in proptest::collection::vec(0x21u8..=0xff, 1..6), gap in 1usize..4) {
+            let cp = CodePage::ibm852();
+            let mut wire = b"STAT".to_vec();
+            wire.extend(std::iter::repeat_n(b' ', gap));
+            wire.extend_from_slice(&ext);
+            wire.extend_from_slice(b" h f d l a p c q");
+            let parsed = parse(&cp.decode(&wire));
+            prop_assert_eq!(parsed, Ok(Message::Stat {
+                ext: cp.decode(&ext),
+                flags: StatFlags { hook: Hook::OnHook, forward: false, dnd: false, locked: false,
+                    account: false, parked: false, call_waiting: false, queued: false },
+            }));
+        }
+    }
+
+    #[test]
+    fn the_lines_that_killed_the_box_are_parsed() {
+        let cp = CodePage::ibm852();
+        // `aSTAT  ¥¥`: two spaces, then an extension in the PBX's code page (0xBE = ¥ in 852).
+        let stat = cp.decode(b"STAT  \xbe\xbe");
+        assert!(matches!(
+            parse(&stat),
+            Err(ParseError {
+                reason: "bad flags",
+                ..
+            })
+        ));
+        let utag = cp.decode(b"UTAG  \xbe\xbe tag_text");
+        assert_eq!(
+            parse(&utag),
+            Ok(Message::Utag {
+                ext: cp.decode(b"\xbe\xbe"),
+                tag: "tag_text".into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_endless_dialled_number_stops_at_the_bound() {
+        let mut calls = CtipCorrelator::new(CtipCorrelatorConfig::new("t"));
+        let mut events = Vec::new();
+        for (i, line) in ["STAT 101 H f d l a p c q", "ECHO 101 0"]
+            .into_iter()
+            .chain(std::iter::repeat_n("ECHO 101 123456789", 100))
+            .enumerate()
+        {
+            let msg = parse(line).expect("parses");
+            events.extend(calls.on_message(i as i64, line, &msg));
+        }
+        events.extend(calls.tick(60_000));
+        let callee = events
+            .iter()
+            .find_map(callee)
+            .expect("the call was announced");
+        assert_eq!(callee.chars().count(), MAX_DIALLED_DIGITS);
+        assert_eq!(calls.digits_dropped, 1 + 900 - MAX_DIALLED_DIGITS as u64);
+    }
+}
