@@ -14,10 +14,64 @@ use serde::Deserialize;
 
 pub const DEFAULT_PATH: &str = "/etc/pbxgw/pbxgw.toml";
 
-/// A secret value. It is never printed: `Debug`/`Display` show `***`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+/// A secret value. It is never printed: `Debug`/`Display` show `***`. In the file it is a
+/// string, or digits (a PIN written as a number is the digits it is).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Digits(u64),
+        }
+        match Written::deserialize(d) {
+            Ok(Written::Text(s)) => Ok(Secret(s)),
+            Ok(Written::Digits(n)) => Ok(Secret(n.to_string())),
+            // The default message of an untagged enum names no value; say what is expected.
+            Err(_) => Err(serde::de::Error::custom(
+                "a secret is a quoted string (or the digits of a PIN)",
+            )),
+        }
+    }
+}
+
+/// Key names whose values are secrets, as written in the file (`url` covers the PostgreSQL
+/// and webhook URLs, which carry credentials).
+const SECRET_KEYS: [&str; 6] = ["pin", "secret", "password", "token", "url", "key"];
+
+/// A TOML error as shown to the installer: line, column, the key and what is wrong, never the
+/// offending line itself. When the lines it spans set a secret, even the parser's message
+/// (which may quote the value) is replaced.
+fn parse_error_message(text: &str, e: &toml::de::Error) -> String {
+    let Some(span) = e.span() else {
+        return e.message().to_owned();
+    };
+    let start = span.start.min(text.len());
+    let end = span.end.clamp(start, text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let spanned = &text[line_start..line_end];
+    let key = spanned
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['))
+        .map(|k| format!(" (key `{k}`)"))
+        .unwrap_or_default();
+    let lower = spanned.to_ascii_lowercase();
+    if SECRET_KEYS.iter().any(|k| lower.contains(k)) {
+        format!(
+            "line {line_no}, column {column}{key}: this line holds a secret and is not valid; \
+             its value is not shown. Write the secret as a quoted string, or use KEY_file"
+        )
+    } else {
+        format!("line {line_no}, column {column}{key}: {}", e.message())
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -458,8 +512,12 @@ pub struct UplinkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// `https://crm.example.net/pbx-events` (or `http://` on a trusted LAN).
-    pub url: String,
+    /// `https://crm.example.net/pbx-events` (or `http://` on a trusted LAN). A secret: it may
+    /// carry credentials, so it is never shown whole (`url_env`, `url_file` keep it out of
+    /// the file).
+    pub url: Option<Secret>,
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<Secret>,
     pub token_env: Option<String>,
@@ -598,7 +656,7 @@ impl Config {
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: parse_error_message(text, &e),
         })?;
         let mut problems = Vec::new();
         config.resolve_secrets(&mut problems);
@@ -664,6 +722,14 @@ impl Config {
             );
         }
         if let Some(w) = &mut self.uplink.webhook {
+            resolve_secret(
+                "uplink.webhook",
+                "url",
+                &mut w.url,
+                &w.url_env,
+                &w.url_file,
+                problems,
+            );
             resolve_secret(
                 "uplink.webhook",
                 "token",
@@ -831,12 +897,14 @@ impl Config {
         }
         self.validate_ranges(&mut problem);
         if let Some(w) = &self.uplink.webhook {
-            let scheme_ok = w.url.starts_with("https://") || w.url.starts_with("http://");
-            if !scheme_ok || w.url.parse::<axum::http::Uri>().is_err() {
+            let url = w.url.as_ref().map_or("", |u| u.expose());
+            let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+            if !scheme_ok || url.parse::<axum::http::Uri>().is_err() {
+                // The URL may carry credentials: never echo it.
                 problem(
                     "uplink.webhook.url",
-                    &w.url,
-                    "use an http:// or https:// URL",
+                    &"(not shown)",
+                    "set url, url_env or url_file to an http:// or https:// URL",
                 );
             }
         }
@@ -1257,5 +1325,54 @@ mod tests {
             .to_string();
         assert!(e.contains("uplink.postgres.url"), "{e}");
         assert!(!e.contains("topsecret"), "{e}");
+    }
+
+    const AMI: &str = "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\n";
+
+    #[test]
+    fn a_config_error_on_a_secret_names_line_and_key_but_never_the_value() {
+        let cases = [
+            format!("{AMI}secret = 98765431x\n"),
+            format!("{AMI}secret = \"hunter2-unterminated\n"),
+            format!("{AMI}[pbx.ivr]\nprompt = {{ secret = \"hunter2inline\", x = }}\n"),
+            "[gateway]\nid = \"a\"\n[modem]\nport = \"/dev/x\"\npin = 98765431.5\n".into(),
+        ];
+        for text in cases {
+            let e = load(&text).unwrap_err().to_string();
+            for secret in ["98765431", "hunter2"] {
+                assert!(!e.contains(secret), "{secret} echoed in: {e}");
+            }
+            assert!(e.contains("line "), "{e}");
+        }
+        let e = load(&format!("{AMI}secret = 98765431x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 8") && e.contains("key `secret`"), "{e}");
+    }
+
+    #[test]
+    fn a_numeric_pin_is_the_digits_it_is() {
+        let c = load("[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ctip\"\nhost = \"h\"\npin = 98765431\n")
+            .expect("a PIN written as a number loads");
+        assert_eq!(c.pbx[0].pin.as_ref().map(Secret::expose), Some("98765431"));
+    }
+
+    #[test]
+    fn every_duration_has_a_range_and_the_overflowing_one_is_refused() {
+        let problems = problems(&format!(
+            "{AMI}secret = \"s\"\nprobe_after_s = 18446744073709551615\nresync_every_s = 1\n\
+             [uplink.mqtt]\nhost = \"b\"\nkeepalive_s = 0\n[sms]\ncooldown_s = 18446744073709551615\n"
+        ));
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sms.cooldown_s",
+                "pbx[0].probe_after_s",
+                "pbx[0].resync_every_s",
+                "uplink.mqtt.keepalive_s"
+            ]
+        );
+        assert_eq!(problems[1].fix, "use 1 to 3600 seconds");
     }
 }

@@ -114,3 +114,80 @@ async fn selected_events_reach_the_crm_in_order_with_retries() {
     );
     gateway.stop().await;
 }
+
+/// A CRM that answers the headers and then trickles its body, one byte every 300 ms, forever.
+async fn trickling_crm() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n";
+                if socket.write_all(head).await.is_err() {
+                    return;
+                }
+                while socket.write_all(b"x").await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_crm_neither_stalls_the_sink_nor_the_stop_and_its_url_stays_secret() {
+    let crm_port = trickling_crm().await;
+    let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
+        .await
+        .expect("a simulator on a loopback port");
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[gateway]\nid = \"gw-hook\"\ndata_dir = {:?}\n[uplink.webhook]\nurl = \"http://crmuser:crmpass@127.0.0.1:{crm_port}/hook/PATHTOKEN\"\ntimeout_s = 1\n\
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
+        dir.path().join("data"),
+        ami.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    let links = gateway.links();
+    let timed_out = wait_until(Duration::from_secs(30), || {
+        links.snapshot().get("uplink:webhook").is_some_and(|l| {
+            l.state == pbxgw::calls::LinkState::Down
+                && l.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("no answer within"))
+        })
+    })
+    .await;
+    assert!(
+        timed_out,
+        "the webhook link says it timed out: {:?}",
+        links.snapshot()
+    );
+    // The PBX side keeps working while the CRM stalls.
+    let stored = wait_until(Duration::from_secs(30), || {
+        stored_events(&config)
+            .iter()
+            .filter(|e| e.kind == "call.ended")
+            .count()
+            == 40
+    })
+    .await;
+    assert!(stored, "the PBX's calls are stored while the CRM stalls");
+    let shown = format!("{:?}", links.snapshot());
+    assert!(shown.contains("http://127.0.0.1:"), "{shown}");
+    for secret in ["crmpass", "crmuser", "PATHTOKEN"] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    let started = std::time::Instant::now();
+    gateway.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+}

@@ -12,6 +12,40 @@ use crate::calls::{CallRecord, EventBody};
 use crate::store::StoredEvent;
 use crate::timefmt::rfc3339_ms;
 
+/// The envelope fields every payload keeps, even one cut to fit a size bound.
+const ENVELOPE: [&str; 9] = [
+    "v",
+    "gw",
+    "seq",
+    "ts",
+    "source",
+    "pbx",
+    "kind",
+    "call_id",
+    "historical",
+];
+
+/// `payload` if it is at most `max` bytes, else its envelope with `"truncated":true` and the
+/// size it had: an event too large for the transport is still delivered (and acknowledged)
+/// in order, never blocking the ones after it. The full event stays in the local log.
+pub fn fit(payload: Value, max: usize) -> (String, bool) {
+    let text = payload.to_string();
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut m = Map::new();
+    if let Value::Object(fields) = &payload {
+        for key in ENVELOPE {
+            if let Some(v) = fields.get(key) {
+                m.insert(key.into(), v.clone());
+            }
+        }
+    }
+    m.insert("truncated".into(), json!(true));
+    m.insert("bytes".into(), json!(text.len()));
+    (Value::Object(m).to_string(), true)
+}
+
 pub fn event_json(gw: &str, ev: &StoredEvent, historical: bool) -> Value {
     let mut m = Map::new();
     m.insert("v".into(), json!(1));
@@ -133,5 +167,28 @@ mod tests {
         let v = event_json("gw1", &e, false);
         assert_eq!(v["body_error"], "unknown variant");
         assert_eq!(v["seq"], 7);
+    }
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_past_the_bound_keeps_its_envelope_and_says_so() {
+        let big = json!({"v":1,"gw":"g","seq":7,"kind":"sms.received","call_id":null,"text":"x".repeat(1000)});
+        let (text, cut) = fit(big.clone(), 2000);
+        assert!(!cut);
+        assert_eq!(text, big.to_string());
+        let (text, cut) = fit(big, 200);
+        assert!(cut);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            (v["seq"].as_u64(), v["kind"].as_str()),
+            (Some(7), Some("sms.received"))
+        );
+        assert_eq!(v["truncated"], true);
+        assert!(v.get("text").is_none() && v["bytes"].as_u64() > Some(1000));
+        assert!(text.len() <= 200);
     }
 }

@@ -30,6 +30,12 @@ pub const SINK: &str = "mqtt";
 pub const LINK: &str = "uplink:mqtt";
 /// How many events one read from the log brings.
 const READ_BATCH: usize = 512;
+/// Largest MQTT packet sent or taken (Mosquitto's default is far larger; small brokers and
+/// bridges cap lower).
+pub const MAX_PACKET: usize = 256 * 1024;
+/// Largest event payload: the packet less room for the topic and headers. A larger event
+/// goes out as its envelope with `"truncated":true` (see `json::fit`).
+pub const MAX_PAYLOAD: usize = MAX_PACKET - 4 * 1024;
 /// Cursor moves are handed to the store at most this often while messages are in flight.
 const STORE_ACK_EVERY: Duration = Duration::from_millis(200);
 
@@ -252,7 +258,7 @@ fn options(
     o.set_keep_alive(Duration::from_secs(config.keepalive_s.max(5)))
         .set_clean_session(true)
         .set_inflight(config.max_inflight)
-        .set_max_packet_size(256 * 1024, 256 * 1024)
+        .set_max_packet_size(MAX_PACKET, MAX_PACKET)
         .set_last_will(LastWill::new(
             topics.status(),
             StatusReport::offline_json(gateway_id),
@@ -496,13 +502,13 @@ impl MqttSink {
                 }
             }
             let (seq, event_topic) = (event.seq, self.topics.event(&event.kind));
-            let payload = event_json(&self.ctx.gateway_id, event, historical).to_string();
+            let payload = self.fit(event_json(&self.ctx.gateway_id, event, historical));
             // A second message of the same event: the final record on `call/{id}`, or the
             // agent's state retained on `agent/{id}`.
             let second = match (&event.body, &event.call_id) {
                 (Ok(EventBody::CallEnded(record)), Some(call_id)) => Some((
                     self.topics.call(call_id),
-                    call_json(&self.ctx.gateway_id, seq, record).to_string(),
+                    self.fit(call_json(&self.ctx.gateway_id, seq, record)),
                     false,
                 )),
                 (Ok(EventBody::AgentState(a)), _) => {
@@ -517,6 +523,15 @@ impl MqttSink {
             s.buffer.pop_front();
         }
         Ok(None)
+    }
+
+    /// The payload as sent: cut to its envelope past [`MAX_PAYLOAD`] (counted).
+    fn fit(&self, payload: serde_json::Value) -> String {
+        let (text, truncated) = super::json::fit(payload, MAX_PAYLOAD);
+        if truncated {
+            self.ctx.links.count("uplink:mqtt:truncated");
+        }
+        text
     }
 
     fn on_event(&self, s: &mut Session, event: Event) -> Result<(), MqttError> {

@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 
 /// Far above the largest real message (2.3 KB in the capture).
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// Longest banner line (`Asterisk Call Manager/11.0.0` is 28 bytes). A peer that sends more
+/// without a line end is no Asterisk: its bytes are dropped as one oversized item.
+pub const MAX_BANNER: usize = 256;
 
 /// One AMI message: its headers in order, repeated keys kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,7 +116,15 @@ impl Decoder {
     pub fn next_decoded(&mut self) -> Option<Decoded> {
         if !self.banner_done {
             let unread = &self.buf[self.pos..];
-            let end = unread.iter().position(|&b| b == b'\n')?;
+            let Some(end) = unread.iter().position(|&b| b == b'\n') else {
+                if unread.len() > MAX_BANNER {
+                    let size = unread.len();
+                    self.banner_done = true;
+                    self.pos = self.buf.len();
+                    return Some(Decoded::Oversized(size));
+                }
+                return None;
+            };
             self.banner_done = true;
             let line = trim_cr(&unread[..end]);
             let banner = String::from_utf8_lossy(line).into_owned();

@@ -81,7 +81,14 @@ pub enum AmiError {
     NotConnected,
     #[error(transparent)]
     BadHeader(#[from] BadHeader),
+    #[error("the answer to {0} listed more than {MAX_LIST_ITEMS} items; the list was dropped")]
+    ListTooLong(String),
 }
+
+/// Most items one list action (`CoreShowChannels`, `QueueStatus`...) may bring: far more
+/// than a box's PBX has channels. A longer list is dropped whole and the action fails, so a
+/// resync never acts on a list cut short.
+pub const MAX_LIST_ITEMS: usize = 20_000;
 
 impl AmiError {
     pub fn needs_installer(&self) -> bool {
@@ -115,6 +122,8 @@ struct Pending {
     sent: Instant,
     response: Option<Message>,
     items: Vec<Message>,
+    /// Items past [`MAX_LIST_ITEMS`] came: the answer is an error.
+    overflowed: bool,
     reply: Option<Reply>,
 }
 
@@ -251,6 +260,7 @@ impl Connection {
                 sent: Instant::now(),
                 response: None,
                 items: Vec::new(),
+                overflowed: false,
                 reply: Some(reply),
             },
         );
@@ -308,16 +318,26 @@ impl Connection {
         } else if list(&m).as_deref() == Some("complete") {
             // The list's closing event.
         } else {
-            p.items.push(m);
+            if p.items.len() < MAX_LIST_ITEMS {
+                p.items.push(m);
+            } else {
+                p.overflowed = true;
+            }
             return None;
         }
         if let Some(mut done) = self.pending.remove(&id) {
             if let (Some(reply), Some(response)) = (done.reply.take(), done.response.take()) {
-                let _ = reply.send(Ok(ActionResult {
-                    response,
-                    items: done.items,
-                    received: Instant::now(),
-                }));
+                let answer = if done.overflowed {
+                    let action = response.get("ActionID").unwrap_or("a list action");
+                    Err(AmiError::ListTooLong(action.to_owned()))
+                } else {
+                    Ok(ActionResult {
+                        response,
+                        items: done.items,
+                        received: Instant::now(),
+                    })
+                };
+                let _ = reply.send(answer);
             }
         }
         None

@@ -60,6 +60,11 @@ impl AriSettings {
     }
 }
 
+/// Largest WebSocket message (and frame) taken from Asterisk: a real event is a few KB, a
+/// `ChannelVarset` with a long value a few tens. A larger one ends the connection (counted
+/// as `pbx:NAME:oversized`); the reconnect resyncs from the REST lists.
+pub const MAX_WS_MESSAGE: usize = 512 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AriSessionError {
     #[error("ARI WebSocket {url}: {message}")]
@@ -190,6 +195,10 @@ impl AriSession {
                     }
                     Some(Ok(Frame::Close(_))) | None => return AriSessionError::Closed,
                     Some(Ok(_)) => {}
+                    Some(Err(tungstenite::Error::Capacity(e))) => {
+                        self.links.count(&format!("{}:oversized", self.link()));
+                        return AriSessionError::WebSocket(format!("{e}; reconnecting"));
+                    }
                     Some(Err(e)) => return AriSessionError::WebSocket(e.to_string()),
                 },
                 _ = ping.tick() => {
@@ -321,7 +330,10 @@ async fn open(
     } else {
         Stream::Left(tcp)
     };
-    let handshake = tokio_tungstenite::client_async(request, stream);
+    let limits = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE))
+        .max_frame_size(Some(MAX_WS_MESSAGE));
+    let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(limits));
     match tokio::time::timeout(ANSWER_WITHIN, handshake).await {
         Err(_) => Err(fail(format!("no upgrade within {ANSWER_WITHIN:?}"))),
         Ok(Ok((ws, _))) => Ok(ws),
