@@ -57,6 +57,7 @@ mod codec;
 mod error;
 mod open;
 mod reader;
+mod reserve;
 mod schema;
 mod writer;
 

@@ -7,6 +7,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::{schema, StoreError, StoreOptions};
 use crate::config::SyncMode;
 
+/// The WAL is truncated back to this size after a checkpoint (SQLite's
+/// `journal_size_limit`), and the writer checkpoints it itself when a burst takes it past
+/// this; its size counts toward `store.max_size_mb`.
+pub const WAL_LIMIT: u64 = 4 * 1024 * 1024;
+
 /// A corrupt database that was moved aside at start.
 #[derive(Debug, Clone)]
 pub struct Quarantine {
@@ -25,12 +30,10 @@ pub struct Opened {
 /// fresh database created in its place.
 pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
     if let Some(dir) = options.path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-            path: dir.to_owned(),
-            source,
-        })?;
+        private_dir(dir)?;
     }
-    let quarantine = match check_integrity(&options.path) {
+    private_file(&options.path)?;
+    let quarantine = match check_integrity(&options.path)? {
         Ok(()) => None,
         Err(reason) => Some(quarantine(&options.path, reason)?),
     };
@@ -64,31 +67,82 @@ pub(crate) fn connect(path: &Path, sync: SyncMode) -> Result<Connection, StoreEr
         "PRAGMA auto_vacuum = INCREMENTAL;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {synchronous};
+         PRAGMA journal_size_limit = {WAL_LIMIT};
          PRAGMA busy_timeout = 5000;"
     ))
     .map_err(err)?;
     Ok(conn)
 }
 
-/// `Err(reason)` when the file exists and is not a healthy SQLite database.
-fn check_integrity(path: &Path) -> Result<(), String> {
-    if !path.exists() {
+/// `Ok(Err(reason))` when the file exists and is not a healthy SQLite database; `Err` when it
+/// cannot be checked for another reason (permissions, I/O, a full disk), which is reported
+/// and retried by the caller and never moves a database aside: a healthy file with
+/// unacknowledged events must survive a wrong `chown`.
+fn check_integrity(path: &Path) -> Result<Result<(), String>, StoreError> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        return Ok(Ok(()));
+    }
+    let verdict = |e: rusqlite::Error| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            Ok(Err(e.to_string()))
+        }
+        _ => Err(StoreError::Open {
+            path: path.to_owned(),
+            source: e,
+        }),
+    };
+    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        Ok(c) => c,
+        Err(e) => return verdict(e),
+    };
+    let rows: Result<Vec<String>, _> = conn
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect());
+    match rows {
+        Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(Ok(())),
+        Ok(rows) => Ok(Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; "))),
+        Err(e) => verdict(e),
+    }
+}
+
+/// The data directory, created `0700` (events hold callers' numbers); an existing one is
+/// left as the admin set it.
+fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
         return Ok(());
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| e.to_string())?;
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| e.to_string())?;
-    let rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| e.to_string())?;
-    if rows.len() == 1 && rows[0] == "ok" {
-        Ok(())
-    } else {
-        Err(rows.into_iter().take(5).collect::<Vec<_>>().join("; "))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// The database file, created `0600` whatever the umask; SQLite gives its `-wal` and `-shm`
+/// the database file's mode.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        return Ok(());
     }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|source| StoreError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 fn quarantine(path: &Path, reason: String) -> Result<Quarantine, StoreError> {

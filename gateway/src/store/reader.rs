@@ -361,7 +361,7 @@ impl StoreReader {
             last_seq,
             first_seq: first.map(|f| f as u64),
             rows,
-            dropped: self.meta_int("evicted_unacked")?,
+            dropped: self.meta_int("evicted_unacked")? + self.meta_int("lost_failed")?,
             evicted_total: self.meta_int("evicted_total")?,
             quarantined: self.meta_int("quarantined")?,
             last_quarantine,

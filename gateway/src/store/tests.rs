@@ -360,3 +360,161 @@ pub(super) async fn wait(mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A tmpfs of `mb` MB mounted on `dir` for the life of the guard (the disk-full tests need a
+/// real full file system; CI runs as root).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, mb: u32) -> SmallDisk {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the disk-full test mounts a {mb} MB tmpfs: run it as root (CI does)"
+        );
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .expect("run mount (util-linux)");
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed on {}",
+            dir.display()
+        );
+        SmallDisk(dir.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a file still open in a failed test must not keep the mount.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system says it is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let mut small = vec![0u8; 512];
+    while !small.is_empty() {
+        if f.write_all(&small).is_err() {
+            small.truncate(small.len() / 2);
+        }
+    }
+    let _ = f.sync_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_keeps_the_newest_events_and_counts_every_one_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(dir.path(), 16);
+    let opts = options(dir.path());
+    let (appender, writer, _) = start(&opts);
+    // 2 KB a row: the 16 MB disk fills several times over.
+    const TOTAL: u64 = 20_000;
+    let big = |i: u64| CallEvent {
+        raw: Some(format!("{i:08} {}", "x".repeat(2_000))),
+        ..event(i)
+    };
+    let mut accepted = Vec::new();
+    let mut refused = 0u64;
+    for chunk in 0..TOTAL / 100 {
+        if chunk == TOTAL / 200 {
+            // Something else on the box takes every free byte.
+            fill(&dir.path().join("filler"));
+        }
+        let mut receipts = Vec::new();
+        for i in chunk * 100..(chunk + 1) * 100 {
+            receipts.push(appender.submit(big(i)).await.unwrap());
+        }
+        for r in receipts {
+            match r.committed().await {
+                Ok(seq) => accepted.push(seq),
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    // The store still takes events, and the newest one is kept.
+    let newest = appender.append(big(TOTAL)).await.expect("still accepting");
+    stop(appender, writer).await;
+    let reader = StoreReader::open(&opts.path).unwrap();
+    let stats = reader.stats(&opts.sinks).unwrap();
+    let first = stats.first_seq.expect("rows are kept");
+    assert_eq!(accepted.len() as u64 + refused, TOTAL);
+    accepted.push(newest);
+    assert!(
+        accepted.windows(2).all(|w| w[1] == w[0] + 1),
+        "gap-free seqs"
+    );
+    assert_eq!(stats.last_seq, newest);
+    assert!(refused <= TOTAL / 5, "{refused} of {TOTAL} refused");
+    let kept: Vec<u64> = reader
+        .events_after(0, TOTAL as usize)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        kept,
+        (first..=newest).collect::<Vec<_>>(),
+        "one contiguous tail"
+    );
+    // Every event is either stored or counted as dropped, none silently.
+    assert!(first > 1, "the disk filled and old rows were evicted");
+    assert_eq!(stats.dropped, (first - 1) + refused, "evicted + refused");
+    assert_eq!(stats.dropped + stats.rows, TOTAL + 1);
+    drop(reader);
+    drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_checked_is_reported_and_never_moved_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let (appender, writer, _) = start(&opts);
+    appender.append(event(1)).await.unwrap();
+    stop(appender, writer).await;
+    // Another program holds the database exclusively (an admin's sqlite3 in a transaction).
+    let holder = rusqlite::Connection::open(&opts.path).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; DELETE FROM meta WHERE key = 'none';")
+        .unwrap();
+    let error = open(&opts).err().expect("the open fails");
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    drop(holder);
+    let moved: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+        .collect();
+    assert!(moved.is_empty(), "nothing moved aside");
+    let reader = StoreReader::open(&opts.path).unwrap();
+    assert_eq!(reader.stats(&opts.sinks).unwrap().rows, 1);
+}
+
+#[test]
+fn the_data_dir_and_database_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir.path().join("data"));
+    opts.path = dir.path().join("data/pbxgw.db");
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let opened = open(&opts);
+    nix::sys::stat::umask(old);
+    drop(opened.expect("opens"));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    assert_eq!(mode(&opts.path), 0o600);
+}

@@ -16,6 +16,10 @@ use crate::calls::CallEvent;
 const CHANNEL_CAPACITY: usize = 8192;
 /// Share of the rows removed in one eviction round when over the size cap.
 const EVICT_FRACTION: f64 = 0.1;
+/// Free space kept on the store's file system: below it the oldest rows are evicted as at
+/// the size cap (the reserve file is the last resort beyond it).
+/// It covers a WAL at its limit and a batch.
+const MIN_FREE_BYTES: u64 = super::open::WAL_LIMIT + 2 * 1024 * 1024;
 /// How often the size cap is checked while events flow.
 const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -184,6 +188,9 @@ struct Writer {
     last_size_check: Instant,
     /// Events were committed since the size cap was last checked.
     grew_since_size_check: bool,
+    /// Events of failed batches not yet counted in `meta.lost_failed`.
+    unrecorded_losses: u64,
+    reserve: super::reserve::Reserve,
 }
 
 struct Batch {
@@ -218,6 +225,7 @@ impl Writer {
             }
         }
         let now = Instant::now();
+        let reserve = super::reserve::Reserve::new(&options.path);
         Ok(Writer {
             conn,
             options,
@@ -228,6 +236,8 @@ impl Writer {
             last_maintenance: now.checked_sub(Duration::from_secs(3600)).unwrap_or(now),
             last_size_check: now,
             grew_since_size_check: false,
+            unrecorded_losses: 0,
+            reserve,
         })
     }
 
@@ -328,9 +338,11 @@ impl Writer {
         if let Err(e) = &result {
             if e.is_disk_full() {
                 tracing::error!("disk full while writing events; evicting the oldest rows");
-                self.evict_oldest("disk full");
-                result = self.write(&rows);
+                self.make_room();
+            } else {
+                tracing::warn!(error = %e, "batch not stored; retrying once");
             }
+            result = self.write(&rows);
         }
         match result {
             Ok(queued) => {
@@ -347,9 +359,20 @@ impl Writer {
                     let _ = reply.send(Ok(first + i as u64));
                 }
                 committed.send_replace(self.next_seq - 1);
+                if self.unrecorded_losses > 0 {
+                    self.record_losses("recorded late");
+                }
+                if self.wal_bytes() > super::open::WAL_LIMIT {
+                    // The passive checkpointer cannot catch up under a sustained burst: copy
+                    // and truncate here, so the WAL stays bounded.
+                    self.truncate_wal();
+                }
+                self.reserve.restore();
             }
             Err(e) => {
-                tracing::error!(error = %e, events = encoded.len(), "batch not stored");
+                tracing::error!(error = %e, events = encoded.len(), "batch not stored; counted as dropped");
+                self.unrecorded_losses += encoded.len() as u64;
+                self.record_losses(&e.to_string());
                 for (_, _, reply) in encoded {
                     let _ = reply.send(Err(NotAccepted::Failed(e.to_string())));
                 }
@@ -357,6 +380,46 @@ impl Writer {
         }
         for flush in batch.flushes {
             let _ = flush.send(());
+        }
+    }
+
+    /// On a full disk: the reserve goes (deleting needs room: the WAL grows first), the WAL
+    /// is emptied into the file, the oldest rows are evicted, and the file and WAL shrink.
+    fn make_room(&mut self) {
+        self.reserve.release();
+        self.truncate_wal();
+        self.evict_oldest("disk full");
+        self.truncate_wal();
+    }
+
+    fn truncate_wal(&self) {
+        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::warn!(error = %e, "WAL checkpoint on a full disk failed");
+        }
+    }
+
+    /// Adds the events of failed batches to `meta.lost_failed` (part of `dropped`), with the
+    /// reason. When even that cannot be written, the count waits for the next time it can.
+    fn record_losses(&mut self, reason: &str) {
+        let n = self.unrecorded_losses;
+        let recorded = self
+            .conn
+            .execute_batch("BEGIN")
+            .and_then(|_| bump_meta(&self.conn, "lost_failed", n))
+            .and_then(|_| {
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_loss', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [reason],
+                )
+            })
+            .and_then(|_| self.conn.execute_batch("COMMIT"));
+        match recorded {
+            Ok(()) => self.unrecorded_losses = 0,
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %e, lost = n, "cannot record lost events yet; will retry");
+            }
         }
     }
 
@@ -453,17 +516,21 @@ impl Writer {
         }
     }
 
-    /// Retention when its period is up; the size cap at most every second after growth.
+    /// Retention when its period is up; the size cap at most every second after growth, at
+    /// once when the disk runs low.
     fn housekeeping(&mut self) {
         if self.last_maintenance.elapsed() >= self.options.maintenance_every {
             self.maintain();
-        } else if self.grew_since_size_check && self.last_size_check.elapsed() >= SIZE_CHECK_EVERY {
+        } else if self.grew_since_size_check
+            && (self.last_size_check.elapsed() >= SIZE_CHECK_EVERY || self.disk_low())
+        {
             self.enforce_size_cap();
         }
     }
 
     fn maintain(&mut self) {
         self.last_maintenance = Instant::now();
+        self.reserve.restore();
         if let Err(e) = self.apply_retention() {
             tracing::error!(error = %e, "retention failed");
         }
@@ -504,19 +571,46 @@ impl Writer {
         Ok(())
     }
 
+    /// Pages in use plus the WAL: what the cap bounds.
     fn used_bytes(&self) -> Result<u64, rusqlite::Error> {
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let free: i64 = self
             .conn
             .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        Ok(((pages - free).max(0) * size) as u64)
+        Ok(((pages - free).max(0) * size) as u64 + self.wal_bytes())
+    }
+
+    fn wal_bytes(&self) -> u64 {
+        std::fs::metadata(format!("{}-wal", self.options.path.display())).map_or(0, |m| m.len())
+    }
+
+    /// Bytes free for the store on its file system (None: cannot tell).
+    fn disk_free(&self) -> Option<u64> {
+        let dir = self.options.path.parent()?;
+        let s = nix::sys::statvfs::statvfs(dir).ok()?;
+        #[allow(clippy::unnecessary_cast)] // 32-bit fields on armv7
+        Some(s.blocks_available() as u64 * s.fragment_size() as u64)
+    }
+
+    /// The disk is close to full: evict before SQLite hits ENOSPC, while deleting still
+    /// has room.
+    fn disk_low(&self) -> bool {
+        self.disk_free().is_some_and(|free| free < MIN_FREE_BYTES)
     }
 
     fn enforce_size_cap(&mut self) {
         self.last_size_check = Instant::now();
         self.grew_since_size_check = false;
         for _ in 0..20 {
+            if self.disk_low() {
+                self.truncate_wal();
+                if !self.evict_oldest("the disk is nearly full") {
+                    return;
+                }
+                self.truncate_wal();
+                continue;
+            }
             match self.used_bytes() {
                 Ok(used) if used > self.options.max_size_bytes => {
                     if !self.evict_oldest("size cap reached") {

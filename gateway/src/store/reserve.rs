@@ -1,0 +1,69 @@
+//! Room kept for the day the disk fills. SQLite needs free space to delete rows (the WAL
+//! grows before the file shrinks), so on a full disk the eviction that would make room fails
+//! too. A reserve file of [`RESERVE_BYTES`] beside the database is released when SQLite
+//! reports the disk full, the oldest rows are evicted into the room it leaves, and the file
+//! is written again at the next maintenance once there is space.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Enough for the WAL frames of an eviction and a batch of events.
+pub const RESERVE_BYTES: usize = 2 * 1024 * 1024;
+
+pub struct Reserve {
+    path: PathBuf,
+    held: bool,
+}
+
+impl Reserve {
+    /// Takes the room now (or as soon as maintenance can).
+    pub fn new(db: &Path) -> Reserve {
+        let mut reserve = Reserve {
+            path: PathBuf::from(format!("{}.reserve", db.display())),
+            held: false,
+        };
+        reserve.restore();
+        reserve
+    }
+
+    /// Frees the room for SQLite.
+    pub fn release(&mut self) {
+        if self.held {
+            self.held = false;
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => tracing::warn!("disk full: released the store's reserve to make room"),
+                Err(e) => tracing::error!(error = %e, "cannot release the store's reserve"),
+            }
+        }
+    }
+
+    /// Takes the room again; on a disk still full, tries again next time.
+    pub fn restore(&mut self) {
+        if self.held {
+            return;
+        }
+        match write_zeros(&self.path, RESERVE_BYTES) {
+            Ok(()) => self.held = true,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.path);
+                tracing::debug!(error = %e, "cannot take the store's reserve yet");
+            }
+        }
+    }
+}
+
+/// Real blocks (not a sparse file), synced, so the room is really taken.
+fn write_zeros(path: &Path, len: usize) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let block = vec![0u8; 64 * 1024];
+    for _ in 0..len.div_ceil(block.len()) {
+        file.write_all(&block)?;
+    }
+    file.sync_all()
+}
