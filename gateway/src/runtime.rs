@@ -288,7 +288,10 @@ fn start_ctip(
         .iter()
         .map(|(ext, digit)| (ext.trim_end_matches('_').to_owned(), digit.clone()))
         .collect();
-    tasks.spawn(
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
         CtipSession {
             settings,
             links: links.clone(),
@@ -298,14 +301,43 @@ fn start_ctip(
         }
         .run(),
     );
-    tasks.spawn(crate::calls::pipeline::run(
-        CtipCorrelator::new(correlation),
-        rx,
-        appender.clone(),
-        names,
-        shutdown.clone(),
-    ));
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
+        crate::calls::pipeline::run(
+            CtipCorrelator::new(correlation),
+            rx,
+            appender.clone(),
+            names,
+            shutdown.clone(),
+        ),
+    );
     control
+}
+
+/// Spawns a task of `link`; if it dies on a bug (a panic: only in builds that unwind; the
+/// firmware aborts and systemd restarts it), the link goes down with the reason instead of
+/// being shown up while nothing listens.
+fn spawn_watched<F>(tasks: &TaskTracker, links: &Links, link: &str, task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let handle = tokio::spawn(task);
+    let (links, link) = (links.clone(), link.to_owned());
+    tasks.spawn(async move {
+        if let Err(e) = handle.await {
+            if e.is_panic() {
+                tracing::error!(link, "a task of the link stopped on an internal error");
+                links.count(&format!("{link}:task_failures"));
+                links.set(
+                    &link,
+                    crate::calls::LinkState::Down,
+                    Some("stopped on an internal error; restart pbxgw and report the log".into()),
+                );
+            }
+        }
+    });
 }
 
 /// The front panel (LEDs from the board profile) and the watchdogs.
@@ -443,7 +475,10 @@ fn start_ami(
         correlation.inbound_contexts = contexts.clone();
     }
     correlation.trunk_prefixes = pbx.trunks.clone();
-    tasks.spawn(
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
         AmiSession {
             settings,
             links: links.clone(),
@@ -453,13 +488,18 @@ fn start_ami(
         }
         .run(),
     );
-    tasks.spawn(crate::calls::pipeline::run(
-        AmiCorrelator::new(correlation),
-        rx,
-        appender.clone(),
-        names,
-        shutdown.clone(),
-    ));
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
+        crate::calls::pipeline::run(
+            AmiCorrelator::new(correlation),
+            rx,
+            appender.clone(),
+            names,
+            shutdown.clone(),
+        ),
+    );
     control
 }
 
@@ -506,7 +546,10 @@ fn start_ari(
         )
     });
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    tasks.spawn(
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
         AriSession {
             settings,
             rest: rest.clone(),
@@ -518,13 +561,18 @@ fn start_ari(
         }
         .run(),
     );
-    tasks.spawn(crate::calls::pipeline::run(
-        AriCorrelator::new(correlation),
-        rx,
-        appender.clone(),
-        names,
-        shutdown.clone(),
-    ));
+    spawn_watched(
+        tasks,
+        links,
+        &format!("pbx:{}", pbx.name),
+        crate::calls::pipeline::run(
+            AriCorrelator::new(correlation),
+            rx,
+            appender.clone(),
+            names,
+            shutdown.clone(),
+        ),
+    );
     Ok(crate::pbx::ari::AriControl {
         rest,
         originate: crate::pbx::ami::control::OriginateSettings::from_config(pbx),

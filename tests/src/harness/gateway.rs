@@ -101,6 +101,36 @@ impl GatewayProc {
         }
     }
 
+    /// `pbxgw run -c CONFIG` with at most `nofile` open files (systemd's default soft limit
+    /// is 1024), through the shell's `ulimit`.
+    pub fn run_with_nofile(config: &Path, log: &Path, nofile: u32) -> GatewayProc {
+        let bin = bin_path("pbxgw");
+        let script = format!("ulimit -n {nofile} && exec \"$0\" run -c \"$1\"");
+        let args = [
+            "-c",
+            &script,
+            &bin.to_string_lossy(),
+            &config.to_string_lossy(),
+        ];
+        let file = std::fs::File::create(log).expect("open gateway log");
+        let child = Command::new("sh")
+            .args(args)
+            .env("PBXGW_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn gateway");
+        GatewayProc {
+            child: Some(child),
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `pbxgw run -c CONFIG`.
     pub fn run(config: &Path, log: &Path) -> GatewayProc {
         GatewayProc::spawn("pbxgw", &["run", "-c", &config.to_string_lossy()], log)

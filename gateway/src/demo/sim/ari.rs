@@ -26,6 +26,11 @@ pub struct AriSimOptions {
     pub speed: f64,
     /// Close the first WebSocket after this many frames (the next one goes on from there).
     pub drop_after: Option<usize>,
+    /// Frames sent on the first WebSocket before the replay (a hostile or broken peer).
+    pub first_frames: Vec<String>,
+    /// A text message of this many bytes, in four fragments, sent on the first WebSocket
+    /// before the replay.
+    pub huge_message: Option<usize>,
 }
 
 impl AriSimOptions {
@@ -35,6 +40,8 @@ impl AriSimOptions {
             password: password.into(),
             speed: 0.0,
             drop_after: None,
+            first_frames: Vec::new(),
+            huge_message: None,
         }
     }
 }
@@ -187,10 +194,18 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
         l.ws_connects += 1;
         l.ws_connects == 1
     };
-    let (speed, drop_after) = match state.lock() {
-        Ok(s) => (s.options.speed, s.options.drop_after.filter(|_| first)),
+    let (speed, drop_after, first_frames, huge) = match state.lock() {
+        Ok(s) => (
+            s.options.speed,
+            s.options.drop_after.filter(|_| first),
+            s.options.first_frames.clone(),
+            s.options.huge_message,
+        ),
         Err(_) => return,
     };
+    if first && hostile_prelude(&mut ws, first_frames, huge).await.is_err() {
+        return;
+    }
     let mut sent_here = 0usize;
     let mut previous: Option<i64> = None;
     loop {
@@ -250,6 +265,34 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
 }
 
 const PUSH_EVERY: Duration = Duration::from_millis(20);
+
+/// What a hostile peer sends before the replay: extra frames, then one huge fragmented
+/// message.
+async fn hostile_prelude(
+    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
+    frames: Vec<String>,
+    huge: Option<usize>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as RawFrame;
+    for frame in frames {
+        ws.send(Frame::text(frame)).await?;
+    }
+    if let Some(size) = huge {
+        let part = size / 4;
+        for i in 0..4 {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            let payload = vec![b'x'; part];
+            ws.send(Frame::Frame(RawFrame::message(payload, opcode, i == 3)))
+                .await?;
+        }
+    }
+    Ok(())
+}
 
 /// Waits `gap`, sending the frames REST requests made happen as they come.
 async fn pause(
