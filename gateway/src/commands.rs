@@ -1,14 +1,19 @@
 //! Remote commands (MQTT `cmd/{name}`, and the local API): `sms.send`, `call.originate`,
-//! `call.hangup`, `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. Each is validated, allowed only when listed
-//! in `[commands] allow`, rate-limited, idempotent by `request_id` (a repeated id gets the
-//! first answer again; an SMS is deduped in the queue by `mqtt:<request id>`), and answered
-//! with a typed result: `{"request_id","ok":true,"result":{...}}` or
-//! `{"request_id","ok":false,"error":{"code","message"}}`.
+//! `call.hangup`, `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. Each is
+//! validated, allowed only when listed in `[commands] allow`, rate-limited (`rate_per_minute`
+//! for MQTT and the local API each, so a flood on one does not starve the other), run at most
+//! [`MAX_IN_FLIGHT`] at once, and run exactly once per `request_id`: the id is claimed in
+//! SQLite before the command runs ([`claims`]), so a copy arriving at the same time, later or
+//! after a restart gets the first run's answer. Answers are typed:
+//! `{"request_id","ok":true,"result":{...}}` or `{"request_id","ok":false,"error":{"code","message"}}`.
 //!
 //! Error codes: `bad_request` (missing or invalid field), `not_allowed` (not in the allow
-//! list), `rate_limited`, `unsupported` (no PBX can do it), `unknown_pbx`, `not_connected`,
-//! `refused` (the PBX or the queue said no, with its reason), `timeout`, `invalid_number`,
-//! `opted_out`, `internal`.
+//! list), `rate_limited`, `busy` (too many in flight), `in_progress` (a copy with this id is
+//! running), `interrupted` (the gateway stopped while it ran), `unsupported` (no PBX can do
+//! it), `unknown_pbx`, `not_connected`, `refused` (the PBX or the queue said no, with its
+//! reason), `timeout`, `invalid_number`, `opted_out`, `internal`.
+
+pub mod claims;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -33,8 +38,60 @@ pub const KNOWN: [&str; 7] = [
     "contacts.delete",
 ];
 
-/// How many answers are remembered for repeated request ids.
-const REMEMBERED: usize = 1000;
+/// Commands running at once (each may wait seconds for a PBX); more are refused `busy`.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Admissions of the last minute, for a rate limit.
+#[derive(Debug, Default)]
+pub struct MinuteWindow(VecDeque<Instant>);
+
+impl MinuteWindow {
+    /// Admits one more unless `limit` were admitted in the last minute.
+    pub fn admit(&mut self, limit: usize) -> bool {
+        let now = Instant::now();
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            self.0.pop_front();
+        }
+        if self.0.len() >= limit {
+            return false;
+        }
+        self.0.push_back(now);
+        true
+    }
+}
+
+/// The `busy` answer to a command refused because [`MAX_IN_FLIGHT`] run; `None` without a
+/// usable `request_id`.
+pub fn busy_answer(payload: &[u8]) -> Option<(String, Value)> {
+    let body: Value = serde_json::from_slice(payload).ok()?;
+    let request_id = body.get("request_id")?.as_str()?.to_owned();
+    let refusal = refuse(
+        "busy",
+        format!("{MAX_IN_FLIGHT} commands are running; try again"),
+    );
+    let answer = answer_json(&request_id, Err(refusal));
+    Some((request_id, answer))
+}
+
+/// Where a command came from: each has its own rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Mqtt,
+    Api,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Mqtt => "mqtt",
+            Origin::Api => "api",
+        }
+    }
+}
 
 /// A typed refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,13 +127,17 @@ pub struct Commands {
     ami: HashMap<String, AmiControl>,
     ctip: HashMap<String, CtipControl>,
     ari: HashMap<String, AriControl>,
-    recent: Mutex<VecDeque<Instant>>,
-    answered: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
+    /// Admission times of the last minute, per origin.
+    recent: Mutex<HashMap<&'static str, MinuteWindow>>,
+    claims: claims::Claims,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Commands {
+    #[allow(clippy::too_many_arguments)] // the targets, one per kind; issue 19 folds them
     pub fn new(
         config: CommandsConfig,
+        db_path: std::path::PathBuf,
         sms: Option<SmsTarget>,
         contacts: Option<ContactsTarget>,
         ami: HashMap<String, AmiControl>,
@@ -90,39 +151,51 @@ impl Commands {
             ami,
             ctip,
             ari,
-            recent: Mutex::new(VecDeque::new()),
-            answered: Mutex::new((HashMap::new(), VecDeque::new())),
+            recent: Mutex::new(HashMap::new()),
+            claims: claims::Claims::open(db_path),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         }
+    }
+
+    /// A slot to run one command; `None` when [`MAX_IN_FLIGHT`] are running (the caller
+    /// refuses it as `busy`, or drops it on a flood).
+    pub fn try_begin(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
     }
 
     /// Runs command `name` with its JSON `payload`; `None` when there is no usable
     /// `request_id` to answer on.
-    pub async fn run(&self, name: &str, payload: &[u8]) -> Option<(String, Value)> {
+    pub async fn run(&self, origin: Origin, name: &str, payload: &[u8]) -> Option<(String, Value)> {
         let body: Value = serde_json::from_slice(payload).ok()?;
         let request_id = body.get("request_id")?.as_str()?.to_owned();
         if request_id.is_empty() || request_id.len() > 128 {
             return None;
         }
-        if let Some(before) = self.remembered(&request_id) {
-            return Some((request_id, before));
-        }
-        let outcome = match self.admit(name) {
-            Ok(()) => self.execute(name, &request_id, &body).await,
-            Err(r) => Err(r),
+        let refused = match self.admit(origin, name) {
+            // Not claimed: the same request may run once it is allowed.
+            Err(r) => r,
+            Ok(()) => match self.claims.claim(&request_id, name, origin.as_str()).await {
+                Ok(claims::Claim::Answered(before)) => return Some((request_id, before)),
+                Ok(claims::Claim::Running) => {
+                    let answer = claims::running_answer(&request_id);
+                    return Some((request_id, answer));
+                }
+                Ok(claims::Claim::New) => {
+                    let result = self.execute(name, &request_id, &body).await;
+                    let answer = answer_json(&request_id, result);
+                    if let Err(e) = self.claims.answer(&request_id, &answer).await {
+                        tracing::warn!(error = %e, request_id, "command answer not recorded");
+                    }
+                    return Some((request_id, answer));
+                }
+                Err(e) => refuse("internal", e.to_string()),
+            },
         };
-        let answer = match outcome {
-            Ok(result) => json!({ "request_id": request_id, "ok": true, "result": result }),
-            Err(r) => json!({
-                "request_id": request_id,
-                "ok": false,
-                "error": { "code": r.code, "message": r.message }
-            }),
-        };
-        self.remember(&request_id, &answer);
+        let answer = answer_json(&request_id, Err(refused));
         Some((request_id, answer))
     }
 
-    fn admit(&self, name: &str) -> Result<(), Refusal> {
+    fn admit(&self, origin: Origin, name: &str) -> Result<(), Refusal> {
         if !KNOWN.contains(&name) {
             return Err(refuse(
                 "unsupported",
@@ -136,42 +209,18 @@ impl Commands {
             ));
         }
         let mut recent = self.recent.lock().map_err(|_| refuse("internal", "lock"))?;
-        let now = Instant::now();
-        while recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-        {
-            recent.pop_front();
-        }
-        if recent.len() >= self.config.rate_per_minute as usize {
+        let window = recent.entry(origin.as_str()).or_default();
+        if !window.admit(self.config.rate_per_minute as usize) {
             return Err(refuse(
                 "rate_limited",
                 format!(
-                    "at most {} commands per minute",
-                    self.config.rate_per_minute
+                    "at most {} commands per minute from {}",
+                    self.config.rate_per_minute,
+                    origin.as_str()
                 ),
             ));
         }
-        recent.push_back(now);
         Ok(())
-    }
-
-    fn remembered(&self, request_id: &str) -> Option<Value> {
-        self.answered.lock().ok()?.0.get(request_id).cloned()
-    }
-
-    fn remember(&self, request_id: &str, answer: &Value) {
-        if let Ok(mut guard) = self.answered.lock() {
-            let (map, order) = &mut *guard;
-            if map.insert(request_id.to_owned(), answer.clone()).is_none() {
-                order.push_back(request_id.to_owned());
-            }
-            while order.len() > REMEMBERED {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-        }
     }
 
     async fn execute(&self, name: &str, request_id: &str, body: &Value) -> Result<Value, Refusal> {
@@ -402,6 +451,17 @@ enum Pbx<'a> {
     Ari(&'a AriControl),
 }
 
+fn answer_json(request_id: &str, outcome: Result<Value, Refusal>) -> Value {
+    match outcome {
+        Ok(result) => json!({ "request_id": request_id, "ok": true, "result": result }),
+        Err(r) => json!({
+            "request_id": request_id,
+            "ok": false,
+            "error": { "code": r.code, "message": r.message }
+        }),
+    }
+}
+
 fn field(body: &Value, key: &str) -> Result<String, Refusal> {
     body.get(key)
         .and_then(Value::as_str)
@@ -449,55 +509,163 @@ fn ctip(result: crate::pbx::ctip::control::CommandResult) -> Result<Value, Refus
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pbx::ami::control::{AmiAction, ControlRequest, Done};
 
-    fn commands(allow: &[&str], rate: u32) -> Commands {
+    fn commands_with(
+        dir: &std::path::Path,
+        allow: &[&str],
+        rate: u32,
+        ami: HashMap<String, AmiControl>,
+    ) -> Commands {
         let config = CommandsConfig {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             rate_per_minute: rate,
         };
-        Commands::new(
-            config,
-            None,
-            None,
-            HashMap::new(),
-            HashMap::new(),
-            HashMap::new(),
-        )
+        let db = crate::store::migrated_db(dir);
+        Commands::new(config, db, None, None, ami, HashMap::new(), HashMap::new())
+    }
+
+    fn code(v: &Value) -> String {
+        v["error"]["code"].as_str().unwrap_or("").to_owned()
     }
 
     #[tokio::test]
     async fn refusals_are_typed_and_answers_are_remembered() {
-        let c = commands(&["call.hangup"], 2);
-        let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
-        let (_, a) = c.run("sms.send", br#"{"request_id":"1"}"#).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = commands_with(dir.path(), &["call.hangup"], 2, HashMap::new());
+        let run = |id: &str| {
+            let payload = format!("{{\"request_id\":\"{id}\"}}");
+            let c = &c;
+            async move {
+                c.run(Origin::Mqtt, "call.hangup", payload.as_bytes())
+                    .await
+                    .unwrap()
+                    .1
+            }
+        };
+        let (_, a) = c
+            .run(Origin::Mqtt, "sms.send", br#"{"request_id":"1"}"#)
+            .await
+            .unwrap();
         assert_eq!(code(&a), "not_allowed");
-        let (_, a) = c.run("reboot", br#"{"request_id":"2"}"#).await.unwrap();
-        assert_eq!(code(&a), "unsupported");
         let (_, a) = c
-            .run("call.hangup", br#"{"request_id":"3"}"#)
-            .await
-            .unwrap();
-        assert_eq!(code(&a), "unsupported", "no PBX: {a}");
-        let (_, a) = c
-            .run("call.hangup", br#"{"request_id":"4"}"#)
+            .run(Origin::Mqtt, "reboot", br#"{"request_id":"2"}"#)
             .await
             .unwrap();
         assert_eq!(code(&a), "unsupported");
+        assert_eq!(code(&run("3").await), "unsupported", "no PBX");
+        assert_eq!(code(&run("4").await), "unsupported");
+        assert_eq!(code(&run("5").await), "rate_limited");
+        // The local API has a rate limit of its own.
         let (_, a) = c
-            .run("call.hangup", br#"{"request_id":"5"}"#)
+            .run(Origin::Api, "call.hangup", br#"{"request_id":"6"}"#)
             .await
             .unwrap();
-        assert_eq!(code(&a), "rate_limited");
-        // The same request id gets the same answer, without counting again.
+        assert_eq!(
+            code(&a),
+            "unsupported",
+            "not rate-limited by the MQTT flood"
+        );
+        // The same request id gets the same answer.
         let (_, again) = c
-            .run("call.hangup", br#"{"request_id":"3"}"#)
+            .run(Origin::Api, "call.hangup", br#"{"request_id":"3"}"#)
             .await
             .unwrap();
         assert_eq!(code(&again), "unsupported");
-        assert!(c.run("call.hangup", b"not json").await.is_none());
         assert!(c
-            .run("call.hangup", br#"{"request_id":""}"#)
+            .run(Origin::Mqtt, "call.hangup", b"not json")
             .await
             .is_none());
+        assert!(c
+            .run(Origin::Mqtt, "call.hangup", br#"{"request_id":""}"#)
+            .await
+            .is_none());
+    }
+
+    /// A fake Asterisk: answers each control request after `delay`, counting originates.
+    fn slow_pbx(delay: Duration) -> (AmiControl, Arc<Mutex<usize>>) {
+        let (control, mut requests) = AmiControl::channel(Duration::from_secs(5));
+        let originated = Arc::new(Mutex::new(0));
+        let count = originated.clone();
+        tokio::spawn(async move {
+            while let Some(ControlRequest { action, reply }) = requests.recv().await {
+                if matches!(action, AmiAction::Originate { .. }) {
+                    *count.lock().unwrap() += 1;
+                }
+                tokio::time::sleep(delay).await;
+                let _ = reply.send(Ok(Done {
+                    message: "Originate successfully queued".into(),
+                }));
+            }
+        });
+        (control, originated)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_copies_of_a_command_arriving_together_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pbx, originated) = slow_pbx(Duration::from_millis(300));
+        let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
+        let c = commands_with(dir.path(), &["call.originate"], 30, ami);
+        let payload = br#"{"request_id":"dup-1","extension":"101","number":"+48221234567"}"#;
+        let (a, b) = tokio::join!(
+            c.run(Origin::Mqtt, "call.originate", payload),
+            c.run(Origin::Mqtt, "call.originate", payload)
+        );
+        let answers = [a.unwrap().1, b.unwrap().1];
+        assert_eq!(
+            *originated.lock().unwrap(),
+            1,
+            "one call placed: {answers:?}"
+        );
+        assert!(answers.iter().any(|a| a["ok"] == true));
+        assert!(
+            answers.iter().any(|a| code(a) == "in_progress"),
+            "{answers:?}"
+        );
+        // Later copies get the first answer.
+        let (_, later) = c.run(Origin::Api, "call.originate", payload).await.unwrap();
+        assert_eq!(later["ok"], true);
+        assert_eq!(*originated.lock().unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_id_holds_across_a_restart_and_an_interrupted_one_is_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let payload = br#"{"request_id":"r-1","extension":"101","number":"+48221234567"}"#;
+        {
+            let (pbx, _) = slow_pbx(Duration::ZERO);
+            let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
+            let c = commands_with(dir.path(), &["call.originate"], 30, ami);
+            assert_eq!(
+                c.run(Origin::Mqtt, "call.originate", payload)
+                    .await
+                    .unwrap()
+                    .1["ok"],
+                true
+            );
+            // A command that was claimed when the gateway stopped.
+            c.claims
+                .claim("r-2", "call.originate", "mqtt")
+                .await
+                .unwrap();
+        }
+        let (pbx, originated) = slow_pbx(Duration::ZERO);
+        let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
+        let c = commands_with(dir.path(), &["call.originate"], 30, ami);
+        assert_eq!(
+            c.run(Origin::Mqtt, "call.originate", payload)
+                .await
+                .unwrap()
+                .1["ok"],
+            true
+        );
+        let interrupted = br#"{"request_id":"r-2","extension":"101","number":"+48221234567"}"#;
+        let (_, a) = c
+            .run(Origin::Mqtt, "call.originate", interrupted)
+            .await
+            .unwrap();
+        assert_eq!(code(&a), "interrupted");
+        assert_eq!(*originated.lock().unwrap(), 0, "nothing ran twice");
     }
 }

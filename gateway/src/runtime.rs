@@ -120,6 +120,7 @@ impl Gateway {
                 .any(|p| p.kind == PbxKind::Ctip && p.gsm_module.is_some());
         let commands = crate::commands::Commands::new(
             config.commands.clone(),
+            db_path.clone(),
             has_sms_route.then(|| crate::commands::SmsTarget {
                 db_path: db_path.clone(),
                 config: config.sms.clone(),

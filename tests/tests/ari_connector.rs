@@ -280,11 +280,19 @@ async fn commands_use_the_rest_control() {
         rest,
         originate: Default::default(),
     };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Config::from_toml(
+        &format!("[gateway]\nid = \"t\"\ndata_dir = {:?}\n", dir.path()),
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
+    drop(pbxgw::store::open(&pbxgw::store::StoreOptions::from_config(&store)).unwrap());
     let commands = pbxgw::commands::Commands::new(
         pbxgw::config::CommandsConfig {
             allow: vec!["call.originate".into(), "call.hangup".into()],
             rate_per_minute: 10,
         },
+        store.db_path(),
         None,
         None,
         Default::default(),
@@ -293,6 +301,7 @@ async fn commands_use_the_rest_control() {
     );
     let (_, a) = commands
         .run(
+            pbxgw::commands::Origin::Mqtt,
             "call.originate",
             br#"{"request_id":"o1","extension":"201","number":"+48221598154"}"#,
         )
@@ -309,6 +318,7 @@ async fn commands_use_the_rest_control() {
     );
     let (_, a) = commands
         .run(
+            pbxgw::commands::Origin::Mqtt,
             "call.hangup",
             br#"{"request_id":"h1","channel":"1795317002.37"}"#,
         )

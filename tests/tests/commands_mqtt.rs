@@ -189,3 +189,133 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
     pump.abort();
     gateway.stop().await;
 }
+
+/// A gateway with MQTT commands against a fake Asterisk that never answers `Originate` (so a
+/// call is still being placed when its copy arrives).
+async fn gateway_with_slow_originate(
+    broker: &Mosquitto,
+    dir: &std::path::Path,
+) -> (AmiSim, Config, Gateway) {
+    let ami = AmiSim::start_with(
+        "gw",
+        "secret",
+        pbxgw_tests::sim::ami::AmiSimBehaviour {
+            ignore_actions: vec!["originate".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a simulator on a loopback port");
+    let text = format!(
+        "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
+         [commands]\nallow = [\"call.originate\"]\n\
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
+        dir.join("data"),
+        broker.port(),
+        ami.port()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    let gateway = Gateway::start(&config).await.unwrap();
+    for link in ["uplink:mqtt", "pbx:asterisk"] {
+        let up = pbxgw_tests::harness::wait_for_link(
+            &gateway,
+            link,
+            pbxgw::calls::LinkState::Up,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(up, "{link}");
+    }
+    (ami, config, gateway)
+}
+
+fn central(port: u16, id: &str) -> (rumqttc::AsyncClient, tokio::task::JoinHandle<()>) {
+    let (client, mut eventloop) =
+        rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(id, "127.0.0.1", port), 1000);
+    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    (client, pump)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_pair_places_one_call_and_a_ping_flood_leaves_the_events_flowing() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (ami, _config, gateway) = gateway_with_slow_originate(&broker, dir.path()).await;
+    let (client, pump) = central(broker.port(), "central-dup");
+    let originate = r#"{"request_id":"dup-1","extension":"201","number":"+48221598154"}"#;
+    for _ in 0..2 {
+        client
+            .publish(
+                "pbxgw/v1/gw-cmd/cmd/call.originate",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                originate,
+            )
+            .await
+            .unwrap();
+    }
+    let originates = || {
+        ami.log
+            .lock()
+            .unwrap()
+            .actions
+            .iter()
+            .filter(|a| {
+                a.get("Action")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("originate"))
+            })
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(10), || originates() >= 1).await);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(originates(), 1, "the duplicate pair placed one call");
+
+    // 20,000 pings as fast as the broker takes them.
+    let events = Collector::start(broker.port(), "pbxgw/v1/gw-cmd/event/#", "central-events").await;
+    for i in 0..20_000 {
+        let body = format!("{{\"request_id\":\"p-{i}\"}}");
+        client
+            .publish(
+                "pbxgw/v1/gw-cmd/cmd/ping",
+                rumqttc::QoS::AtMostOnce,
+                false,
+                body,
+            )
+            .await
+            .unwrap();
+    }
+    let dropped = wait_until(Duration::from_secs(30), || {
+        gateway
+            .links()
+            .counters()
+            .get("commands:dropped")
+            .copied()
+            .unwrap_or(0)
+            > 1_000
+    })
+    .await;
+    assert!(dropped, "{:?}", gateway.links().counters());
+    // The event uplink stayed up: an event made now reaches central.
+    let seq = gateway
+        .appender()
+        .append(pbxgw::calls::CallEvent {
+            ts_ms: pbxgw::store::now_ms(),
+            source: pbxgw::calls::Source::Gateway,
+            pbx: "gateway".into(),
+            call_id: None,
+            raw: None,
+            body: pbxgw::calls::EventBody::CallDtmf(pbxgw::calls::CallDtmf { digit: "5".into() }),
+        })
+        .await
+        .unwrap();
+    assert!(
+        events
+            .wait_for_all(seq..=seq, Duration::from_secs(15))
+            .await,
+        "the event arrived"
+    );
+    let link = gateway.links().snapshot()["uplink:mqtt"].clone();
+    assert_eq!(link.state, pbxgw::calls::LinkState::Up, "{link:?}");
+    pump.abort();
+    gateway.stop().await;
+}

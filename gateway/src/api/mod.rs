@@ -35,6 +35,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::commands::Origin;
 use crate::config::{ApiConfig, Secret};
 use crate::store::{CallQuery, CallSummary};
 use crate::uplink::json::event_json;
@@ -390,7 +391,18 @@ async fn sms_send(
         body.insert("request_id".into(), Value::String(id));
     }
     let payload = Value::Object(body).to_string();
-    match commands.run("sms.send", payload.as_bytes()).await {
+    let Some(_slot) = commands.try_begin() else {
+        api.ctx.links.count("commands:busy");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many commands are running; try again",
+        );
+    };
+    match commands
+        .run(Origin::Api, "sms.send", payload.as_bytes())
+        .await
+    {
         Some((_, answer)) if answer["ok"] == true => {
             (StatusCode::ACCEPTED, Json(answer)).into_response()
         }
@@ -398,6 +410,7 @@ async fn sms_send(
             let status = match answer["error"]["code"].as_str() {
                 Some("not_allowed") => StatusCode::FORBIDDEN,
                 Some("rate_limited") => StatusCode::TOO_MANY_REQUESTS,
+                Some("in_progress") => StatusCode::CONFLICT,
                 Some("internal") => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };

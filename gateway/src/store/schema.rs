@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "003_contacts.sql",
         sql: include_str!("../../../migrations/sqlite/003_contacts.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_command_claims.sql",
+        sql: include_str!("../../../migrations/sqlite/004_command_claims.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.

@@ -22,6 +22,7 @@ use super::json::{call_json, event_json};
 use super::tls::{client_config, TlsError};
 use super::SinkContext;
 use crate::calls::{EventBody, LinkState};
+use crate::commands::Origin;
 use crate::config::MqttConfig;
 use crate::health::StatusReport;
 use crate::store::{StoreError, StoredEvent};
@@ -210,9 +211,14 @@ pub struct MqttSink {
 /// A command's `request_id` and its JSON answer.
 type Answer = (String, Value);
 
+/// `ping`/`status` answered on the event loop: at most this many a minute, the rest dropped
+/// and counted (`commands:dropped`), so a flood cannot fill the client's request queue.
+const LOCAL_ANSWERS_PER_MINUTE: usize = 120;
+
 /// One connection's bookkeeping.
 struct Session {
     client: AsyncClient,
+    local_answers: crate::commands::MinuteWindow,
     window: AckWindow,
     queued: VecDeque<Tag>,
     by_pkid: HashMap<u16, Tag>,
@@ -394,6 +400,7 @@ impl MqttSink {
         }
         let mut s = Session {
             client,
+            local_answers: Default::default(),
             window: AckWindow::new(*acked),
             queued: VecDeque::new(),
             by_pkid: HashMap::new(),
@@ -438,13 +445,7 @@ impl MqttSink {
                 }
                 _ = tokio::time::sleep_until(pace_until.unwrap_or_else(Instant::now).into()), if pace_until.is_some() => {}
                 Some((request_id, answer)) = answers.recv() => {
-                    s.client.try_publish(
-                        self.topics.command_result(&request_id),
-                        QoS::AtLeastOnce,
-                        false,
-                        answer.to_string(),
-                    )?;
-                    s.queued.push_back(Tag::Other);
+                    self.publish_answer(&mut s, &request_id, &answer);
                 }
                 _ = status_tick.tick() => self.publish_status(&mut s).await?,
                 _ = links.changed() => self.publish_status(&mut s).await?,
@@ -563,12 +564,22 @@ impl MqttSink {
             return Ok(());
         };
         if let (false, Some(commands)) = (matches!(name, "ping" | "status"), &self.ctx.commands) {
+            let Some(slot) = commands.try_begin() else {
+                // A flood: refuse what fits in the answer queue, drop the rest; the event
+                // uplink never waits for commands.
+                let busy = crate::commands::busy_answer(&publish.payload);
+                if busy.is_none_or(|answer| self.answers.0.try_send(answer).is_err()) {
+                    self.ctx.links.count("commands:dropped");
+                }
+                return Ok(());
+            };
             // Acting on a PBX or the queue takes a while: off the event loop, answered later.
             let (commands, name, payload) =
                 (commands.clone(), name.to_owned(), publish.payload.clone());
             let answers = self.answers.0.clone();
             tokio::spawn(async move {
-                match commands.run(&name, &payload).await {
+                let _slot = slot;
+                match commands.run(Origin::Mqtt, &name, &payload).await {
                     Some(answer) => {
                         let _ = answers.send(answer).await;
                     }
@@ -580,6 +591,10 @@ impl MqttSink {
             });
             return Ok(());
         }
+        if !s.local_answers.admit(LOCAL_ANSWERS_PER_MINUTE) {
+            self.ctx.links.count("commands:dropped");
+            return Ok(());
+        }
         let Some((request_id, result)) = answer_command(name, &publish.payload, None) else {
             tracing::warn!(
                 command = name,
@@ -587,18 +602,24 @@ impl MqttSink {
             );
             return Ok(());
         };
-        if name == "status" {
-            // Answered with the retained status, which is refreshed right after this.
-            tracing::debug!("status command");
-        }
-        s.client.try_publish(
-            self.topics.command_result(&request_id),
-            QoS::AtLeastOnce,
-            false,
-            result.to_string(),
-        )?;
-        s.queued.push_back(Tag::Other);
+        self.publish_answer(s, &request_id, &result);
         Ok(())
+    }
+
+    /// Queues a command's answer. A full request queue drops it (counted): answers never
+    /// tear the event uplink down.
+    fn publish_answer(&self, s: &mut Session, request_id: &str, answer: &Value) {
+        let topic = self.topics.command_result(request_id);
+        match s
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, answer.to_string())
+        {
+            Ok(()) => s.queued.push_back(Tag::Other),
+            Err(e) => {
+                tracing::debug!(error = %e, "command answer dropped");
+                self.ctx.links.count("commands:dropped");
+            }
+        }
     }
 
     async fn publish_status(&self, s: &mut Session) -> Result<(), MqttError> {
