@@ -650,7 +650,8 @@ fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
             id,
         } => {
             let config = Config::load(&config)?;
-            let destination = crate::numbers::e164(&to, &config.sms.plan())?;
+            let destination = crate::numbers::typed(&to, &config.sms.plan())?;
+            config.number_policy().check(&destination)?;
             let id = id.unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
             let request = crate::sms::rules::Enqueue {
                 dedupe_key: format!("cli:{id}"),

@@ -8,7 +8,8 @@
 //! `{"request_id","ok":true,"result":{...}}` or `{"request_id","ok":false,"error":{"code","message"}}`.
 //!
 //! Error codes: `bad_request` (missing or invalid field), `not_allowed` (not in the allow
-//! list), `rate_limited`, `busy` (too many in flight), `in_progress` (a copy with this id is
+//! list), `not_allowed_number` (the `[numbers]` policy refuses it, naming the rule),
+//! `rate_limited`, `busy` (too many in flight), `in_progress` (a copy with this id is
 //! running), `interrupted` (the gateway stopped while it ran), `unsupported` (no PBX can do
 //! it), `unknown_pbx`, `not_connected`, `refused` (the PBX or the queue said no, with its
 //! reason), `timeout`, `invalid_number`, `opted_out`, `internal`.
@@ -114,6 +115,25 @@ pub struct SmsTarget {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
+/// How typed numbers are read, and who may be texted or called.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub plan: crate::numbers::NumberPlan,
+    pub policy: crate::numbers::NumberPolicy,
+}
+
+impl Reach {
+    /// A number from a command as E.164, if the policy allows it.
+    fn check(&self, number: &str) -> Result<String, Refusal> {
+        let e164 = crate::numbers::typed(number, &self.plan)
+            .map_err(|e| refuse("invalid_number", e.to_string()))?;
+        self.policy
+            .check(&e164)
+            .map_err(|e| refuse("not_allowed_number", e.to_string()))?;
+        Ok(e164)
+    }
+}
+
 /// Where `contacts.*` edit the directory.
 pub struct ContactsTarget {
     pub db_path: std::path::PathBuf,
@@ -127,6 +147,7 @@ pub struct Commands {
     ami: HashMap<String, AmiControl>,
     ctip: HashMap<String, CtipControl>,
     ari: HashMap<String, AriControl>,
+    reach: Reach,
     /// Admission times of the last minute, per origin.
     recent: Mutex<HashMap<&'static str, MinuteWindow>>,
     claims: claims::Claims,
@@ -143,6 +164,7 @@ impl Commands {
         ami: HashMap<String, AmiControl>,
         ctip: HashMap<String, CtipControl>,
         ari: HashMap<String, AriControl>,
+        reach: Reach,
     ) -> Commands {
         Commands {
             config,
@@ -151,6 +173,7 @@ impl Commands {
             ami,
             ctip,
             ari,
+            reach,
             recent: Mutex::new(HashMap::new()),
             claims: claims::Claims::open(db_path),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
@@ -230,6 +253,7 @@ impl Commands {
             "call.originate" => {
                 let extension = field(body, "extension")?;
                 let number = field(body, "number")?;
+                self.reach.check(&number)?;
                 match self.pbx(body)? {
                     Pbx::Ami(c) => ami(c
                         .send(AmiAction::Originate {
@@ -340,8 +364,7 @@ impl Commands {
                 "text longer than 10 parts (1530 characters)",
             ));
         }
-        let destination = crate::numbers::e164(&to, &target.config.plan())
-            .map_err(|e| refuse("invalid_number", e.to_string()))?;
+        let destination = self.reach.check(&to)?;
         let request = crate::sms::rules::Enqueue {
             dedupe_key: format!("mqtt:{request_id}"),
             origin: "mqtt".into(),
@@ -522,7 +545,24 @@ mod tests {
             rate_per_minute: rate,
         };
         let db = crate::store::migrated_db(dir);
-        Commands::new(config, db, None, None, ami, HashMap::new(), HashMap::new())
+        Commands::new(
+            config,
+            db,
+            None,
+            None,
+            ami,
+            HashMap::new(),
+            HashMap::new(),
+            reach(),
+        )
+    }
+
+    fn reach() -> Reach {
+        let plan = crate::config::SmsConfig::default().plan();
+        Reach {
+            plan,
+            policy: crate::numbers::NumberPolicy::for_country("48"),
+        }
     }
 
     fn code(v: &Value) -> String {

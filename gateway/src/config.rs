@@ -113,6 +113,8 @@ pub struct Config {
     #[serde(default)]
     pub commands: CommandsConfig,
     #[serde(default)]
+    pub numbers: NumbersConfig,
+    #[serde(default)]
     pub contacts: ContactsConfig,
     #[serde(default)]
     pub board: BoardConfig,
@@ -168,6 +170,40 @@ pub struct ContactsConfig {
     pub central_sync_s: Option<u64>,
 }
 
+/// Who `sms.send` and `call.originate` may reach (`crate::numbers::NumberPolicy`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NumbersConfig {
+    /// E.164 prefixes allowed (default: the box's own country, `+<sms.country_code>`).
+    pub allow: Option<Vec<String>>,
+    /// E.164 prefixes refused even when allowed (default: the country's premium-rate ranges).
+    pub deny: Option<Vec<String>>,
+    /// Most digits of a number (E.164 has at most 15).
+    pub max_digits: usize,
+}
+
+impl Default for NumbersConfig {
+    fn default() -> Self {
+        NumbersConfig {
+            allow: None,
+            deny: None,
+            max_digits: 15,
+        }
+    }
+}
+
+impl Config {
+    /// The number policy these keys describe.
+    pub fn number_policy(&self) -> crate::numbers::NumberPolicy {
+        let defaults = crate::numbers::NumberPolicy::for_country(&self.sms.country_code);
+        crate::numbers::NumberPolicy {
+            allow: self.numbers.allow.clone().unwrap_or(defaults.allow),
+            deny: self.numbers.deny.clone().unwrap_or(defaults.deny),
+            max_digits: self.numbers.max_digits,
+        }
+    }
+}
+
 /// Remote commands (MQTT `cmd/{name}`). `ping` and `status` are always answered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -216,6 +252,9 @@ pub struct SmsConfig {
     pub country_code: String,
     /// A prefix the PBX puts before outside numbers (`0`), stripped first.
     pub outside_line_prefix: Option<String>,
+    /// The national trunk prefix (default by country: `0` in DE/UK, `1` in the US, none in
+    /// PL).
+    pub trunk_prefix: Option<String>,
     /// Shorter numbers are internal extensions: never texted.
     pub min_national_digits: usize,
     /// At most this many texts per minute, all destinations together.
@@ -240,6 +279,10 @@ impl SmsConfig {
         crate::numbers::NumberPlan {
             country_code: self.country_code.clone(),
             outside_line_prefix: self.outside_line_prefix.clone(),
+            trunk_prefix: self
+                .trunk_prefix
+                .clone()
+                .or_else(|| crate::numbers::default_trunk_prefix(&self.country_code)),
             min_national_digits: self.min_national_digits,
         }
     }
@@ -250,6 +293,7 @@ impl Default for SmsConfig {
         SmsConfig {
             country_code: "48".into(),
             outside_line_prefix: None,
+            trunk_prefix: None,
             min_national_digits: 9,
             rate_per_minute: 10,
             per_destination_per_hour: 5,
@@ -936,6 +980,19 @@ impl Config {
                 &self.sms.country_code,
                 "digits only, e.g. \"48\"",
             );
+        }
+        let lists = [("allow", &self.numbers.allow), ("deny", &self.numbers.deny)];
+        for (key, list) in lists {
+            for (i, prefix) in list.iter().flatten().enumerate() {
+                let digits = prefix.strip_prefix('+').unwrap_or("");
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    problem(
+                        &format!("numbers.{key}[{i}]"),
+                        &format!("{prefix:?}"),
+                        "use an E.164 prefix such as \"+48\" or \"+48700\"",
+                    );
+                }
+            }
         }
         if !is_topic_safe_id(&self.gateway.id) {
             problem(

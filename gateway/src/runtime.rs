@@ -133,6 +133,10 @@ impl Gateway {
             ami_controls.clone(),
             ctip_controls.clone(),
             ari_controls.clone(),
+            crate::commands::Reach {
+                plan: config.sms.plan(),
+                policy: config.number_policy(),
+            },
         );
         let ctx = SinkContext {
             gateway_id: config.gateway.id.clone(),

@@ -298,6 +298,10 @@ async fn commands_use_the_rest_control() {
         Default::default(),
         Default::default(),
         [("asterisk".to_owned(), control)].into(),
+        pbxgw::commands::Reach {
+            plan: store.sms.plan(),
+            policy: store.number_policy(),
+        },
     );
     let (_, a) = commands
         .run(

@@ -169,6 +169,21 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
         ),
         ("reboot", r#"{"request_id":"u-1"}"#, "unsupported"),
         (
+            "sms.send",
+            r#"{"request_id":"n-1","to":"0090 9001234567","text":"x"}"#,
+            "not_allowed_number",
+        ),
+        (
+            "call.originate",
+            r#"{"request_id":"n-2","extension":"201","number":"0048 700 123 456"}"#,
+            "not_allowed_number",
+        ),
+        (
+            "sms.send",
+            r#"{"request_id":"n-3","to":"+481111111111111111111111111111","text":"x"}"#,
+            "not_allowed_number",
+        ),
+        (
             "contacts.upsert",
             r#"{"request_id":"c-3","number":"601234567"}"#,
             "bad_request",

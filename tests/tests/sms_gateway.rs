@@ -382,6 +382,8 @@ async fn the_sms_command_line_queues_and_lists() {
     assert!(ok && out.contains("queued before"), "{out}");
     let (ok, out) = pbxgw(&["send", "--to", "201", "--text", "x"]);
     assert!(!ok && out.contains("internal number"), "{out}");
+    let (ok, out) = pbxgw(&["send", "--to", "0090 9001234567", "--text", "x"]);
+    assert!(!ok && out.contains("[numbers] allow"), "{out}");
     let delivered = wait_until(Duration::from_secs(10), || {
         sms_rows(&config)
             .first()

@@ -5,6 +5,7 @@ fn plan() -> NumberPlan {
     NumberPlan {
         country_code: "48".into(),
         outside_line_prefix: Some("0".into()),
+        trunk_prefix: None,
         min_national_digits: 9,
     }
 }

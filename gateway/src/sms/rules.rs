@@ -185,6 +185,7 @@ mod tests {
     fn cfg() -> SmsConfig {
         SmsConfig {
             outside_line_prefix: Some("0".into()),
+            trunk_prefix: None,
             ..SmsConfig::default()
         }
     }
