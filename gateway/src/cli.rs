@@ -192,6 +192,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run { config } => {
             let config = Config::load(&config)?;
+            for warning in config.warnings() {
+                tracing::warn!("{warning}");
+            }
             runtime()?.block_on(crate::runtime::run(config))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -283,6 +286,9 @@ fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
         }
     };
     println!("1. config {}: valid", path.display());
+    for warning in config.warnings() {
+        println!("   warning: {warning}");
+    }
     println!(
         "   gateway id {:?}, data in {}",
         config.gateway.id,

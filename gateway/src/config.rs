@@ -38,6 +38,13 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// True when a PostgreSQL URL turns TLS off explicitly (`sslmode=disable`). Without it the
+/// sink requires TLS, whatever libpq's default `prefer` would do.
+pub fn postgres_tls_disabled(url: &str) -> bool {
+    url.split(['?', '&', ' '])
+        .any(|part| part.trim().eq_ignore_ascii_case("sslmode=disable"))
+}
+
 /// Key names whose values are secrets, as written in the file (`url` covers the PostgreSQL
 /// and webhook URLs, which carry credentials).
 const SECRET_KEYS: [&str; 6] = ["pin", "secret", "password", "token", "url", "key"];
@@ -584,8 +591,8 @@ fn default_webhook_timeout() -> u64 {
 pub struct MqttConfig {
     pub host: String,
     pub port: Option<u16>,
-    #[serde(default)]
-    pub tls: bool,
+    /// Required when a password is set, unless `tls = false` is written (then a warning).
+    pub tls: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -611,7 +618,11 @@ pub struct MqttConfig {
 
 impl MqttConfig {
     pub fn port_or_default(&self) -> u16 {
-        self.port.unwrap_or(if self.tls { 8883 } else { 1883 })
+        self.port.unwrap_or(if self.tls() { 8883 } else { 1883 })
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls.unwrap_or(false)
     }
 }
 
@@ -713,6 +724,31 @@ impl Config {
                 problems,
             })
         }
+    }
+
+    /// Settings that are allowed but weaken the box, for `pbxgw check` and the log at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(p) = &self.uplink.postgres {
+            if p.url
+                .as_ref()
+                .is_some_and(|u| postgres_tls_disabled(u.expose()))
+            {
+                warnings.push(
+                    "uplink.postgres.url says sslmode=disable: events and the password cross the network in the clear"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(m) = &self.uplink.mqtt {
+            if m.password.is_some() && m.tls == Some(false) {
+                warnings.push(
+                    "uplink.mqtt has tls = false with a password: it crosses the network in the clear"
+                        .to_owned(),
+                );
+            }
+        }
+        warnings
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -1169,7 +1205,14 @@ impl Config {
                     "set both client_cert and client_key, or neither",
                 );
             }
-            if !m.tls && (m.ca_file.is_some() || m.client_cert.is_some()) {
+            if m.password.is_some() && m.tls.is_none() {
+                problem(
+                    "uplink.mqtt.tls",
+                    &"(not set)",
+                    "a password is set: set tls = true, or write tls = false to send it in the clear on a trusted LAN",
+                );
+            }
+            if !m.tls() && (m.ca_file.is_some() || m.client_cert.is_some()) {
                 problem(
                     "uplink.mqtt.tls",
                     &false,
@@ -1354,7 +1397,7 @@ mod tests {
         std::fs::write(&f, "hunter2\n").unwrap();
         std::env::set_var("PBXGW_TEST_SECRET", "s3cr3t");
         let c = load(&format!(
-            "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret_env = \"PBXGW_TEST_SECRET\"\n[uplink.mqtt]\nhost = \"b\"\nusername = \"u\"\npassword_file = {:?}\n",
+            "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret_env = \"PBXGW_TEST_SECRET\"\n[uplink.mqtt]\nhost = \"b\"\ntls = false\nusername = \"u\"\npassword_file = {:?}\n",
             f
         ))
         .unwrap();
@@ -1431,5 +1474,29 @@ mod tests {
             ]
         );
         assert_eq!(problems[1].fix, "use 1 to 3600 seconds");
+    }
+
+    #[test]
+    fn a_password_without_tls_must_be_written_as_such_and_is_warned_about() {
+        let mqtt = "[gateway]\nid = \"a\"\n[uplink.mqtt]\nhost = \"b\"\nusername = \"u\"\npassword = \"p\"\n";
+        let problems = problems(mqtt);
+        assert_eq!(problems[0].key, "uplink.mqtt.tls");
+        let c = load(&format!("{mqtt}tls = false\n")).unwrap();
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        assert!(load(&format!("{mqtt}tls = true\n"))
+            .unwrap()
+            .warnings()
+            .is_empty());
+    }
+
+    #[test]
+    fn postgres_requires_tls_unless_the_url_turns_it_off() {
+        assert!(postgres_tls_disabled("postgresql://u@h/db?sslmode=disable"));
+        assert!(postgres_tls_disabled("host=h sslmode=disable user=u"));
+        assert!(!postgres_tls_disabled("postgresql://u@h/db"));
+        assert!(!postgres_tls_disabled("postgresql://u@h/db?sslmode=prefer"));
+        let c = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl = \"postgresql://u:pw@h/db?sslmode=disable\"\n").unwrap();
+        let warnings = c.warnings();
+        assert!(warnings[0].contains("sslmode=disable") && !warnings[0].contains("pw"));
     }
 }

@@ -237,3 +237,33 @@ async fn an_endless_ami_banner() {
     );
     gw.assert_alive();
 }
+
+/// PostgreSQL without `sslmode=disable` in the URL requires TLS: a server without it (the
+/// harness's private one) is refused, not silently used in the clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_without_tls_is_refused_unless_the_url_says_so() {
+    let pg = pbxgw_tests::harness::Postgres::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", pg.port());
+    let text = format!(
+        "[gateway]\nid = \"tls\"\ndata_dir = {:?}\n[uplink.postgres]\nurl = {url:?}\n",
+        dir.path().join("data")
+    );
+    let config = pbxgw::config::Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    assert!(config.warnings().is_empty());
+    let gateway = pbxgw::runtime::Gateway::start(&config).await.unwrap();
+    let refused = wait_until(Duration::from_secs(20), || {
+        gateway
+            .links()
+            .snapshot()
+            .get("uplink:postgres")
+            .is_some_and(|l| l.detail.as_deref().is_some_and(|d| d.contains("TLS")))
+    })
+    .await;
+    assert!(
+        refused,
+        "{:?}",
+        gateway.links().snapshot().get("uplink:postgres")
+    );
+    gateway.stop().await;
+}

@@ -286,7 +286,7 @@ fn options(
 }
 
 fn tls_config(config: &MqttConfig) -> Result<Option<Arc<rustls::ClientConfig>>, TlsError> {
-    if !config.tls {
+    if !config.tls() {
         return Ok(None);
     }
     let client_auth = config

@@ -96,6 +96,10 @@ fn connection_settings(
     let url = config.url.as_ref().map(|u| u.expose()).unwrap_or_default();
     // Validated at config load; a failure here cannot show the URL (it holds a password).
     let mut pg: tokio_postgres::Config = url.parse()?;
+    if !crate::config::postgres_tls_disabled(url) {
+        // libpq's default `prefer` lets a man in the middle strip TLS: require it.
+        pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
     pg.connect_timeout(Duration::from_secs(15));
     pg.application_name(format!("pbxgw-{gateway_id}"));
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
