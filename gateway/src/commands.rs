@@ -708,4 +708,63 @@ mod tests {
         assert_eq!(code(&a), "interrupted");
         assert_eq!(*originated.lock().unwrap(), 0, "nothing ran twice");
     }
+
+    /// Structure-aware: every command with every field present, absent or of another type
+    /// and content, from MQTT and the API; each gets a typed answer, none panics.
+    mod shaped {
+        use super::*;
+        use crate::mutate::{cases, weird_json};
+        use proptest::prelude::*;
+
+        const FIELDS: [&str; 14] = [
+            "to",
+            "text",
+            "extension",
+            "number",
+            "channel",
+            "exten",
+            "context",
+            "kind",
+            "paused",
+            "interface",
+            "queue",
+            "pbx",
+            "name",
+            "company",
+        ];
+
+        fn body() -> impl Strategy<Value = serde_json::Map<String, Value>> {
+            proptest::collection::vec((proptest::sample::select(&FIELDS[..]), weird_json()), 0..10)
+                .prop_map(|fields| fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(cases() / 4))]
+
+            #[test]
+            fn any_payload_of_any_command_gets_a_typed_answer(
+                name in proptest::sample::select(&["sms.send", "call.originate", "call.hangup",
+                    "call.transfer", "queue.pause", "contacts.upsert", "contacts.delete",
+                    "ping", "status", "x"][..]),
+                mut body in body(),
+                id in "[a-z0-9-]{1,12}",
+                api in any::<bool>(),
+            ) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                let (pbx, _) = rt.block_on(async { slow_pbx(Duration::ZERO) });
+                let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
+                let c = commands_with(dir.path(), &KNOWN, 1_000, ami);
+                body.insert("request_id".into(), Value::String(id));
+                let payload = Value::Object(body).to_string();
+                let origin = if api { Origin::Api } else { Origin::Mqtt };
+                let answer = rt.block_on(c.run(origin, name, payload.as_bytes()));
+                let (_, answer) = answer.expect("a request id: an answer");
+                prop_assert!(answer["ok"].is_boolean(), "{answer}");
+                if answer["ok"] == false {
+                    prop_assert!(answer["error"]["code"].is_string(), "{answer}");
+                }
+            }
+        }
+    }
 }

@@ -1337,6 +1337,8 @@ mod tests {
         }
     }
 
+    use std::collections::BTreeMap;
+
     #[test]
     fn template_is_valid() {
         let c = load(TEMPLATE).expect("template must load");
@@ -1498,5 +1500,91 @@ mod tests {
         let c = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl = \"postgresql://u:pw@h/db?sslmode=disable\"\n").unwrap();
         let warnings = c.warnings();
         assert!(warnings[0].contains("sslmode=disable") && !warnings[0].contains("pw"));
+    }
+
+    /// Structure-aware: the file's sections with values of every TOML type and size in
+    /// every duration, size and name key; the result is a config or an error, never a
+    /// panic, and a config's durations fit a clock.
+    mod shaped {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: [(&str, &str); 20] = [
+            ("store", "max_size_mb"),
+            ("store", "history_days"),
+            ("store", "batch_max"),
+            ("store", "batch_wait_ms"),
+            ("pbx", "probe_after_s"),
+            ("pbx", "resync_every_s"),
+            ("pbx", "codepage"),
+            ("pbx", "port"),
+            ("pbx", "pin"),
+            ("sms", "country_code"),
+            ("sms", "cooldown_s"),
+            ("sms", "validity_h"),
+            ("sms", "min_national_digits"),
+            ("sms", "trunk_prefix"),
+            ("numbers", "max_digits"),
+            ("numbers", "allow"),
+            ("commands", "rate_per_minute"),
+            ("uplink.mqtt", "keepalive_s"),
+            ("uplink.mqtt", "status_interval_s"),
+            ("uplink.mqtt", "max_inflight"),
+        ];
+
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                Just("9223372036854775807".to_owned()),
+                Just("0".to_owned()),
+                Just("-1".to_owned()),
+                Just("1e308".to_owned()),
+                Just("nan".to_owned()),
+                "[ąę0-9a-z]{0,12}".prop_map(|t| format!("{t:?}")),
+                Just("[]".to_owned()),
+                Just("[\"+48\", 1]".to_owned()),
+                Just("{ a = 1 }".to_owned()),
+                Just("true".to_owned()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(crate::mutate::cases()))]
+
+            #[test]
+            fn any_value_in_any_key_is_a_config_or_an_error(
+                fields in proptest::collection::vec((proptest::sample::select(&KEYS[..]), value()), 0..6)
+            ) {
+                let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+                for ((section, key), v) in fields {
+                    sections.entry(section).or_default().push(format!("{key} = {v}"));
+                }
+                let mut text = "[gateway]\nid = \"f\"\n".to_owned();
+                for (section, lines) in &sections {
+                    let mut seen = std::collections::HashSet::new();
+                    let lines: Vec<_> = lines
+                        .iter()
+                        .filter(|l| seen.insert(l.split(' ').next().unwrap_or("").to_owned()))
+                        .collect();
+                    match *section {
+                        "pbx" => text += "[[pbx]]\nname = \"p\"\nkind = \"ctip\"\nhost = \"h\"\n",
+                        "uplink.mqtt" => text += "[uplink.mqtt]\nhost = \"b\"\n",
+                        other => text += &format!("[{other}]\n"),
+                    }
+                    for l in lines {
+                        text += &format!("{l}\n");
+                    }
+                }
+                if let Ok(c) = load(&text) {
+                    let _ = (c.warnings(), c.number_policy(), c.sms.plan());
+                    for pbx in &c.pbx {
+                        let s = crate::pbx::ctip::session::CtipSettings::from_config(pbx);
+                        prop_assert!(std::time::Instant::now().checked_add(s.probe_after).is_some());
+                        let a = crate::pbx::ami::session::AmiSettings::from_config(pbx);
+                        prop_assert!(std::time::Instant::now().checked_add(a.resync_every).is_some());
+                    }
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,8 @@ pub mod demo;
 #[cfg(any(test, feature = "demo"))]
 pub mod fixtures;
 pub mod health;
+#[cfg(test)]
+mod mutate;
 pub mod numbers;
 pub mod pbx;
 pub mod runtime;

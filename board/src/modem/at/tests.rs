@@ -209,3 +209,76 @@ fn answer_prefixes() {
     assert_eq!(answer_prefix("ATE0"), None);
     assert_eq!(answer_prefix(""), None);
 }
+
+/// Structure-aware: answers and unsolicited lines shaped like a real modem's (`+CMTI`,
+/// `+CMGR`, `+CMS ERROR`, `+CREG`, `+CMT` with a PDU line...) with fields no modem sends
+/// (non-ASCII, empty, huge numbers, missing quotes and commas, control bytes): every command
+/// ends in an answer or a typed error, never a panic.
+mod shaped {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[0-9]{1,3}",
+            "[0-9]{15,40}",
+            Just("-1".to_owned()),
+            "\"[A-Z]{0,3}\"",
+            "[ąę€漢😀]{1,4}",
+            "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]{1,3}",
+            "[0-9A-F]{0,60}",
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let head = proptest::sample::select(
+            &[
+                "+CMTI:",
+                "+CMT:",
+                "+CDS:",
+                "+CDSI:",
+                "+CREG:",
+                "+CEREG:",
+                "+CMGR:",
+                "+CMGL:",
+                "+CMS ERROR:",
+                "+CME ERROR:",
+                "+CSQ:",
+                "+CMGS:",
+                "^BOOT:",
+                "RING",
+                "OK",
+                "ERROR",
+                "> ",
+                "",
+            ][..],
+        );
+        (head, proptest::collection::vec(field(), 0..4))
+            .prop_map(|(h, fields)| format!("{h} {}\r\n", fields.join(",")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        #[test]
+        fn shaped_modem_lines_end_in_an_answer_or_a_typed_error(
+            lines in proptest::collection::vec(line(), 1..12),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+                let mut at = AtChannel::new(ours);
+                let script: String = lines.concat();
+                tokio::spawn(async move {
+                    let mut b = [0u8; 64];
+                    let _ = theirs.read(&mut b).await;
+                    let _ = theirs.write_all(script.as_bytes()).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                });
+                let _ = at.command("AT+CMGR=1", Duration::from_millis(100)).await;
+                let _ = at.take_urcs();
+            });
+        }
+    }
+}

@@ -227,3 +227,87 @@ proptest::proptest! {
         let _ = decode(&String::from_utf8_lossy(&bytes));
     }
 }
+
+/// Structure-aware: SMS-DELIVER and STATUS-REPORT PDUs built field by field (SMSC, first
+/// octet with UDHI, originator, PID, DCS of every alphabet, timestamp, UDL, a user data
+/// header), with lengths that lie, reserved values and truncated tails: decoding ends in a
+/// message or a typed error, never a panic.
+mod shaped {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pdu() -> impl Strategy<Value = Vec<u8>> {
+        (
+            (0u8..12, proptest::collection::vec(any::<u8>(), 0..8)),
+            prop_oneof![
+                Just(0x04u8),
+                Just(0x44),
+                Just(0x06),
+                Just(0x46),
+                any::<u8>()
+            ],
+            (
+                0u8..24,
+                prop_oneof![Just(0x91u8), Just(0x81), Just(0xD0), any::<u8>()],
+            ),
+            proptest::collection::vec(any::<u8>(), 0..12),
+            (
+                any::<u8>(),
+                prop_oneof![
+                    Just(0x00u8),
+                    Just(0x08),
+                    Just(0x04),
+                    Just(0xF6),
+                    any::<u8>()
+                ],
+            ),
+            proptest::collection::vec(any::<u8>(), 7),
+            any::<u8>(),
+            prop_oneof![
+                Just(vec![5u8, 0, 3]),
+                Just(vec![6u8, 8, 4]),
+                proptest::collection::vec(any::<u8>(), 0..6),
+            ],
+            proptest::collection::vec(any::<u8>(), 0..160),
+            0usize..200,
+        )
+            .prop_map(
+                |(
+                    (smsc_len, smsc),
+                    first,
+                    (oa_len, toa),
+                    oa,
+                    (pid, dcs),
+                    scts,
+                    udl,
+                    udh,
+                    ud,
+                    cut,
+                )| {
+                    let mut p = vec![smsc_len];
+                    p.extend(smsc);
+                    p.push(first);
+                    p.extend([oa_len, toa]);
+                    p.extend(oa);
+                    p.extend([pid, dcs]);
+                    p.extend(scts);
+                    p.push(udl);
+                    p.extend(udh);
+                    p.extend(ud);
+                    p.truncate(cut.max(1));
+                    p
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn shaped_pdus_decode_or_fail_typed(bytes in pdu()) {
+            let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+            let _ = decode(&hex);
+            let _ = decode_submit(&hex);
+        }
+    }
+}

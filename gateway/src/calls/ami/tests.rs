@@ -801,3 +801,82 @@ fn print_records() {
         println!("{r:?}");
     }
 }
+
+/// Structure-aware: the capture's messages, with header values replaced by text no capture
+/// holds, headers dropped or doubled, and lines split or joined the way a broken peer would,
+/// go from the wire through the decoder, the correlator and a resync without a panic.
+mod shaped {
+    use super::*;
+    use crate::mutate::{cases, weird_text};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Keep,
+        Value(String),
+        Drop,
+        Double,
+        NoColon,
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            12 => Just(Edit::Keep),
+            4 => weird_text().prop_map(Edit::Value),
+            1 => Just(Edit::Drop),
+            1 => Just(Edit::Double),
+            1 => Just(Edit::NoColon),
+        ]
+    }
+
+    fn wire(messages: &[(i64, Message)], edits: &[Edit]) -> Vec<u8> {
+        let mut edits = edits.iter().cycle();
+        let mut out = b"Asterisk Call Manager/11.0.0\r\n".to_vec();
+        for (_, m) in messages {
+            for (k, v) in &m.headers {
+                let line = match edits.next().unwrap_or(&Edit::Keep) {
+                    Edit::Keep => format!("{k}: {v}\r\n"),
+                    Edit::Value(new) => format!("{k}: {new}\r\n"),
+                    Edit::Drop => String::new(),
+                    Edit::Double => format!("{k}: {v}\r\n{k}: {v}{v}\r\n"),
+                    Edit::NoColon => format!("{k}{v}\r\n"),
+                };
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases() / 10))]
+
+        #[test]
+        fn shaped_messages_never_panic_from_wire_to_call(
+            start in 0usize..400,
+            count in 1usize..120,
+            edits in proptest::collection::vec(edit(), 1..200),
+            chunk in 1usize..600,
+        ) {
+            let messages: Vec<_> = capture().into_iter().skip(start).take(count).collect();
+            let bytes = wire(&messages, &edits);
+            let mut decoder = Decoder::new();
+            let mut correlator = AmiCorrelator::new(AmiCorrelatorConfig::new("fuzz"));
+            let mut live = Vec::new();
+            for (i, piece) in bytes.chunks(chunk).enumerate() {
+                decoder.push(piece);
+                while let Some(d) = decoder.next_decoded() {
+                    if let Decoded::Message(m) = d {
+                        let ts = CAPTURE_T0 + i as i64;
+                        let _ = correlator.tick(ts);
+                        let _ = correlator.on_message(ts, &m.to_raw(), &m);
+                        live.push(m);
+                    }
+                }
+            }
+            let _ = correlator.resync(CAPTURE_T0, CAPTURE_T0 + 1, &live);
+            correlator.link_lost(CAPTURE_T0 + 2);
+            let _ = correlator.tick(CAPTURE_T0 + 86_400_000);
+        }
+    }
+}

@@ -160,3 +160,44 @@ fn a_resync_ends_vanished_calls_and_keeps_live_ones() {
     assert_eq!(reaped.len(), 1);
     assert_eq!(c.open_calls(), 0);
 }
+
+/// Structure-aware: the capture's frames with JSON leaves replaced by values of other types
+/// and contents (non-ASCII, empty, huge numbers, null, objects), through the model, the
+/// correlator and a resync without a panic.
+mod shaped {
+    use super::*;
+    use crate::mutate::{cases, json_picks, mutate_json};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases() / 10))]
+
+        #[test]
+        fn shaped_frames_never_panic_from_wire_to_call(
+            start in 0usize..200,
+            count in 1usize..60,
+            picks in json_picks(),
+        ) {
+            let capture = crate::fixtures::fixture("asterisk/ari_events.jsonl");
+            let mut picks = picks.into_iter().cycle();
+            let mut correlator = AriCorrelator::new(AriCorrelatorConfig::new("fuzz"));
+            let mut live = Vec::new();
+            for (i, line) in capture.lines().skip(start).take(count).enumerate() {
+                let Ok(mut frame) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                mutate_json(&mut frame, &mut picks);
+                let text = frame.to_string();
+                if let Ok(Decoded::Event(e)) = decode(&text) {
+                    let ts = i as i64 * 1_000;
+                    let _ = correlator.tick(ts);
+                    let _ = correlator.on_message(ts, &text, &e);
+                    live.push(*e);
+                }
+            }
+            let _ = correlator.resync(0, 1, &live);
+            correlator.link_lost(2);
+            let _ = correlator.tick(86_400_000);
+        }
+    }
+}

@@ -319,14 +319,6 @@ mod shaped {
         }
     }
 
-    /// Cases per property: 2,000 in CI; `PBXGW_FUZZ_CASES` for a long run (README).
-    fn fuzz_cases() -> u32 {
-        std::env::var("PBXGW_FUZZ_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000)
-    }
-
     const KINDS: &[&str] = &[
         "STAT", "ECHO", "RING", "CW", "CONN", "REL", "DRDY", "AOC", "UTAG", "RECB", "RECC", "RECE",
         "SMSA", "SMSR", "SMSG", "OK", "ERROR", "NA", "WHO", "XYZ", "",
@@ -368,7 +360,7 @@ mod shaped {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+        #![proptest_config(ProptestConfig::with_cases(crate::mutate::cases()))]
 
         /// Every shaped line goes through framing, decoding, parsing and the correlator
         /// without a panic, and no call's number outgrows one line, however many ECHOs add
