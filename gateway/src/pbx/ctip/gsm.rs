@@ -196,8 +196,8 @@ struct ConnState {
     sending: Option<Sending>,
     queue: VecDeque<SmsRequest>,
     last_report: Option<(String, String, String)>,
-    /// Incoming multipart SMS being reassembled: (sender, reference) -> total, parts.
-    partial: HashMap<(String, String), (usize, BTreeMap<usize, String>)>,
+    /// Incoming multipart SMS being put together.
+    partial: Reassembly,
 }
 
 impl GsmSession {
@@ -433,13 +433,16 @@ impl GsmSession {
                     return Ok(());
                 }
                 st.last_report = Some(key);
-                if let Some(text) = reassemble(st, &from, &parts, text) {
+                for whole in st
+                    .partial
+                    .add(&from, &parts, &sent_at, text, Instant::now())
+                {
                     let _ = self
                         .events
                         .send(GsmEvent::Received {
-                            from,
-                            sent_at,
-                            text: unescape(&text),
+                            from: whole.from,
+                            sent_at: whole.sent_at,
+                            text: unescape(&whole.text),
                         })
                         .await;
                 }
@@ -510,29 +513,110 @@ impl GsmSession {
     }
 }
 
-/// Adds a part of an incoming SMS (`ref,part,total`); the whole text once complete.
-fn reassemble(st: &mut ConnState, from: &str, parts: &str, text: String) -> Option<String> {
-    let mut f = parts.split(',').map(|p| p.parse::<usize>().ok());
-    let (Some(Some(reference)), Some(Some(part)), Some(Some(total))) =
-        (f.next(), f.next(), f.next())
-    else {
-        return Some(text);
-    };
-    if total <= 1 {
-        return Some(text);
+/// Most parts of one text (the concatenation header counts in one byte).
+pub const MAX_PARTS: usize = 255;
+/// Most texts being put together at once; past it the oldest is given up.
+pub const MAX_PENDING: usize = 32;
+/// How long the parts of one text may take to arrive; then it is given up.
+pub const PART_WAIT: Duration = Duration::from_secs(600);
+
+/// A text as it reaches the gateway: whole, or given up with `[…]` where parts are missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Whole {
+    from: String,
+    sent_at: String,
+    text: String,
+}
+
+struct Pending {
+    total: usize,
+    parts: BTreeMap<usize, String>,
+    sent_at: String,
+    since: Instant,
+}
+
+/// Incoming multipart texts being put together, bounded in count, parts and time: a part
+/// that never comes costs nothing after [`PART_WAIT`] (the text goes on with a gap marked).
+#[derive(Default)]
+struct Reassembly {
+    pending: HashMap<(String, String), Pending>,
+}
+
+impl Reassembly {
+    /// Adds a part (`parts` is the SMSG field `ref,part,total`); returns the texts that are
+    /// now whole or given up.
+    fn add(
+        &mut self,
+        from: &str,
+        parts: &str,
+        sent_at: &str,
+        text: String,
+        now: Instant,
+    ) -> Vec<Whole> {
+        let mut out = self.expire(now);
+        let mut f = parts.split(',').map(|p| p.parse::<usize>().ok());
+        let single = Whole {
+            from: from.to_owned(),
+            sent_at: sent_at.to_owned(),
+            text: text.clone(),
+        };
+        let (Some(Some(reference)), Some(Some(part)), Some(Some(total))) =
+            (f.next(), f.next(), f.next())
+        else {
+            out.push(single);
+            return out;
+        };
+        if total <= 1 || total > MAX_PARTS || part == 0 || part > total {
+            out.push(single);
+            return out;
+        }
+        let key = (from.to_owned(), reference.to_string());
+        if !self.pending.contains_key(&key) && self.pending.len() >= MAX_PENDING {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                out.extend(self.give_up(&k));
+            }
+        }
+        let entry = self.pending.entry(key.clone()).or_insert_with(|| Pending {
+            total,
+            parts: BTreeMap::new(),
+            sent_at: sent_at.to_owned(),
+            since: now,
+        });
+        entry.parts.insert(part, text);
+        if entry.parts.len() >= entry.total {
+            out.extend(self.give_up(&key));
+        }
+        out
     }
-    let key = (from.to_owned(), reference.to_string());
-    let entry = st
-        .partial
-        .entry(key.clone())
-        .or_insert_with(|| (total, BTreeMap::new()));
-    entry.1.insert(part, text);
-    if entry.1.len() < entry.0 {
-        return None;
+
+    /// Gives up the texts whose parts took longer than [`PART_WAIT`].
+    fn expire(&mut self, now: Instant) -> Vec<Whole> {
+        let late: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.since) > PART_WAIT)
+            .map(|(k, _)| k.clone())
+            .collect();
+        late.iter().flat_map(|k| self.give_up(k)).collect()
     }
-    st.partial
-        .remove(&key)
-        .map(|(_, parts)| parts.into_values().collect())
+
+    /// The text of `key` as far as it came, gaps marked.
+    fn give_up(&mut self, key: &(String, String)) -> Option<Whole> {
+        let p = self.pending.remove(key)?;
+        let text = (1..=p.total)
+            .map(|i| p.parts.get(&i).map_or("[…]", String::as_str))
+            .collect();
+        Some(Whole {
+            from: key.0.clone(),
+            sent_at: p.sent_at,
+            text,
+        })
+    }
 }
 
 /// The inverse of [`escape`].
@@ -577,5 +661,48 @@ mod tests {
         let text = "line 1\r\nline 2\\end\nx";
         assert_eq!(escape(text), "line 1\\nline 2\\\\end\\nx");
         assert_eq!(unescape(&escape(text)), "line 1\nline 2\\end\nx");
+    }
+
+    #[test]
+    fn partial_texts_are_bounded_in_parts_count_and_time() {
+        let mut r = Reassembly::default();
+        let t0 = Instant::now();
+        // A part numbered past any real text passes through as it is.
+        let out = r.add("+48601", "7,1,1000000", "t", "a".into(), t0);
+        assert_eq!(out.len(), 1);
+        assert!(r
+            .add("+48601", "7,1,2", "t", "first ".into(), t0)
+            .is_empty());
+        // Many senders each leaving a text unfinished: the oldest are given up, gap marked.
+        let mut given_up = Vec::new();
+        for i in 0..MAX_PENDING + 5 {
+            given_up.extend(r.add(
+                &format!("+48{i}"),
+                "1,1,3",
+                "t",
+                "x".into(),
+                t0 + Duration::from_millis(i as u64 + 1),
+            ));
+        }
+        assert_eq!(r.pending.len(), MAX_PENDING);
+        assert_eq!(
+            given_up[0],
+            Whole {
+                from: "+48601".into(),
+                sent_at: "t".into(),
+                text: "first […]".into()
+            }
+        );
+        assert_eq!(given_up.len(), 6);
+        // Nothing waits longer than PART_WAIT.
+        let late = r.add(
+            "+48999",
+            "2,1,1",
+            "t",
+            "y".into(),
+            t0 + PART_WAIT + Duration::from_secs(1),
+        );
+        assert_eq!(late.len(), MAX_PENDING + 1);
+        assert!(r.pending.is_empty());
     }
 }
