@@ -212,6 +212,11 @@ impl Gateway {
         self.appender.clone()
     }
 
+    /// Resolves when the store's writer stopped on its own (a damaged database), with why.
+    pub fn store_failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        self.writer.failed()
+    }
+
     pub fn links(&self) -> Links {
         self.links.clone()
     }
@@ -591,7 +596,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut signals = StopSignals::listen()?;
     let gateway = Gateway::start(&config).await?;
     tracing::info!(gateway = %config.gateway.id, "pbxgw running");
-    signals.next().await;
+    let store_failed = gateway.store_failed();
+    let failure = tokio::select! {
+        _ = signals.next() => None,
+        reason = store_failed => Some(reason),
+    };
+    if let Some(reason) = failure {
+        // The start-up check moves a damaged database aside: stop, and let the service
+        // manager start us again.
+        tracing::error!(%reason, "the store failed; stopping so that the restart recovers it");
+        gateway.stop().await;
+        anyhow::bail!(
+            "the store failed ({reason}); restart pbxgw to move the damaged database aside"
+        );
+    }
     tracing::info!("shutting down; send the signal again to exit at once");
     tokio::spawn(async move {
         signals.next().await;

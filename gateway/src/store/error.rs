@@ -40,6 +40,17 @@ impl StoreError {
         move |source| StoreError::Sqlite { doing, source }
     }
 
+    /// True when SQLite found the file damaged while working on it.
+    pub(crate) fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+
     /// True when SQLite said the disk (or the database's size limit) is full.
     pub(crate) fn is_disk_full(&self) -> bool {
         matches!(

@@ -518,3 +518,56 @@ fn the_data_dir_and_database_are_private_whatever_the_umask() {
     assert_eq!(mode(&dir.path().join("data")), 0o700);
     assert_eq!(mode(&opts.path), 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_damaged_at_run_time_stops_the_writer_and_is_moved_aside_at_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let (appender, writer, _) = start(&opts);
+    let mut receipts = Vec::new();
+    for i in 0..3_000 {
+        receipts.push(appender.submit(event(i)).await.unwrap());
+    }
+    for r in receipts {
+        r.committed().await.unwrap();
+    }
+    // Another program scribbles over the file's pages (a bad SD card does it too).
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let conn = rusqlite::Connection::open(&opts.path).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        drop(conn);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&opts.path)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        for page in (4096..len).step_by(4096 * 2) {
+            f.seek(SeekFrom::Start(page)).unwrap();
+            f.write_all(&[0xA5; 4096]).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let failed = writer.failed();
+    let mut refused = 0;
+    for i in 0..3_000 {
+        if appender.append(event(i)).await.is_err() {
+            refused += 1;
+            break;
+        }
+    }
+    assert_eq!(refused, 1, "a write hit the damage");
+    let reason = tokio::time::timeout(Duration::from_secs(10), failed)
+        .await
+        .expect("the writer said why it stopped");
+    assert!(
+        reason.contains("malformed") || reason.contains("not a database"),
+        "{reason}"
+    );
+    stop(appender, writer).await;
+    // The restart's check moves the file aside and seqs go on past the old ones.
+    let opened = open(&opts).expect("a fresh database");
+    let q = opened.quarantine.as_ref().expect("moved aside");
+    assert!(q.moved_to.exists());
+}

@@ -96,9 +96,25 @@ impl Appender {
 pub struct WriterHandle {
     thread: std::thread::JoinHandle<()>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
+    failed: watch::Receiver<Option<String>>,
 }
 
 impl WriterHandle {
+    /// Resolves when the writer stopped on its own (the database is damaged), with why.
+    pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut failed = self.failed.clone();
+        async move {
+            loop {
+                if let Some(reason) = failed.borrow_and_update().clone() {
+                    return reason;
+                }
+                if failed.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
     pub fn join(self) {
         if self.thread.join().is_err() {
             tracing::error!("store writer thread panicked");
@@ -155,7 +171,8 @@ pub fn spawn_writer(
             .execute_batch("PRAGMA wal_autocheckpoint = 0")
             .map_err(StoreError::sql("moving checkpoints off the commit path"))?;
     }
-    let writer = Writer::new(opened.conn, options)?;
+    let (failed, failed_rx) = watch::channel(None);
+    let writer = Writer::new(opened.conn, options, failed)?;
     let (committed_tx, committed_rx) = watch::channel(writer.next_seq - 1);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
@@ -172,6 +189,7 @@ pub fn spawn_writer(
         WriterHandle {
             thread,
             checkpointer,
+            failed: failed_rx,
         },
         committed_rx,
     ))
@@ -179,6 +197,8 @@ pub fn spawn_writer(
 
 struct Writer {
     conn: Connection,
+    /// Why the writer stopped on its own, for the runtime.
+    failed: watch::Sender<Option<String>>,
     options: StoreOptions,
     next_seq: u64,
     /// Acknowledged seq per sink, as last committed plus pending moves.
@@ -190,6 +210,9 @@ struct Writer {
     grew_since_size_check: bool,
     /// Events of failed batches not yet counted in `meta.lost_failed`.
     unrecorded_losses: u64,
+    /// SQLite found the file damaged: the writer stops, and the service's restart moves the
+    /// file aside at start (as for corruption found there).
+    corrupt: Option<String>,
     reserve: super::reserve::Reserve,
 }
 
@@ -199,7 +222,11 @@ struct Batch {
 }
 
 impl Writer {
-    fn new(conn: Connection, options: StoreOptions) -> Result<Writer, StoreError> {
+    fn new(
+        conn: Connection,
+        options: StoreOptions,
+        failed: watch::Sender<Option<String>>,
+    ) -> Result<Writer, StoreError> {
         // The writer touches the tails of three B-trees per batch; keep them cached (8 MiB).
         conn.execute_batch("PRAGMA cache_size = -8192")
             .map_err(StoreError::sql("setting the page cache"))?;
@@ -228,6 +255,7 @@ impl Writer {
         let reserve = super::reserve::Reserve::new(&options.path);
         Ok(Writer {
             conn,
+            failed,
             options,
             next_seq: last.max(0) as u64 + 1,
             cursors,
@@ -237,6 +265,7 @@ impl Writer {
             last_size_check: now,
             grew_since_size_check: false,
             unrecorded_losses: 0,
+            corrupt: None,
             reserve,
         })
     }
@@ -260,6 +289,10 @@ impl Writer {
             };
             let batch = self.gather(first, &mut rx, &runtime);
             self.commit(batch, &committed);
+            if let Some(reason) = self.corrupt.take() {
+                let _ = self.failed.send(Some(reason));
+                return;
+            }
             self.housekeeping();
         }
         if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
@@ -368,6 +401,13 @@ impl Writer {
                     self.truncate_wal();
                 }
                 self.reserve.restore();
+            }
+            Err(e) if e.is_corruption() => {
+                tracing::error!(error = %e, events = encoded.len(), "the database is damaged; stopping the store so that a restart moves it aside");
+                self.corrupt = Some(e.to_string());
+                for (_, _, reply) in encoded {
+                    let _ = reply.send(Err(NotAccepted::Failed(e.to_string())));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, events = encoded.len(), "batch not stored; counted as dropped");
