@@ -673,33 +673,26 @@ mod tests {
     async fn a_request_id_holds_across_a_restart_and_an_interrupted_one_is_said_so() {
         let dir = tempfile::tempdir().unwrap();
         let payload = br#"{"request_id":"r-1","extension":"101","number":"+48221234567"}"#;
-        {
-            let (pbx, _) = slow_pbx(Duration::ZERO);
+        let with_pbx = || {
+            let (pbx, originated) = slow_pbx(Duration::ZERO);
             let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
-            let c = commands_with(dir.path(), &["call.originate"], 30, ami);
-            assert_eq!(
-                c.run(Origin::Mqtt, "call.originate", payload)
-                    .await
-                    .unwrap()
-                    .1["ok"],
-                true
-            );
+            (
+                commands_with(dir.path(), &["call.originate"], 30, ami),
+                originated,
+            )
+        };
+        let ok = |answer: Option<(String, Value)>| answer.is_some_and(|(_, a)| a["ok"] == true);
+        {
+            let (c, _) = with_pbx();
+            assert!(ok(c.run(Origin::Mqtt, "call.originate", payload).await));
             // A command that was claimed when the gateway stopped.
             c.claims
                 .claim("r-2", "call.originate", "mqtt")
                 .await
                 .unwrap();
         }
-        let (pbx, originated) = slow_pbx(Duration::ZERO);
-        let ami = HashMap::from([("asterisk".to_owned(), pbx)]);
-        let c = commands_with(dir.path(), &["call.originate"], 30, ami);
-        assert_eq!(
-            c.run(Origin::Mqtt, "call.originate", payload)
-                .await
-                .unwrap()
-                .1["ok"],
-            true
-        );
+        let (c, originated) = with_pbx();
+        assert!(ok(c.run(Origin::Mqtt, "call.originate", payload).await));
         let interrupted = br#"{"request_id":"r-2","extension":"101","number":"+48221234567"}"#;
         let (_, a) = c
             .run(Origin::Mqtt, "call.originate", interrupted)

@@ -82,14 +82,19 @@ pub struct GatewayProc {
 
 impl GatewayProc {
     pub fn spawn(bin: &str, args: &[&str], log: &Path) -> GatewayProc {
+        let mut command = Command::new(bin_path(bin));
+        command.args(args).env("PBXGW_LOG", "info,pbxgw=debug");
+        GatewayProc::start(command, log)
+    }
+
+    /// Starts `command` with its stderr appended to `log`.
+    fn start(mut command: Command, log: &Path) -> GatewayProc {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open gateway log");
-        let child = Command::new(bin_path(bin))
-            .args(args)
-            .env("PBXGW_LOG", "info,pbxgw=debug")
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
@@ -112,19 +117,9 @@ impl GatewayProc {
             &bin.to_string_lossy(),
             &config.to_string_lossy(),
         ];
-        let file = std::fs::File::create(log).expect("open gateway log");
-        let child = Command::new("sh")
-            .args(args)
-            .env("PBXGW_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn gateway");
-        GatewayProc {
-            child: Some(child),
-            log: log.to_owned(),
-        }
+        let mut command = Command::new("sh");
+        command.args(args).env("PBXGW_LOG", "info");
+        GatewayProc::start(command, log)
     }
 
     pub fn pid(&self) -> Option<u32> {
