@@ -254,8 +254,12 @@ async fn five_thousand_ari_event_names_and_a_sixty_mb_message() {
         status.to_string().len() < 64 * 1024,
         "the status stays small"
     );
-    let (_, calls) = http(gw.api, "GET", "/api/calls", Some(TOKEN), None).await;
-    assert!(calls.contains("\"call_id\""), "the replay became calls");
+    let calls = wait_until(Duration::from_secs(30), || {
+        let (_, calls) = futures_block(http(gw.api, "GET", "/api/calls", Some(TOKEN), None));
+        calls.contains("\"call_id\"")
+    })
+    .await;
+    assert!(calls, "the replay became calls");
     gw.assert_alive();
 }
 
