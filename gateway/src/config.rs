@@ -1102,16 +1102,14 @@ impl Config {
                     }
                 }
                 PbxKind::Ari => {
-                    if pbx
-                        .url
-                        .as_deref()
-                        .is_none_or(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-                    {
-                        problem(
-                            &key("url"),
-                            &format!("{:?}", pbx.url.as_deref().unwrap_or("(missing)")),
-                            "set the ARI base URL, e.g. \"http://192.0.2.10:8088\"",
-                        );
+                    let url = pbx.url.as_deref().unwrap_or("");
+                    if let Err(fix) = crate::pbx::ari::base_url(url) {
+                        let shown = if url.contains('@') {
+                            "(not shown)"
+                        } else {
+                            url
+                        };
+                        problem(&key("url"), &format!("{shown:?}"), &fix);
                     }
                 }
             }

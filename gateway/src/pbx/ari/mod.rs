@@ -11,7 +11,68 @@ pub struct AriControl {
     pub originate: crate::pbx::ami::control::OriginateSettings,
 }
 
+/// The ARI base URL as the connector uses it (`http://host:8088`, or with the http.conf
+/// `prefix`, `http://host:8088/asterisk`): a URL copied with its `/ari` path, or with a
+/// trailing `/`, is read the same; one that cannot be a base URL is refused with the fix.
+pub fn base_url(url: &str) -> Result<String, String> {
+    let fix = "use the ARI base URL, e.g. \"http://192.0.2.10:8088\" (without /ari)";
+    let uri: axum::http::Uri = url.trim().parse().map_err(|_| fix.to_owned())?;
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        _ => return Err(fix.to_owned()),
+    };
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        return Err(fix.to_owned());
+    };
+    if uri.query().is_some() || authority.as_str().contains('@') {
+        return Err(format!(
+            "{fix}; no query and no user name (they have their own keys)"
+        ));
+    }
+    let path = uri.path().trim_end_matches('/');
+    let path = path
+        .strip_suffix("/ari")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
 pub mod ivr;
 pub mod model;
 pub mod rest;
 pub mod session;
+
+#[cfg(test)]
+mod tests {
+    use super::base_url;
+
+    #[test]
+    fn base_urls_copied_with_their_ari_path_are_read_the_same_and_wrong_ones_refused() {
+        for url in [
+            "http://192.0.2.10:8088",
+            "http://192.0.2.10:8088/",
+            "http://192.0.2.10:8088/ari",
+            "http://192.0.2.10:8088/ari/",
+        ] {
+            assert_eq!(
+                base_url(url).as_deref(),
+                Ok("http://192.0.2.10:8088"),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            base_url("https://pbx.example.net/asterisk/ari").as_deref(),
+            Ok("https://pbx.example.net/asterisk")
+        );
+        for bad in [
+            "192.0.2.10:8088",
+            "ws://h:8088",
+            "http://u:p@h:8088",
+            "http://h/ari?x=1",
+            "",
+        ] {
+            let e = base_url(bad).unwrap_err();
+            assert!(e.contains("without /ari"), "{bad}: {e}");
+        }
+    }
+}

@@ -37,7 +37,11 @@ impl AriSettings {
     pub fn from_config(pbx: &PbxConfig) -> AriSettings {
         AriSettings {
             name: pbx.name.clone(),
-            url: pbx.url.clone().unwrap_or_default(),
+            url: pbx
+                .url
+                .as_deref()
+                .map(|u| super::base_url(u).unwrap_or_else(|_| u.to_owned()))
+                .unwrap_or_default(),
             app: pbx.app.clone().unwrap_or_default(),
             subscribe_all: pbx.subscribe_all.unwrap_or(false),
             ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(30).max(1)),
