@@ -466,6 +466,9 @@ pub struct PbxConfig {
     pub app: Option<String>,
     /// Events of every channel, not only those in the application (`subscribeAll`).
     pub subscribe_all: Option<bool>,
+    /// Channels that enter the application for anything but the built-in IVR go on in the
+    /// dialplan at once (default true), instead of waiting there forever.
+    pub continue_unhandled: Option<bool>,
     /// The CA of an `https` ARI URL (default: the system's).
     pub ca_file: Option<PathBuf>,
     /// The built-in Stasis IVR (`[pbx.ivr]`).

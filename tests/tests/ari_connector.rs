@@ -90,6 +90,16 @@ async fn the_captured_events_become_call_records() {
     let (sim, records) = run(AriSimOptions::new("gw", "secret")).await;
     check_the_capture(&records);
     let log = sim.log.lock().unwrap();
+    // Channels entering the application (none for a built-in IVR here) go on in the
+    // dialplan: pbxgw only listens.
+    let continued: Vec<&str> = log
+        .requests
+        .iter()
+        .filter(|(m, p)| m == "POST" && p.ends_with("/continue"))
+        .map(|(_, p)| p.as_str())
+        .collect();
+    assert_eq!(continued.len(), 9, "every StasisStart: {continued:?}");
+    assert!(continued.contains(&"/ari/channels/1795316989.0/continue"));
     assert_eq!(log.ws_connects, 1);
     assert!(log
         .requests

@@ -100,8 +100,12 @@ async fn callers_choose_a_digit_and_go_on_in_the_dialplan_with_it() {
             "POST /ari/channels/1795316996.19/continue?context=inbound&extension=queue&priority=1",
         ]
     );
-    // Only the callers sent with the IVR's argument: the click-to-call leg is left alone.
-    assert_eq!(requests_for(&sim, "1795316989.0"), Vec::<String>::new());
+    // Only the callers sent with the IVR's argument: the click-to-call leg is not the IVR's,
+    // so it goes on in the dialplan (`continue_unhandled`, on by default).
+    assert_eq!(
+        requests_for(&sim, "1795316989.0"),
+        ["POST /ari/channels/1795316989.0/continue"]
+    );
     // The digits reach the call records, where the ivr_digit SMS rules read them.
     let ended = wait_until(Duration::from_secs(30), || {
         sim.log.lock().unwrap().replay_done && records(&config).len() >= 9

@@ -77,6 +77,8 @@ impl Visit {
 #[derive(Clone)]
 pub struct Ivr {
     events: mpsc::Sender<AriEvent>,
+    /// The first Stasis() argument the IVR answers to.
+    arg: String,
 }
 
 impl Ivr {
@@ -90,6 +92,7 @@ impl Ivr {
         shutdown: CancellationToken,
     ) -> Ivr {
         let (tx, rx) = mpsc::channel(256);
+        let arg = settings.arg.clone();
         let dispatcher = Dispatcher {
             pbx: pbx.to_owned(),
             settings,
@@ -98,7 +101,12 @@ impl Ivr {
             links,
         };
         tokio::spawn(dispatcher.run(rx, shutdown));
-        Ivr { events: tx }
+        Ivr { events: tx, arg }
+    }
+
+    /// Whether a channel entering the application with these arguments is the IVR's.
+    pub fn takes(&self, args: &[String]) -> bool {
+        args.first() == Some(&self.arg)
     }
 
     /// Hands an event to the IVR. The IVR is a side path: if it falls behind, the event is

@@ -289,6 +289,12 @@ impl AriRest {
             .map(drop)
     }
 
+    /// Leaves the application and goes on at the next priority of the dialplan.
+    pub async fn continue_next(&self, channel: &str) -> Result<(), AriError> {
+        let path = format!("/channels/{}/continue", enc(channel));
+        self.call("POST", &path).await.map(drop)
+    }
+
     /// Leaves the application and goes on in the dialplan.
     pub async fn continue_in_dialplan(
         &self,

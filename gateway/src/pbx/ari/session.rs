@@ -29,6 +29,8 @@ pub struct AriSettings {
     pub url: String,
     pub app: String,
     pub subscribe_all: bool,
+    /// Send channels the application does not handle on in the dialplan.
+    pub continue_unhandled: bool,
     pub ping_every: Duration,
     pub resync_every: Duration,
 }
@@ -44,6 +46,7 @@ impl AriSettings {
                 .unwrap_or_default(),
             app: pbx.app.clone().unwrap_or_default(),
             subscribe_all: pbx.subscribe_all.unwrap_or(false),
+            continue_unhandled: pbx.continue_unhandled.unwrap_or(true),
             ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(30).max(1)),
             resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(5)),
         }
@@ -227,6 +230,31 @@ impl AriSession {
         }
     }
 
+    /// A channel entering pbxgw's application for anything but the built-in IVR goes on in
+    /// the dialplan (the gateway only listens), off the event path.
+    fn continue_if_unhandled(&self, event: &AriEvent) {
+        let AriEvent::StasisStart { args, channel, .. } = event else {
+            return;
+        };
+        if !self.settings.continue_unhandled || self.ivr.as_ref().is_some_and(|i| i.takes(args)) {
+            return;
+        }
+        let (rest, links, link, id) = (
+            self.rest.clone(),
+            self.links.clone(),
+            self.link(),
+            channel.id.clone(),
+        );
+        tokio::spawn(async move {
+            match rest.continue_next(&id).await {
+                Ok(()) => links.count(&format!("{link}:continued")),
+                Err(e) => {
+                    tracing::warn!(channel = id, error = %e, "cannot send a channel on in the dialplan")
+                }
+            }
+        });
+    }
+
     async fn on_frame(&self, text: &str) -> Result<(), AriSessionError> {
         let event = match decode(text) {
             Ok(Decoded::Event(e)) => e,
@@ -246,6 +274,7 @@ impl AriSession {
         if let Some(ivr) = &self.ivr {
             ivr.offer(&event);
         }
+        self.continue_if_unhandled(&event);
         // Stamped on arrival like every connector's events: one clock (the box's) for all
         // records, link losses and reaping, whatever the PBX's clock says.
         let ts_ms = crate::store::now_ms();
@@ -406,6 +435,7 @@ mod tests {
             url: "http://192.0.2.10:8088/".into(),
             app: "gw app".into(),
             subscribe_all: false,
+            continue_unhandled: true,
             ping_every: Duration::from_secs(1),
             resync_every: Duration::from_secs(1),
         };
