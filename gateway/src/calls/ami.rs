@@ -40,7 +40,7 @@
 //!   `stale_after` are reaped. A call that begins and ends entirely while the link is down
 //!   never shows over AMI; Asterisk's own CDR backend is the record of those.
 
-mod presence;
+pub(crate) mod presence;
 
 use std::collections::{HashMap, HashSet};
 

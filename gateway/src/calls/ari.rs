@@ -18,12 +18,16 @@
 //!   last `Dial` status, else the hang-up cause, else `pbx-only`.
 //! * **Details.** DTMF received on the call's channels (`ivr_digits`), holds, recordings of
 //!   the call's channels or bridges.
+//! * **Presence.** `DeviceStateChanged` of phones (not `Local/...` or `Queue:...`
+//!   pseudo-devices) and `EndpointStateChange` become `agent.state`, as AMI's device states
+//!   do (`calls/ami/presence.rs`), one event per real change.
 //! * **Resync.** After a reconnect the session lists the live channels; calls whose channels
 //!   are gone end ("ended during link loss", dated at the loss), unknown live channels are
 //!   adopted; calls nothing confirms for `stale_after_ms` are reaped.
 
 use std::collections::{HashMap, HashSet};
 
+use super::ami::{presence, Presence};
 use super::record::{unanswered_disposition, CallRecord, Direction, Disposition};
 use super::{
     CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording, CallRinging, CallStarted,
@@ -102,6 +106,8 @@ pub struct AriCorrelator {
     started: u64,
     /// Calls closed by the reaper or a resync, for the status page.
     pub reaped: u64,
+    /// Phones' device and endpoint states as agents' states.
+    presence: Presence,
 }
 
 /// `Local/201@ext-00000000;2` -> `Local/201@ext-00000000`: the pair both halves share.
@@ -125,6 +131,7 @@ impl AriCorrelator {
             lost_at: None,
             started: 0,
             reaped: 0,
+            presence: Presence::default(),
         }
     }
 
@@ -207,6 +214,20 @@ impl AriCorrelator {
                         &id,
                         EventBody::CallRecording(CallRecording { file, active }),
                     );
+                }
+            }
+            AriEvent::DeviceStateChanged { device_state, .. } => {
+                let d = device_state;
+                if let Some((agent, state)) = presence::device_state(&d.name, &d.state) {
+                    self.presence.set(out, agent, state, None);
+                }
+            }
+            AriEvent::EndpointStateChange { endpoint, .. } => {
+                let e = endpoint;
+                if let Some((agent, state)) =
+                    presence::endpoint_state(&e.technology, &e.resource, &e.state)
+                {
+                    self.presence.set(out, agent, state, None);
                 }
             }
             AriEvent::ChannelHangupRequest { channel, cause, .. } => {

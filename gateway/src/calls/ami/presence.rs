@@ -11,8 +11,9 @@ use super::extension_of;
 use crate::calls::{AgentState, AgentStateChanged, EventBody, Out};
 use crate::pbx::ami::codec::Message;
 
-/// Device technologies that are not a person's phone.
-const NOT_PHONES: [&str; 7] = [
+/// Device technologies that are not a person's phone (ConfBridge's announcer and recorder,
+/// snoop and media channels of ARI included).
+const NOT_PHONES: [&str; 13] = [
     "Local",
     "Announcer",
     "Recorder",
@@ -20,7 +21,19 @@ const NOT_PHONES: [&str; 7] = [
     "Custom",
     "Park",
     "Stasis",
+    "CBAnn",
+    "CBRec",
+    "Snoop",
+    "UnicastRTP",
+    "AudioSocket",
+    "Message",
 ];
+
+fn is_pseudo(technology: &str) -> bool {
+    NOT_PHONES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(technology))
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Presence {
@@ -54,6 +67,17 @@ impl Presence {
         let (Some(agent), Some(state)) = (agent, state) else {
             return;
         };
+        self.set(out, agent, state, queue);
+    }
+
+    /// An agent's state, as an `agent.state` event when it changed.
+    pub(crate) fn set(
+        &mut self,
+        out: &mut Out<'_>,
+        agent: String,
+        state: AgentState,
+        queue: Option<String>,
+    ) {
         if self.last.get(&agent) == Some(&state) {
             return;
         }
@@ -85,21 +109,50 @@ fn member_state(m: &Message) -> Option<AgentState> {
 }
 
 fn device(m: &Message) -> (Option<String>, Option<AgentState>) {
-    let Some(device) = m.get("Device") else {
-        return (None, None);
-    };
-    let tech = device.split('/').next().unwrap_or_default();
-    if NOT_PHONES.contains(&tech) || !device.contains('/') {
-        return (None, None);
+    match device_state(
+        m.get("Device").unwrap_or_default(),
+        m.get("State").unwrap_or_default(),
+    ) {
+        Some((agent, state)) => (Some(agent), Some(state)),
+        None => (None, None),
     }
-    let state = match m.get("State").unwrap_or_default() {
-        "NOT_INUSE" => Some(AgentState::Ready),
-        "INUSE" | "BUSY" | "ONHOLD" => Some(AgentState::Talking),
-        "RINGING" | "RINGINUSE" => Some(AgentState::Ringing),
-        "UNAVAILABLE" | "INVALID" => Some(AgentState::Unavailable),
-        _ => None,
+}
+
+/// A device state (`PJSIP/201`, `INUSE`) as an agent's, for phones only: pseudo-devices
+/// (`Local/...`, `Queue:...`) and states without a meaning here are `None`. AMI's
+/// `DeviceStateChange` and ARI's `DeviceStateChanged` both come here.
+pub(crate) fn device_state(device: &str, state: &str) -> Option<(String, AgentState)> {
+    // `PJSIP/201`; pseudo-devices are `Local/...`, `Queue:sales_pause_Local/302@agents/n`.
+    let tech = device.split(['/', ':']).next().unwrap_or_default();
+    if is_pseudo(tech) || !device.contains('/') {
+        return None;
+    }
+    let state = match state {
+        "NOT_INUSE" => AgentState::Ready,
+        "INUSE" | "BUSY" | "ONHOLD" => AgentState::Talking,
+        "RINGING" | "RINGINUSE" => AgentState::Ringing,
+        "UNAVAILABLE" | "INVALID" => AgentState::Unavailable,
+        _ => return None,
     };
-    (Some(extension_of(device)), state)
+    Some((extension_of(device), state))
+}
+
+/// An endpoint's registration (`PJSIP`, `201`, `online`) as an agent's state: offline is
+/// unavailable, online is ready until a device state says more.
+pub(crate) fn endpoint_state(
+    technology: &str,
+    resource: &str,
+    state: &str,
+) -> Option<(String, AgentState)> {
+    if is_pseudo(technology) || resource.is_empty() {
+        return None;
+    }
+    let state = match state {
+        "online" => AgentState::Ready,
+        "offline" => AgentState::Unavailable,
+        _ => return None,
+    };
+    Some((extension_of(&format!("{technology}/{resource}")), state))
 }
 
 /// An extension hint's `Status` bit set.

@@ -201,3 +201,68 @@ mod shaped {
         }
     }
 }
+
+#[test]
+fn phones_device_and_endpoint_states_are_agents_and_pseudo_devices_are_not() {
+    let mut c = AriCorrelator::new(AriCorrelatorConfig::new("asterisk"));
+    let frame = |device: &str, state: &str| {
+        format!(
+            r#"{{"type":"DeviceStateChanged","application":"pbxgw","timestamp":"2026-12-02T00:01:47.091+0000","device_state":{{"name":"{device}","state":"{state}"}},"asterisk_id":"02:fc:00:00:00:01"}}"#
+        )
+    };
+    let endpoint = |resource: &str, state: &str| {
+        format!(
+            r#"{{"type":"EndpointStateChange","application":"pbxgw","timestamp":"2026-12-02T00:01:48.000+0000","endpoint":{{"technology":"PJSIP","resource":"{resource}","state":"{state}","channel_ids":[]}}}}"#
+        )
+    };
+    let frames = [
+        endpoint("201", "online"),
+        frame("PJSIP/201", "NOT_INUSE"),
+        frame("PJSIP/201", "RINGING"),
+        frame("PJSIP/201", "INUSE"),
+        frame("PJSIP/201", "INUSE"),
+        frame("Local/201@ext", "INUSE"),
+        frame("Queue:support_avail", "INUSE"),
+        frame("PJSIP/202", "UNAVAILABLE"),
+        endpoint("202", "offline"),
+        frame("PJSIP/201", "NOT_INUSE"),
+    ];
+    let mut states = Vec::new();
+    for text in &frames {
+        let Ok(Decoded::Event(e)) = decode(text) else {
+            panic!("{text}");
+        };
+        for ev in c.on_message(1, text, &e) {
+            if let EventBody::AgentState(a) = ev.body {
+                states.push((a.agent, a.state));
+            }
+        }
+    }
+    use crate::calls::AgentState::*;
+    assert_eq!(
+        states,
+        [
+            ("201".to_owned(), Ready),
+            ("201".to_owned(), Ringing),
+            ("201".to_owned(), Talking),
+            ("202".to_owned(), Unavailable),
+            ("201".to_owned(), Ready),
+        ]
+    );
+    // The subscribe-all capture's devices are all Local/ and Queue: pseudo-devices.
+    let mut c = AriCorrelator::new(AriCorrelatorConfig::new("asterisk"));
+    let capture = crate::fixtures::fixture("asterisk/ari_all_events.jsonl");
+    let agents = capture
+        .lines()
+        .filter_map(|l| match decode(l) {
+            Ok(Decoded::Event(e)) => Some(c.on_message(1, l, &e)),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|e| match e.body {
+            EventBody::AgentState(a) => Some(a.agent),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(agents, Vec::<String>::new());
+}

@@ -201,10 +201,37 @@ pub enum AriEvent {
         timestamp: String,
         channel: Channel,
     },
+    /// A device (a phone, or a pseudo-device such as `Local/...` or `Queue:...`) changed state.
+    DeviceStateChanged {
+        timestamp: String,
+        device_state: DeviceState,
+    },
+    /// An endpoint (`PJSIP/201`) registered or went away.
+    EndpointStateChange {
+        timestamp: String,
+        endpoint: Endpoint,
+    },
+}
+
+/// `{"name":"PJSIP/201","state":"NOT_INUSE"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DeviceState {
+    pub name: String,
+    #[serde(default)]
+    pub state: String,
+}
+
+/// `{"technology":"PJSIP","resource":"201","state":"online",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Endpoint {
+    pub technology: String,
+    pub resource: String,
+    #[serde(default)]
+    pub state: String,
 }
 
 /// The event types [`AriEvent`] knows.
-const KNOWN: [&str; 23] = [
+const KNOWN: [&str; 25] = [
     "StasisStart",
     "StasisEnd",
     "ChannelCreated",
@@ -228,6 +255,8 @@ const KNOWN: [&str; 23] = [
     "ChannelDialplan",
     "ChannelCallerId",
     "ChannelConnectedLine",
+    "DeviceStateChanged",
+    "EndpointStateChange",
 ];
 
 /// One WebSocket frame, decoded.
@@ -294,7 +323,9 @@ impl AriEvent {
             | ChannelVarset { timestamp, .. }
             | ChannelDialplan { timestamp, .. }
             | ChannelCallerId { timestamp, .. }
-            | ChannelConnectedLine { timestamp, .. } => timestamp,
+            | ChannelConnectedLine { timestamp, .. }
+            | DeviceStateChanged { timestamp, .. }
+            | EndpointStateChange { timestamp, .. } => timestamp,
         }
     }
 
@@ -357,9 +388,9 @@ mod tests {
     #[test]
     fn unknown_and_broken_frames_are_typed() {
         assert_eq!(
-            decode(r#"{"type":"EndpointStateChange","endpoint":{}}"#),
+            decode(r#"{"type":"ApplicationReplaced","application":"x"}"#),
             Ok(Decoded::Unknown {
-                kind: "EndpointStateChange".into()
+                kind: "ApplicationReplaced".into()
             })
         );
         assert!(matches!(
