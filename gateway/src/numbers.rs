@@ -93,7 +93,7 @@ pub fn e164(number: &str, plan: &NumberPlan) -> Result<String, NumberError> {
     let Some(outside) = outside else {
         return national_or_international(&digits, number, plan);
     };
-    let rest = &digits[outside.len()..];
+    let rest = &digits[outside.len()..]; // ok: `outside` is a prefix of `digits` (filtered above)
     if let Some(intl) = rest.strip_prefix("00") {
         return Ok(format!("+{intl}"));
     }
@@ -126,6 +126,7 @@ fn national_or_international(
         return Ok(format!("+{intl}"));
     }
     let national = match plan.trunk_prefix.as_deref() {
+        // ok: `t` is a prefix of `digits`, so its length is a character boundary
         Some(t) if digits.len() > t.len() && digits.starts_with(t) => &digits[t.len()..],
         _ => digits,
     };
