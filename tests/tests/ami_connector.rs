@@ -68,8 +68,8 @@ async fn the_replayed_capture_becomes_one_record_per_call() {
     let records = records(&events);
     assert_eq!(
         records.len(),
-        40,
-        "34 driver calls + 4 ARI agent legs + pickup + ARI call"
+        35,
+        "34 driver calls + the ARI call (its 4 agent legs and the parked call's pickup are part of the calls they joined)"
     );
     let mut by = HashMap::new();
     for r in records.values() {

@@ -3,10 +3,12 @@
 //! Mapping rules (the real capture in `fixtures/asterisk/` is the test, with Asterisk's own
 //! `Cdr` events as the oracle):
 //! * **Call identity.** A call is a `Linkedid`; its id is `{pbx}-{Linkedid}`. A channel keeps
-//!   the call it was born in (`Newchannel`). Asterisk later re-links a channel that joins a
-//!   bridge holding an older call (an ARI-originated agent leg, a parked-call pickup); such a
-//!   channel still counts for the call that created it, so that call has its own record
-//!   ("an outbound leg to the agent") and the older call is answered by it.
+//!   the call it was born in (`Newchannel`). When Asterisk re-links a channel into an older
+//!   call (it joined that call's bridge: an agent leg an application originated, a parked
+//!   call's retriever), the call that channel was born in was a helper of the older one: it
+//!   becomes part of it and leaves no record of its own. A call whose first channel was born
+//!   down (placed by the PBX, not arriving) is announced by its first event of substance, not
+//!   after a second, so such a helper never shows as a call.
 //! * **Local channels.** Both halves (`;1`, `;2`) are born together with the same Linkedid, so
 //!   they are one leg of one call. The pseudo-channel `OutgoingSpoolFailed` (a failed
 //!   originate) is not a call.
@@ -18,7 +20,8 @@
 //!   with a channel younger than itself: the party it called, an agent, the operator who
 //!   retrieved it from a parking lot, a conference joined by someone else. This is how
 //!   Asterisk's CDRs pair party A with party B. Holding bridges (parking lots) do not count.
-//!   The younger channel names the `extension`; `AgentConnect` names the queue `agent`.
+//!   The younger channel names the `extension`; `AgentConnect` names the queue `agent` (the
+//!   extension behind the member's interface, the key `agent.state` uses too).
 //!   The entry leg going Up without that (`Answer()` before an IVR or a queue) is a PBX
 //!   answer (`pbx_answered_at`).
 //! * **End.** A call ends when its last channel hangs up. An unanswered call's disposition:
@@ -96,6 +99,8 @@ struct Call {
     started_at: i64,
     last_seen: i64,
     announced: bool,
+    /// Its first channel was born down: the PBX placed it (an originate), it did not arrive.
+    originated: bool,
     /// Uniqueid of the entry leg (or the first channel until one arrives).
     entry: Option<String>,
     entry_is_ringing: bool,
@@ -129,6 +134,7 @@ impl Call {
             started_at: ts,
             last_seen: ts,
             announced: false,
+            originated: false,
             entry: None,
             entry_is_ringing: false,
             direction: Direction::Internal,
@@ -249,15 +255,18 @@ impl AmiCorrelator {
         let Some(event) = msg.event() else {
             return out.events;
         };
+        self.follow_relink(msg);
         if let Some(call) = self.call_of_event(msg) {
-            if let Some(c) = self.calls.get_mut(&call) {
+            let arrived = self.calls.get_mut(&call).is_some_and(|c| {
                 c.last_seen = ts;
-            }
-            if !SETUP_EVENTS.contains(&event) {
+                !c.originated
+            });
+            if arrived && !SETUP_EVENTS.contains(&event) {
                 self.announce(&mut out, &call);
             }
         }
         self.dispatch(&mut out, event, msg);
+        self.announce_originated(&mut out);
         self.presence.on_event(&mut out, event, msg);
         out.events
     }
@@ -302,14 +311,48 @@ impl AmiCorrelator {
             }
             "AgentConnect" => {
                 if let Some(c) = self.call_mut(m.get("Uniqueid")) {
-                    c.agent = known(m.get("MemberName")).map(str::to_owned);
+                    // The agent's key is the extension behind its interface, as in `agent.state`.
                     c.extension = known(m.get("Interface")).map(extension_of);
+                    c.agent.clone_from(&c.extension);
                     c.queue = m.get("Queue").map(str::to_owned).or(c.queue.take());
                 }
             }
             "BlindTransfer" => self.blind_transfer(out, m),
             "AttendedTransfer" => self.attended_transfer(out, m),
             _ => {}
+        }
+    }
+
+    /// Asterisk re-links a channel that joins the bridge of an older call (an agent leg an
+    /// application originated, a parked call's retriever): the call that channel was born in
+    /// was a helper of the older one and becomes part of it, with no record of its own.
+    fn follow_relink(&mut self, m: &Message) {
+        let (Some(uid), Some(linked)) = (m.get("Uniqueid"), m.get("Linkedid")) else {
+            return;
+        };
+        let Some(helper) = self.channels.get(uid).map(|c| c.call.clone()) else {
+            return;
+        };
+        let older = format!("{}-{linked}", self.config.pbx);
+        let (Some(h), Some(o)) = (self.calls.get(&helper), self.calls.get(&older)) else {
+            return;
+        };
+        if helper == older || o.started_at > h.started_at {
+            return;
+        }
+        let Some(helper) = self.calls.remove(&helper) else {
+            return;
+        };
+        for uid in &helper.live {
+            if let Some(c) = self.channels.get_mut(uid) {
+                c.call.clone_from(&older);
+            }
+        }
+        if let Some(call) = self.calls.get_mut(&older) {
+            call.live.extend(helper.live);
+            call.transfers.extend(helper.transfers);
+            call.holds += helper.holds;
+            call.last_seen = call.last_seen.max(helper.last_seen);
         }
     }
 
@@ -351,7 +394,7 @@ impl AmiCorrelator {
                     at,
                     Some("no event and not listed by Asterisk"),
                 );
-            } else if !call.announced && now - call.started_at >= 1_000 {
+            } else if !call.announced && !call.originated && now - call.started_at >= 1_000 {
                 self.announce(&mut out, &id);
             }
         }
@@ -452,6 +495,9 @@ impl AmiCorrelator {
             .calls
             .entry(id.clone())
             .or_insert_with(|| Call::new(id, ts));
+        if call.live.is_empty() && call.entry.is_none() {
+            call.originated = m.get("ChannelState") == Some("0");
+        }
         call.live.insert(uid.to_owned());
         let takes_entry = call.entry.is_none() || (ringing && !call.entry_is_ringing);
         if takes_entry {
@@ -509,6 +555,10 @@ impl AmiCorrelator {
             return;
         }
         call.pbx_answered_at = Some(out.ts);
+        // The PBX answering a call it placed itself is no news until the call reaches someone.
+        if call.originated {
+            return;
+        }
         let id = call.id.clone();
         out.push(
             &id,
@@ -796,6 +846,30 @@ impl AmiCorrelator {
                 to,
             }),
         );
+    }
+
+    /// A call the PBX placed is announced by its first event of substance (it rings someone,
+    /// is answered, ends), not by time: a helper leg that joins an older call a moment later
+    /// must not show as a call of its own.
+    fn announce_originated(&mut self, out: &mut Out<'_>) {
+        let mut i = 0;
+        while i < out.events.len() {
+            let Some(id) = out.events[i].call_id.clone() else {
+                i += 1;
+                continue;
+            };
+            if let Some(call) = self.calls.get_mut(&id).filter(|c| !c.announced) {
+                call.announced = true;
+                let body = EventBody::CallStarted(CallStarted {
+                    direction: call.direction,
+                    caller: call.caller.clone(),
+                    callee: call.callee.clone(),
+                });
+                out.insert(i, call.started_at, Some(&id), body);
+                i += 1;
+            }
+            i += 1;
+        }
     }
 
     fn announce(&mut self, out: &mut Out<'_>, id: &str) {

@@ -1,39 +1,72 @@
-//! ARI correlation: the channel and bridge events of a Stasis application become the same call
-//! records as AMI's (`calls/ami.rs` states the contract; the same dispositions apply).
+//! ARI correlation: the channel and bridge events Asterisk sends on `/ari/events` become the
+//! same call records as AMI's (`calls/ami.rs` states the contract; the same dispositions
+//! apply). ARI gives no `linkedid` and shows the two halves of a Local channel as two
+//! channels, so what makes one call out of many channels is decided here. Two modes:
 //!
-//! Mapping rules:
-//! * **Call identity.** A channel first seen ringing or up (a call arriving into the
-//!   dialplan or the application) starts a call; its id is `{pbx}-{channel id}`. A channel
-//!   first seen `Down` was originated (by a `Dial` or by the application) and waits: it
-//!   joins the call of the channel that dialled it (`Dial` with a caller) or of the first
-//!   channel it shares a bridge with; one that never joins anything is a call of its own.
-//!   Both halves of a Local channel (`;1`, `;2`) are one leg.
-//! * **Caller and callee.** The entry channel's caller-ID number and its dialplan `exten`
-//!   when first seen; inbound when that context is one of `inbound_contexts`.
-//! * **Answered.** A joining channel entering a (non-holding) bridge with the call's channels
-//!   answers the call; it names the `extension`. The entry going Up before that is the PBX's
-//!   own answer (`pbx_answered_at`).
-//! * **End.** A call ends when its last channel is destroyed (or, without `subscribeAll`,
-//!   left the application: nothing more is reported about it). Dispositions as for AMI: the
-//!   last `Dial` status, else the hang-up cause, else `pbx-only`.
-//! * **Details.** DTMF received on the call's channels (`ivr_digits`), holds, recordings of
-//!   the call's channels or bridges.
+//! **Whole PBX** (`subscribe_all = true`, `pbx_wide.rs`): every channel of the PBX is seen.
+//! * **One call = the channels that belong together.** Channels join one call when they are
+//!   the two halves of a Local channel (same name up to the last `;`), when one dials the
+//!   other (`Dial` with a caller: a dial leg, a queue's agent leg, a forward), when they are in
+//!   one mixing bridge at the same time (the customer talks to the person who answered, a
+//!   parked call's retriever, an agent an application bridged in), when a transfer names them
+//!   (`BridgeBlindTransfer`, `BridgeAttendedTransfer`, `BridgeMerged`). A conference
+//!   (`ConfBridge`'s bridge) and a parking lot (holding bridge) do not join calls: their
+//!   members are separate callers.
+//! * **Identity.** The call is that of its earliest channel, the customer-facing leg: its id is
+//!   `{pbx}-{channel id}`; when two calls join, the older one goes on with the other's
+//!   channels. The customer-facing leg and its Local partner are the call's *entry*.
+//! * **Caller and callee.** The caller is the first non-empty caller number of the entry
+//!   (channels are created empty and get their number from `ChannelCallerId`; connected-line
+//!   updates and transfers later do not change it); the callee is the dialplan extension the
+//!   entry was created for. Inbound when the entry is in one of `inbound_contexts`.
+//! * **Answered.** A person answered when a channel that is not the entry shares a mixing
+//!   bridge with the entry: from then on is talk time (`answered_at`, `billsec_s`); that
+//!   channel names the `extension` (and the `agent` when the call was queued). The entry going
+//!   Up before that, with no dialled party answering, is the PBX's own answer
+//!   (`pbx_answered_at`: `Answer()` before an IVR, a queue or a conference).
+//! * **End.** A call ends when its last channel is destroyed. Unanswered: `abandoned` if the
+//!   entry hung up while in `Queue()`, else the last dial status of its legs, else the entry's
+//!   hang-up cause, else `pbx-only` (as for AMI).
+//! * **Not calls.** The `OutgoingSpoolFailed` pseudo-channel of a failed originate, and a call
+//!   made only of Local channels that never reached a device or an inbound context (an
+//!   originate the dialplan answered itself) leave no record.
+//! * **Details.** Queue from the entry's `Queue()` step; recording from its `MixMonitor()`
+//!   step or an ARI recording of one of its channels or bridges; IVR digits from
+//!   `ChannelDtmfReceived` on the entry; holds of any of its channels; transfers (blind: the
+//!   transferer's extension to the dialled extension; attended: the transferer to the
+//!   consultation's target).
+//! * **Live events.** A call arriving from outside (its first channel ringing or up) is
+//!   announced (`call.started`) a second after it began, when its caller ID has settled, or at
+//!   its first ringing, answer, digit or hold; a call the PBX originated only then, so that a
+//!   helper leg that joins an older call a moment later never appears as a call of its own.
+//!
+//! **Application only** (`subscribe_all = false`, `app.rs`): only the channels in pbxgw's Stasis
+//! application are seen, and a channel that leaves it is gone from view.
+//! * A channel first seen ringing or up starts a call; one first seen `Down` was originated (by
+//!   a `Dial` or by the application) and joins the call of the channel that dialled it or of
+//!   the first channel it shares a bridge with; one that never joins anything is a call of
+//!   its own. Both halves of a Local channel are one leg.
+//! * Caller and callee as above, taken when the entry is first seen; answered when a joining
+//!   channel enters a (non-holding) bridge with the call's channels; a call ends when its last
+//!   channel is destroyed or has left the application.
+//!
+//! In both modes:
 //! * **Presence.** `DeviceStateChanged` of phones (not `Local/...` or `Queue:...`
 //!   pseudo-devices) and `EndpointStateChange` become `agent.state`, as AMI's device states
 //!   do (`calls/ami/presence.rs`), one event per real change.
-//! * **Resync.** After a reconnect the session lists the live channels; calls whose channels
-//!   are gone end ("ended during link loss", dated at the loss), unknown live channels are
-//!   adopted; calls nothing confirms for `stale_after_ms` are reaped.
+//! * **Resync.** After a reconnect the session lists the live channels and bridges; calls whose
+//!   channels are gone end ("ended during link loss", dated at the loss), unknown live
+//!   channels are adopted and bridges taken as listed (joining calls by the same rules); calls
+//!   nothing confirms for `stale_after_ms` are reaped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+mod app;
+mod pbx_wide;
 
 use super::ami::{presence, Presence};
-use super::record::{unanswered_disposition, CallRecord, Direction, Disposition};
-use super::{
-    CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording, CallRinging, CallStarted,
-    EventBody, Out, Source,
-};
-use crate::pbx::ari::model::{AriEvent, Channel};
+use super::{CallEvent, Out, Source};
+use crate::pbx::ari::model::AriEvent;
 
 #[derive(Debug, Clone)]
 pub struct AriCorrelatorConfig {
@@ -58,168 +91,59 @@ impl AriCorrelatorConfig {
     }
 }
 
-#[derive(Debug)]
-struct Leg {
-    /// `None` while an originated channel waits to join a call.
-    call: Option<String>,
-    name: String,
-    first_seen: i64,
-    up: bool,
-    gone: bool,
-    dial_status: Option<String>,
-    cause: Option<(i64, String)>,
-}
-
-#[derive(Debug)]
-struct Call {
-    id: String,
-    /// Creation order: of two calls in one bridge, the older is the customer's.
-    seq: u64,
-    entry: String,
-    direction: Direction,
-    caller: Option<String>,
-    caller_name: Option<String>,
-    callee: Option<String>,
-    started_at: i64,
-    last_seen: i64,
-    pbx_answered_at: Option<i64>,
-    answered_at: Option<i64>,
-    extension: Option<String>,
-    dialled: bool,
-    dial_outcome: Option<Disposition>,
-    digits: String,
-    recording: Option<String>,
-    holds: u32,
+enum Mode {
+    App(app::AppCorrelator),
+    Pbx(pbx_wide::PbxWideCorrelator),
 }
 
 pub struct AriCorrelator {
-    config: AriCorrelatorConfig,
-    legs: HashMap<String, Leg>,
-    calls: HashMap<String, Call>,
-    /// Bridge id -> the channels in it; holding bridges are not kept.
-    bridges: HashMap<String, HashSet<String>>,
-    /// Channels of calls already closed, with when: their late events (a `ChannelDestroyed`
-    /// after `StasisEnd`) must not start a call again. Pruned after a minute.
-    closed: HashMap<String, i64>,
-    lost_at: Option<i64>,
-    /// Calls started so far (their `seq`).
-    started: u64,
-    /// Calls closed by the reaper or a resync, for the status page.
-    pub reaped: u64,
+    pbx: String,
+    mode: Mode,
     /// Phones' device and endpoint states as agents' states.
     presence: Presence,
-}
-
-/// `Local/201@ext-00000000;2` -> `Local/201@ext-00000000`: the pair both halves share.
-fn local_pair(name: &str) -> Option<&str> {
-    name.strip_prefix("Local/")?;
-    name.rsplit_once(';').map(|(pair, _)| pair)
-}
-
-fn ringing_or_up(state: &str) -> bool {
-    matches!(state, "Ring" | "Ringing" | "Up")
+    /// When the link was lost, until the next event or resync.
+    lost_at: Option<i64>,
 }
 
 impl AriCorrelator {
     pub fn new(config: AriCorrelatorConfig) -> AriCorrelator {
+        let pbx = config.pbx.clone();
+        let mode = if config.subscribe_all {
+            Mode::Pbx(pbx_wide::PbxWideCorrelator::new(config))
+        } else {
+            Mode::App(app::AppCorrelator::new(config))
+        };
         AriCorrelator {
-            config,
-            legs: HashMap::new(),
-            calls: HashMap::new(),
-            bridges: HashMap::new(),
-            closed: HashMap::new(),
-            lost_at: None,
-            started: 0,
-            reaped: 0,
+            pbx,
+            mode,
             presence: Presence::default(),
+            lost_at: None,
+        }
+    }
+
+    #[cfg(test)]
+    fn app(&self) -> &app::AppCorrelator {
+        match &self.mode {
+            Mode::App(c) => c,
+            Mode::Pbx(_) => panic!("not in application mode"),
         }
     }
 
     pub fn open_calls(&self) -> usize {
-        self.calls.len()
+        match &self.mode {
+            Mode::App(c) => c.open_calls(),
+            Mode::Pbx(c) => c.open_calls(),
+        }
     }
 
     pub fn on_message(&mut self, ts: i64, raw: &str, event: &AriEvent) -> Vec<CallEvent> {
-        let pbx = self.config.pbx.clone();
-        let mut out = Out::new(Source::Ari, &pbx, ts, Some(raw));
+        let mut out = Out::new(Source::Ari, &self.pbx, ts, Some(raw));
         self.lost_at = None;
-        if let Some(channel) = event.channel() {
-            if self.closed.contains_key(&channel.id) {
-                return out.events;
-            }
-            self.see(&mut out, channel);
-        }
-        self.apply(&mut out, event);
-        out.events
-    }
-
-    fn apply(&mut self, out: &mut Out<'_>, event: &AriEvent) {
         match event {
-            AriEvent::Dial {
-                peer,
-                caller,
-                dialstatus,
-                ..
-            } => self.dial(out, peer, caller.as_deref(), dialstatus),
-            AriEvent::ChannelStateChange { channel, .. } if channel.state == "Up" => {
-                self.up(out, &channel.id)
-            }
-            AriEvent::ChannelEnteredBridge {
-                bridge, channel, ..
-            } if bridge.bridge_type != "holding" => self.entered(out, &bridge.id, &channel.id),
-            AriEvent::ChannelLeftBridge {
-                bridge, channel, ..
-            } => {
-                if let Some(members) = self.bridges.get_mut(&bridge.id) {
-                    members.remove(&channel.id);
-                }
-            }
-            AriEvent::BridgeDestroyed { bridge, .. } => {
-                self.bridges.remove(&bridge.id);
-            }
-            AriEvent::ChannelDtmfReceived { channel, digit, .. } => {
-                if let Some(call) = self.call_of_mut(&channel.id) {
-                    call.digits.push_str(digit);
-                    let id = call.id.clone();
-                    out.push(
-                        &id,
-                        EventBody::CallDtmf(CallDtmf {
-                            digit: digit.clone(),
-                        }),
-                    );
-                }
-            }
-            AriEvent::ChannelHold { channel, .. } | AriEvent::ChannelUnhold { channel, .. } => {
-                let held = matches!(event, AriEvent::ChannelHold { .. });
-                let extension = Some(crate::calls::ami::extension_of(&channel.name));
-                if let Some(call) = self.call_of_mut(&channel.id) {
-                    call.holds += u32::from(held);
-                    let id = call.id.clone();
-                    out.push(&id, EventBody::CallHeld(CallHeld { extension, held }));
-                }
-            }
-            AriEvent::RecordingStarted { recording, .. }
-            | AriEvent::RecordingFinished { recording, .. } => {
-                let active = matches!(event, AriEvent::RecordingStarted { .. });
-                let file = if recording.format.is_empty() {
-                    recording.name.clone()
-                } else {
-                    format!("{}.{}", recording.name, recording.format)
-                };
-                if let Some(id) = self.call_of_target(&recording.target_uri) {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        call.recording = Some(file.clone());
-                    }
-                    out.push(
-                        &id,
-                        EventBody::CallRecording(CallRecording { file, active }),
-                    );
-                }
-            }
             AriEvent::DeviceStateChanged { device_state, .. } => {
                 let d = device_state;
                 if let Some((agent, state)) = presence::device_state(&d.name, &d.state) {
-                    self.presence.set(out, agent, state, None);
+                    self.presence.set(&mut out, agent, state, None);
                 }
             }
             AriEvent::EndpointStateChange { endpoint, .. } => {
@@ -227,349 +151,23 @@ impl AriCorrelator {
                 if let Some((agent, state)) =
                     presence::endpoint_state(&e.technology, &e.resource, &e.state)
                 {
-                    self.presence.set(out, agent, state, None);
+                    self.presence.set(&mut out, agent, state, None);
                 }
             }
-            AriEvent::ChannelHangupRequest { channel, cause, .. } => {
-                if let (Some(leg), Some(cause)) = (self.legs.get_mut(&channel.id), cause) {
-                    leg.cause.get_or_insert((*cause, String::new()));
-                }
-            }
-            AriEvent::ChannelDestroyed {
-                channel,
-                cause,
-                cause_txt,
-                ..
-            } => {
-                if let Some(leg) = self.legs.get_mut(&channel.id) {
-                    leg.cause = Some((*cause, cause_txt.clone()));
-                }
-                self.gone(out, &channel.id);
-            }
-            AriEvent::StasisEnd { channel, .. } if !self.config.subscribe_all => {
-                self.gone(out, &channel.id)
-            }
-            _ => {}
-        }
-    }
-
-    /// First sight of a channel: a new call, a Local half joining its pair, or a waiting leg.
-    fn see(&mut self, out: &mut Out<'_>, channel: &Channel) {
-        if let Some(leg) = self.legs.get(&channel.id) {
-            if let Some(call) = leg.call.as_ref().and_then(|c| self.calls.get_mut(c)) {
-                call.last_seen = out.ts;
-            }
-            return;
-        }
-        let partner = local_pair(&channel.name).and_then(|pair| {
-            self.legs
-                .iter()
-                .find(|(_, l)| local_pair(&l.name) == Some(pair) && !l.gone)
-                .map(|(id, l)| (id.clone(), l.call.clone()))
-        });
-        let call = match partner {
-            Some((_, Some(call))) => Some(call),
-            _ if ringing_or_up(&channel.state) => {
-                let call = self.start_call(out, channel);
-                if let Some(leg) = partner.and_then(|(id, _)| self.legs.get_mut(&id)) {
-                    leg.call = Some(call.clone());
-                }
-                Some(call)
-            }
-            _ => None,
-        };
-        self.legs.insert(
-            channel.id.clone(),
-            Leg {
-                call,
-                name: channel.name.clone(),
-                first_seen: out.ts,
-                up: channel.state == "Up",
-                gone: false,
-                dial_status: None,
-                cause: None,
+            _ => match &mut self.mode {
+                Mode::App(c) => c.on_message(&mut out, event),
+                Mode::Pbx(c) => c.on_message(&mut out, event),
             },
-        );
+        }
+        out.events
     }
 
-    fn start_call(&mut self, out: &mut Out<'_>, entry: &Channel) -> String {
-        let id = format!("{}-{}", self.config.pbx, entry.id);
-        let direction = if self
-            .config
-            .inbound_contexts
-            .contains(&entry.dialplan.context)
-        {
-            Direction::Inbound
-        } else {
-            Direction::Internal
-        };
-        let known = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty() && s != "<unknown>");
-        self.started += 1;
-        let call = Call {
-            id: id.clone(),
-            seq: self.started,
-            entry: entry.id.clone(),
-            direction,
-            caller: known(&entry.caller.number),
-            caller_name: known(&entry.caller.name),
-            callee: known(&entry.dialplan.exten),
-            started_at: out.ts,
-            last_seen: out.ts,
-            pbx_answered_at: None,
-            answered_at: None,
-            extension: None,
-            dialled: false,
-            dial_outcome: None,
-            digits: String::new(),
-            recording: None,
-            holds: 0,
-        };
-        out.push(
-            &id,
-            EventBody::CallStarted(CallStarted {
-                direction,
-                caller: call.caller.clone(),
-                callee: call.callee.clone(),
-            }),
-        );
-        self.calls.insert(id.clone(), call);
-        id
-    }
-
-    fn call_of(&self, channel: &str) -> Option<String> {
-        self.legs.get(channel)?.call.clone()
-    }
-
-    fn call_of_mut(&mut self, channel: &str) -> Option<&mut Call> {
-        let id = self.call_of(channel)?;
-        self.calls.get_mut(&id)
-    }
-
-    /// `channel:<id>` or `bridge:<id>` -> the call it belongs to.
-    fn call_of_target(&self, target: &str) -> Option<String> {
-        match target.split_once(':')? {
-            ("channel", id) => self.call_of(id),
-            // The oldest call in the bridge: the customer's, not the agent leg's.
-            ("bridge", id) => self
-                .bridges
-                .get(id)?
-                .iter()
-                .filter_map(|c| self.call_of(c))
-                .filter_map(|c| self.calls.get(&c))
-                .min_by_key(|c| c.seq)
-                .map(|c| c.id.clone()),
-            _ => None,
-        }
-    }
-
-    /// A `Dial` with a caller links the dialled leg to the caller's call; one without (an
-    /// originate) only notes how the leg's dialling went.
-    fn dial(&mut self, out: &mut Out<'_>, peer: &Channel, caller: Option<&Channel>, status: &str) {
-        let Some(call_id) = caller.and_then(|c| self.call_of(&c.id)) else {
-            if let Some(leg) = self.legs.get_mut(&peer.id) {
-                leg.dial_status = Some(status.to_owned()).filter(|s| !s.is_empty());
-            }
-            return;
-        };
-        if let Some(leg) = self.legs.get_mut(&peer.id) {
-            leg.call.get_or_insert_with(|| call_id.clone());
-        }
-        let Some(call) = self.calls.get_mut(&call_id) else {
-            return;
-        };
-        if status.is_empty() {
-            call.dialled = true;
-            out.push(
-                &call_id,
-                EventBody::CallRinging(CallRinging {
-                    extension: crate::calls::ami::extension_of(&peer.name),
-                    caller: call.caller.clone(),
-                }),
-            );
-        } else if let Some((outcome, weak)) = super::record::dial_outcome(status) {
-            if !weak || call.dial_outcome.is_none() {
-                call.dial_outcome = Some(outcome);
-            }
-        }
-    }
-
-    fn up(&mut self, out: &mut Out<'_>, channel: &str) {
-        let Some(leg) = self.legs.get_mut(channel) else {
-            return;
-        };
-        leg.up = true;
-        let Some(call) = leg.call.as_ref().and_then(|c| self.calls.get_mut(c)) else {
-            return;
-        };
-        if call.entry == channel && call.pbx_answered_at.is_none() && call.answered_at.is_none() {
-            call.pbx_answered_at = Some(out.ts);
-            let id = call.id.clone();
-            out.push(
-                &id,
-                EventBody::CallAnswered(CallAnswered {
-                    extension: None,
-                    agent: None,
-                    by_person: false,
-                }),
-            );
-        }
-    }
-
-    fn entered(&mut self, out: &mut Out<'_>, bridge: &str, channel: &str) {
-        let members = self.bridges.entry(bridge.to_owned()).or_default();
-        members.insert(channel.to_owned());
-        let others: Vec<String> = members.iter().filter(|c| *c != channel).cloned().collect();
-        let Some(call_id) = others.iter().find_map(|c| self.call_of(c)) else {
-            return;
-        };
-        let Some(leg) = self.legs.get_mut(channel) else {
-            return;
-        };
-        let joined = leg.call.is_none();
-        if joined {
-            leg.call = Some(call_id.clone());
-        }
-        let name = leg.name.clone();
-        let Some(call) = self.calls.get_mut(&call_id) else {
-            return;
-        };
-        if joined || leg_is_younger(call, channel) {
-            answer(out, call, &name);
-        }
-    }
-
-    fn gone(&mut self, out: &mut Out<'_>, channel: &str) {
-        let Some(leg) = self.legs.get_mut(channel) else {
-            return;
-        };
-        leg.gone = true;
-        let call = leg.call.clone();
-        for members in self.bridges.values_mut() {
-            members.remove(channel);
-        }
-        match call {
-            Some(id) => {
-                let open = self
-                    .legs
-                    .values()
-                    .any(|l| !l.gone && l.call.as_deref() == Some(id.as_str()));
-                if !open {
-                    self.end(out, &id, None);
-                }
-            }
-            // An originated channel that never joined a call is a call of its own.
-            None => self.lone_leg(out, channel),
-        }
-    }
-
-    fn lone_leg(&mut self, out: &mut Out<'_>, channel: &str) {
-        let Some(leg) = self.legs.get(channel) else {
-            return;
-        };
-        let (started, up, status) = (leg.first_seen, leg.up, leg.dial_status.clone());
-        let name = leg.name.clone();
-        let id = format!("{}-{channel}", self.config.pbx);
-        self.started += 1;
-        let call = Call {
-            id: id.clone(),
-            seq: self.started,
-            entry: channel.to_owned(),
-            direction: Direction::Outbound,
-            caller: None,
-            caller_name: None,
-            callee: Some(crate::calls::ami::extension_of(&name)),
-            started_at: started,
-            last_seen: out.ts,
-            pbx_answered_at: None,
-            answered_at: up.then_some(started),
-            extension: up.then(|| crate::calls::ami::extension_of(&name)),
-            dialled: true,
-            dial_outcome: status
-                .as_deref()
-                .and_then(super::record::dial_outcome)
-                .map(|(d, _)| d),
-            digits: String::new(),
-            recording: None,
-            holds: 0,
-        };
-        if let Some(leg) = self.legs.get_mut(channel) {
-            leg.call = Some(id.clone());
-        }
-        self.calls.insert(id.clone(), call);
-        self.end(out, &id, None);
-    }
-
-    /// Closes a call: its record, dated at `out.ts`; `why` when it ended unseen.
-    fn end(&mut self, out: &mut Out<'_>, id: &str, why: Option<&str>) {
-        let Some(call) = self.calls.remove(id) else {
-            return;
-        };
-        let entry = self.legs.get(&call.entry);
-        let cause = entry.and_then(|l| l.cause.clone());
-        let disposition = match (call.answered_at, why) {
-            (Some(_), _) => Disposition::Answered,
-            (None, Some(_)) => Disposition::LinkLost,
-            (None, None) => unanswered_disposition(
-                false,
-                call.dial_outcome,
-                cause.as_ref().map(|c| c.0),
-                call.dialled,
-            ),
-        };
-        let hangup_cause = why
-            .map(str::to_owned)
-            .or_else(|| cause.map(|(_, txt)| txt).filter(|t| !t.is_empty()));
-        let closed: Vec<String> = self
-            .legs
-            .iter()
-            .filter(|(_, l)| l.call.as_deref() == Some(id))
-            .map(|(c, _)| c.clone())
-            .collect();
-        for channel in closed {
-            self.legs.remove(&channel);
-            self.closed.insert(channel, out.ts);
-        }
-        let record = CallRecord {
-            call_id: call.id,
-            direction: call.direction,
-            caller: call.caller,
-            callee: call.callee,
-            extension: call.extension,
-            agent: None,
-            queue: None,
-            started_at: call.started_at,
-            pbx_answered_at: call.pbx_answered_at,
-            answered_at: call.answered_at,
-            ended_at: out.ts,
-            duration_s: 0,
-            billsec_s: 0,
-            disposition,
-            hangup_cause,
-            ivr_digits: Some(call.digits).filter(|d| !d.is_empty()),
-            recording: call.recording,
-            transfers: Vec::new(),
-            holds: call.holds,
-            caller_name: call.caller_name,
-            company: None,
-        }
-        .with_durations();
-        out.push_ended(record);
-    }
-
-    /// Reaps calls nothing confirmed for `stale_after_ms`.
+    /// Time-driven: announcements and reaping.
     pub fn tick(&mut self, now: i64) -> Vec<CallEvent> {
-        let pbx = self.config.pbx.clone();
-        let mut out = Out::new(Source::Ari, &pbx, now, None);
-        self.closed.retain(|_, at| now - *at < 60_000);
-        let stale: Vec<String> = self
-            .calls
-            .values()
-            .filter(|c| now - c.last_seen > self.config.stale_after_ms)
-            .map(|c| c.id.clone())
-            .collect();
-        for id in stale {
-            self.reaped += 1;
-            self.end(&mut out, &id, Some("not seen for an hour"));
+        let mut out = Out::new(Source::Ari, &self.pbx, now, None);
+        match &mut self.mode {
+            Mode::App(c) => c.tick(&mut out),
+            Mode::Pbx(c) => c.tick(&mut out),
         }
         out.events
     }
@@ -579,86 +177,21 @@ impl AriCorrelator {
     }
 
     /// The live picture after a (re)connect, asked for at `asked`: `GET /channels` as
-    /// `ChannelStateChange` snapshots and `GET /bridges` as `BridgeCreated`. Calls whose
-    /// channels are all gone end, dated at the loss; unknown live channels are adopted; bridge
-    /// membership is taken as listed.
+    /// `ChannelStateChange` snapshots and `GET /bridges` as `BridgeCreated`. What ended
+    /// unseen is dated at the loss (or, not knowing it, when the list was asked for).
     pub fn resync(&mut self, asked: i64, ts: i64, live: &[AriEvent]) -> Vec<CallEvent> {
-        let pbx = self.config.pbx.clone();
-        let mut out = Out::new(Source::Ari, &pbx, ts, None);
+        let mut out = Out::new(Source::Ari, &self.pbx, ts, None);
+        let lost = self.lost_at.take().unwrap_or(asked);
         let alive: HashSet<&str> = live
             .iter()
             .filter_map(|e| e.channel().map(|c| c.id.as_str()))
             .collect();
-        let vanished: Vec<String> = self
-            .legs
-            .iter()
-            .filter(|(id, l)| !l.gone && !alive.contains(id.as_str()))
-            .map(|(id, _)| id.clone())
-            .collect();
-        out.ts = self.lost_at.unwrap_or(asked);
-        for id in vanished {
-            if let Some(leg) = self.legs.get_mut(&id) {
-                leg.gone = true;
-            }
+        match &mut self.mode {
+            Mode::App(c) => c.resync(&mut out, lost, &alive, live),
+            Mode::Pbx(c) => c.resync(&mut out, lost, &alive, live),
         }
-        let ended: Vec<String> = self
-            .calls
-            .keys()
-            .filter(|c| {
-                !self
-                    .legs
-                    .values()
-                    .any(|l| !l.gone && l.call.as_deref() == Some(c.as_str()))
-            })
-            .cloned()
-            .collect();
-        for id in ended {
-            self.reaped += 1;
-            self.end(&mut out, &id, Some("ended during link loss"));
-        }
-        self.legs.retain(|_, l| !l.gone);
-        out.ts = ts;
-        for event in live {
-            if let Some(channel) = event.channel() {
-                self.see(&mut out, channel);
-            }
-        }
-        // Bridge membership as Asterisk has it now (what changed while the link was down).
-        self.bridges = live
-            .iter()
-            .filter_map(|e| match e {
-                AriEvent::BridgeCreated { bridge, .. } if bridge.bridge_type != "holding" => {
-                    Some((bridge.id.clone(), bridge.channels.iter().cloned().collect()))
-                }
-                _ => None,
-            })
-            .collect();
-        self.lost_at = None;
         out.events
     }
-}
-
-/// Whether `channel` joined the call after its entry leg (the party that answers).
-fn leg_is_younger(call: &Call, channel: &str) -> bool {
-    call.entry != channel && call.answered_at.is_none()
-}
-
-fn answer(out: &mut Out<'_>, call: &mut Call, name: &str) {
-    if call.answered_at.is_some() {
-        return;
-    }
-    let extension = crate::calls::ami::extension_of(name);
-    call.answered_at = Some(out.ts);
-    call.extension = Some(extension.clone());
-    let id = call.id.clone();
-    out.push(
-        &id,
-        EventBody::CallAnswered(CallAnswered {
-            extension: Some(extension),
-            agent: None,
-            by_person: true,
-        }),
-    );
 }
 
 #[cfg(test)]

@@ -43,14 +43,20 @@ impl<'a> Out<'a> {
     }
 
     pub fn push_event(&mut self, call_id: Option<&str>, body: EventBody) {
-        self.events.push(CallEvent {
-            ts_ms: self.ts,
+        self.insert(self.events.len(), self.ts, call_id, body);
+    }
+
+    /// An event dated `ts` placed before the `at`-th event already out.
+    pub fn insert(&mut self, at: usize, ts: i64, call_id: Option<&str>, body: EventBody) {
+        let event = CallEvent {
+            ts_ms: ts,
             source: self.source,
             pbx: self.pbx.to_owned(),
             call_id: call_id.map(str::to_owned),
             raw: self.raw.map(str::to_owned),
             body,
-        });
+        };
+        self.events.insert(at.min(self.events.len()), event);
     }
 
     /// Emits a call's record dated at its end.

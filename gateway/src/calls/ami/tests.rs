@@ -92,7 +92,9 @@ struct Oracle {
 /// a CDR of the entry leg or of the first-born channel (Asterisk rewrites the destination of
 /// a transferred leg's CDRs); answered when a CDR with a `DestinationChannel` is ANSWERED;
 /// billsec runs from the first moment both parties of such a pair had answered to the end
-/// of the last one.
+/// of the last one. A Linkedid whose channel Asterisk later re-linked into an older one (an
+/// agent leg the application originated, a parked call's retriever) was a helper of that
+/// call, not a call of its own.
 fn oracle(messages: &[(i64, Message)]) -> BTreeMap<String, Oracle> {
     let mut birth = HashMap::new();
     let mut entry: HashMap<String, String> = HashMap::new();
@@ -112,6 +114,14 @@ fn oracle(messages: &[(i64, Message)]) -> BTreeMap<String, Oracle> {
             entry.entry(lid).or_insert(uid);
         }
     }
+    let helpers: std::collections::HashSet<&String> = messages
+        .iter()
+        .filter_map(|(_, m)| {
+            let born_in = birth.get(m.get("Uniqueid")?)?;
+            let now_in = m.get("Linkedid")?;
+            (now_in != born_in && first.contains_key(now_in)).then_some(born_in)
+        })
+        .collect();
     let cdrs: Vec<&Message> = messages
         .iter()
         .map(|(_, m)| m)
@@ -130,6 +140,9 @@ fn oracle(messages: &[(i64, Message)]) -> BTreeMap<String, Oracle> {
     for c in &cdrs {
         let uid = c.get("UniqueID").unwrap();
         let lid = birth[uid].clone();
+        if helpers.contains(&lid) {
+            continue;
+        }
         let o = out.entry(lid.clone()).or_default();
         let entry_uid = entry.get(&lid).unwrap_or(&first[&lid]);
         if uid == entry_uid {
@@ -255,9 +268,7 @@ fn each_flow_ends_as_it_happened() {
             "{r:?}"
         );
         assert!(
-            r.agent
-                .as_deref()
-                .is_some_and(|a| a.starts_with("Agent 30")),
+            r.agent.as_deref().is_some_and(|a| a.starts_with("30")),
             "{r:?}"
         );
     }

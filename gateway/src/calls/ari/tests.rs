@@ -1,13 +1,23 @@
 use super::*;
+use crate::calls::{CallRecord, Direction, Disposition, EventBody};
 use crate::pbx::ari::model::{decode, timestamp_ms, Decoded};
 
-/// The capture through the correlator, each event at its own Asterisk time.
+/// The application's capture through the correlator, each event at its own Asterisk time.
 fn replay() -> (AriCorrelator, Vec<CallEvent>) {
-    let mut c = AriCorrelator::new(AriCorrelatorConfig::new("asterisk"));
+    replay_capture(
+        AriCorrelatorConfig::new("asterisk"),
+        "asterisk/ari_events.jsonl",
+    )
+}
+
+fn replay_capture(config: AriCorrelatorConfig, capture: &str) -> (AriCorrelator, Vec<CallEvent>) {
+    let mut c = AriCorrelator::new(config);
     let mut events = Vec::new();
-    for line in crate::fixtures::fixture("asterisk/ari_events.jsonl").lines() {
-        let Ok(Decoded::Event(e)) = decode(line) else {
-            panic!("{line}");
+    for line in crate::fixtures::fixture(capture).lines() {
+        let e = match decode(line) {
+            Ok(Decoded::Event(e)) => e,
+            Ok(Decoded::Unknown { .. }) => continue,
+            Err(e) => panic!("{e}: {line}"),
         };
         let ts = timestamp_ms(e.timestamp()).unwrap();
         events.extend(c.tick(ts));
@@ -132,12 +142,7 @@ fn a_resync_ends_vanished_calls_and_keeps_live_ones() {
     let (ts, _) = last.unwrap();
     c.link_lost(ts + 10);
     // Asterisk still has one leg of one open call.
-    let survivor = c
-        .legs
-        .iter()
-        .find(|(_, l)| l.call.is_some())
-        .map(|(id, l)| (id.clone(), l.call.clone().unwrap()))
-        .unwrap();
+    let survivor = c.app().a_leg_in_a_call().unwrap();
     let live: Vec<AriEvent> = lines
         .iter()
         .filter_map(|l| match decode(l) {
@@ -154,7 +159,7 @@ fn a_resync_ends_vanished_calls_and_keeps_live_ones() {
         assert_eq!(r.hangup_cause.as_deref(), Some("ended during link loss"));
     }
     assert_eq!(c.open_calls(), 1);
-    assert!(c.calls.contains_key(&survivor.1));
+    assert!(c.app().has_call(&survivor.1));
     // Nothing stays open forever.
     let reaped = records(&c.tick(ts + 2 * 3_600_000));
     assert_eq!(reaped.len(), 1);
@@ -265,4 +270,200 @@ fn phones_device_and_endpoint_states_are_agents_and_pseudo_devices_are_not() {
         })
         .collect::<Vec<_>>();
     assert_eq!(agents, Vec::<String>::new());
+}
+
+/// One line of `ari_all_expected_calls.jsonl`: a call as Asterisk's CDRs tell it.
+#[derive(Debug, serde::Deserialize)]
+struct ExpectedCall {
+    linkedid: String,
+    flow: String,
+    channel_ids: Vec<String>,
+    caller: String,
+    answered: bool,
+    pbx_only: bool,
+    billsec_s: Option<f64>,
+}
+
+fn expected_calls() -> Vec<ExpectedCall> {
+    crate::fixtures::fixture("asterisk/ari_all_expected_calls.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How a record disagrees with the CDRs' account of its call (empty: it agrees).
+fn disagreement(r: &CallRecord, want: &ExpectedCall) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if r.caller.as_deref() != Some(want.caller.as_str()) {
+        wrong.push(format!("caller {:?}, CDR {}", r.caller, want.caller));
+    }
+    let answered = r.disposition == Disposition::Answered;
+    if !want.pbx_only && answered != want.answered {
+        wrong.push(format!(
+            "{} ({:?}), CDR answered={}",
+            r.disposition.as_str(),
+            r.hangup_cause,
+            want.answered
+        ));
+    }
+    if let (true, Some(billsec)) = (want.answered, want.billsec_s) {
+        if (r.billsec_s as f64 - billsec).abs() > 1.0 {
+            wrong.push(format!("billsec {} s, CDR {billsec} s", r.billsec_s));
+        }
+    }
+    wrong
+}
+
+/// Every record of a replay against the CDRs: each call exactly one record, no record for
+/// anything else, caller, answered and talk time agreeing. Returns the disagreements.
+fn compare_with_cdrs(records: &[CallRecord], pbx: &str) -> Vec<String> {
+    let expected = expected_calls();
+    let root = |r: &CallRecord| r.call_id.trim_start_matches(&format!("{pbx}-")).to_owned();
+    let mut problems = Vec::new();
+    for want in &expected {
+        let mine: Vec<&CallRecord> = records
+            .iter()
+            .filter(|r| want.channel_ids.contains(&root(r)))
+            .collect();
+        match mine.as_slice() {
+            [r] => {
+                for wrong in disagreement(r, want) {
+                    problems.push(format!("{} ({}): {wrong}", want.linkedid, want.flow));
+                }
+            }
+            _ => problems.push(format!(
+                "{} ({}): {} records {:?}",
+                want.linkedid,
+                want.flow,
+                mine.len(),
+                mine.iter().map(|r| &r.call_id).collect::<Vec<_>>()
+            )),
+        }
+    }
+    for r in records {
+        if !expected.iter().any(|w| w.channel_ids.contains(&root(r))) {
+            problems.push(format!("a record for no call: {r:?}"));
+        }
+    }
+    problems
+}
+
+fn whole_pbx() -> AriCorrelatorConfig {
+    let mut config = AriCorrelatorConfig::new("asterisk");
+    config.subscribe_all = true;
+    config
+}
+
+/// The subscribe-all capture (40 calls of every flow on a live Asterisk 22) through the
+/// whole-PBX correlator, checked against Asterisk's own CDRs of the same minutes.
+#[test]
+fn whole_pbx_records_agree_with_asterisks_cdrs() {
+    let (c, events) = replay_capture(whole_pbx(), "asterisk/ari_all_events.jsonl");
+    let records = records(&events);
+    let problems = compare_with_cdrs(&records, "asterisk");
+    for p in &problems {
+        println!("{p}");
+    }
+    assert!(problems.is_empty(), "{} disagreements", problems.len());
+    assert_eq!(records.len(), 40);
+    assert_eq!(c.open_calls(), 0, "every call ended");
+}
+/// The AMI stream of the same minutes (`ari_all_ami_events.jsonl`: one JSON object per
+/// event, the headers as keys, `_t` the arrival time in epoch seconds).
+fn ami_of_the_same_minutes() -> Vec<(i64, crate::pbx::ami::codec::Message)> {
+    let text = crate::fixtures::fixture("asterisk/ari_all_ami_events.jsonl");
+    let mut messages = Vec::new();
+    for line in text.lines() {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+        let ts = (map["_t"].as_f64().unwrap() * 1000.0) as i64;
+        let mut headers = Vec::new();
+        for (key, value) in map.into_iter().filter(|(k, _)| k != "_t") {
+            let values = match value {
+                serde_json::Value::Array(items) => items,
+                one => vec![one],
+            };
+            for v in values {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                headers.push((key.clone(), text));
+            }
+        }
+        messages.push((ts, crate::pbx::ami::codec::Message { headers }));
+    }
+    messages
+}
+
+fn ami_records() -> Vec<CallRecord> {
+    use crate::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
+    let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("asterisk"));
+    let mut events = Vec::new();
+    for (ts, m) in ami_of_the_same_minutes() {
+        events.extend(c.tick(ts));
+        events.extend(c.on_message(ts, "", &m));
+    }
+    records(&events)
+}
+
+/// The AMI correlator on the AMI stream of the same minutes meets the same bar.
+#[test]
+fn ami_of_the_same_minutes_agrees_with_asterisks_cdrs() {
+    let records = ami_records();
+    let problems = compare_with_cdrs(&records, "asterisk");
+    for p in &problems {
+        println!("{p}");
+    }
+    assert!(problems.is_empty(), "{} disagreements", problems.len());
+}
+
+/// What a supervisor reads of one call, whichever connector watched it.
+fn summary(r: &CallRecord) -> String {
+    let transfers: Vec<String> = r
+        .transfers
+        .iter()
+        .map(|t| format!("{:?} {:?}->{:?}", t.kind, t.from, t.to))
+        .collect();
+    format!(
+        "caller {:?} callee {:?} {} ext {:?} agent {:?} queue {:?} transfers {transfers:?}",
+        r.caller,
+        r.callee,
+        r.disposition.as_str(),
+        r.extension,
+        r.agent,
+        r.queue,
+    )
+}
+
+/// ARI with `subscribe_all` and AMI give the same record for each call.
+#[test]
+fn ari_and_ami_give_the_same_record_for_each_call() {
+    let (_, events) = replay_capture(whole_pbx(), "asterisk/ari_all_events.jsonl");
+    let ari = records(&events);
+    let ami = ami_records();
+    let mut differ = Vec::new();
+    for want in expected_calls() {
+        let of = |records: &[CallRecord]| {
+            records
+                .iter()
+                .find(|r| r.call_id == format!("asterisk-{}", want.linkedid))
+                .cloned()
+        };
+        let (Some(a), Some(m)) = (of(&ari), of(&ami)) else {
+            differ.push(format!("{}: missing on one side", want.linkedid));
+            continue;
+        };
+        if summary(&a) != summary(&m) || (a.billsec_s - m.billsec_s).abs() > 1 {
+            differ.push(format!(
+                "{} ({}):\n  ARI {} billsec {}\n  AMI {} billsec {}",
+                want.linkedid,
+                want.flow,
+                summary(&a),
+                a.billsec_s,
+                summary(&m),
+                m.billsec_s
+            ));
+        }
+    }
+    for d in &differ {
+        println!("{d}");
+    }
+    assert!(differ.is_empty(), "{} calls differ", differ.len());
 }

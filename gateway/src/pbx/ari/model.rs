@@ -52,6 +52,9 @@ pub struct Bridge {
     pub bridge_type: String,
     #[serde(default)]
     pub name: String,
+    /// Who made it: `ConfBridge`, `Parking`, `Stasis`, or empty for a dialplan bridge.
+    #[serde(default)]
+    pub creator: String,
     #[serde(default)]
     pub channels: Vec<String>,
 }
@@ -127,6 +130,9 @@ pub enum AriEvent {
         dialstatus: String,
         #[serde(default)]
         dialstring: Option<String>,
+        /// Where the dialled party forwarded the call, if it did.
+        #[serde(default)]
+        forward: String,
         peer: Channel,
         #[serde(default)]
         caller: Option<Box<Channel>>,
@@ -148,6 +154,43 @@ pub enum AriEvent {
     BridgeDestroyed {
         timestamp: String,
         bridge: Bridge,
+    },
+    /// `bridge_from`'s channels moved into `bridge` (an attended transfer joining two calls).
+    BridgeMerged {
+        timestamp: String,
+        bridge: Bridge,
+        bridge_from: Bridge,
+    },
+    /// `channel` sent `transferee` to `exten`@`context`.
+    BridgeBlindTransfer {
+        timestamp: String,
+        channel: Channel,
+        #[serde(default)]
+        transferee: Option<Box<Channel>>,
+        #[serde(default)]
+        replace_channel: Option<Box<Channel>>,
+        #[serde(default)]
+        exten: String,
+        #[serde(default)]
+        context: String,
+        #[serde(default)]
+        result: String,
+    },
+    /// The transferer (talking to the transferee on its first leg and to the target on its
+    /// second) joined the two.
+    BridgeAttendedTransfer {
+        timestamp: String,
+        transferer_first_leg: Box<Channel>,
+        #[serde(default)]
+        transferer_second_leg: Option<Box<Channel>>,
+        #[serde(default)]
+        transferee: Option<Box<Channel>>,
+        #[serde(default)]
+        transfer_target: Option<Box<Channel>>,
+        #[serde(default)]
+        replace_channel: Option<Box<Channel>>,
+        #[serde(default)]
+        result: String,
     },
     ChannelHold {
         timestamp: String,
@@ -231,7 +274,7 @@ pub struct Endpoint {
 }
 
 /// The event types [`AriEvent`] knows.
-const KNOWN: [&str; 25] = [
+const KNOWN: [&str; 28] = [
     "StasisStart",
     "StasisEnd",
     "ChannelCreated",
@@ -244,6 +287,9 @@ const KNOWN: [&str; 25] = [
     "ChannelLeftBridge",
     "BridgeCreated",
     "BridgeDestroyed",
+    "BridgeMerged",
+    "BridgeBlindTransfer",
+    "BridgeAttendedTransfer",
     "ChannelHold",
     "ChannelUnhold",
     "PlaybackStarted",
@@ -263,7 +309,7 @@ const KNOWN: [&str; 25] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded {
     Event(Box<AriEvent>),
-    /// A type this gateway does not use (`ApplicationReplaced`, `EndpointStateChange`, ...).
+    /// A type this gateway does not use (`ApplicationReplaced`, `ChannelUserevent`, ...).
     Unknown {
         kind: String,
     },
@@ -313,6 +359,9 @@ impl AriEvent {
             | ChannelLeftBridge { timestamp, .. }
             | BridgeCreated { timestamp, .. }
             | BridgeDestroyed { timestamp, .. }
+            | BridgeMerged { timestamp, .. }
+            | BridgeBlindTransfer { timestamp, .. }
+            | BridgeAttendedTransfer { timestamp, .. }
             | ChannelHold { timestamp, .. }
             | ChannelUnhold { timestamp, .. }
             | PlaybackStarted { timestamp, .. }
@@ -346,7 +395,12 @@ impl AriEvent {
             | ChannelUnhold { channel, .. }
             | ChannelDialplan { channel, .. }
             | ChannelCallerId { channel, .. }
-            | ChannelConnectedLine { channel, .. } => Some(channel),
+            | ChannelConnectedLine { channel, .. }
+            | BridgeBlindTransfer { channel, .. } => Some(channel),
+            BridgeAttendedTransfer {
+                transferer_first_leg,
+                ..
+            } => Some(transferer_first_leg),
             Dial { peer, .. } => Some(peer),
             ChannelVarset { channel, .. } => channel.as_ref(),
             _ => None,
