@@ -117,6 +117,8 @@ pub(super) struct PbxWideCorrelator {
     local_pairs: HashMap<String, String>,
     closed: HashMap<String, i64>,
     seen: u64,
+    /// A resync is adopting the channels Asterisk lists.
+    adopting: bool,
     next_scan: i64,
     /// Calls closed by the reaper or a resync.
     pub reaped: u64,
@@ -148,6 +150,7 @@ impl PbxWideCorrelator {
             local_pairs: HashMap::new(),
             closed: HashMap::new(),
             seen: 0,
+            adopting: false,
             next_scan: i64::MIN,
             reaped: 0,
             joined_after_announce: 0,
@@ -320,9 +323,12 @@ impl PbxWideCorrelator {
 
     fn new_channel(&mut self, out: &mut Out<'_>, channel: &Channel) -> String {
         self.seen += 1;
+        // Asterisk's clock orders channels; the call's times are ours, except for a channel
+        // adopted in a resync, whose start we only know from Asterisk.
         let created = timestamp_ms(&channel.creationtime)
             .filter(|c| *c <= out.ts)
             .unwrap_or(out.ts);
+        let started_at = if self.adopting { created } else { out.ts };
         let key = channel.id.clone();
         self.chans.insert(
             key.clone(),
@@ -349,7 +355,7 @@ impl PbxWideCorrelator {
             caller: None,
             caller_name: None,
             callee: known(&channel.dialplan.exten),
-            started_at: created,
+            started_at,
             last_seen: out.ts,
             pbx_answered_at: None,
             answered_at: None,
@@ -872,11 +878,13 @@ impl PbxWideCorrelator {
             self.end(out, &key, Some("ended during link loss"));
         }
         out.ts = ts;
+        self.adopting = true;
         for event in live {
             if let Some(channel) = event.channel() {
                 self.see(out, channel);
             }
         }
+        self.adopting = false;
         self.bridges.clear();
         for event in live {
             if let AriEvent::BridgeCreated { bridge, .. } = event {

@@ -467,3 +467,129 @@ fn ari_and_ami_give_the_same_record_for_each_call() {
     }
     assert!(differ.is_empty(), "{} calls differ", differ.len());
 }
+
+/// What `GET /channels` and `GET /bridges` would answer after the capture's first `upto`
+/// frames: each live channel's latest snapshot, each bridge with its members.
+fn snapshot(frames: &[AriEvent]) -> Vec<AriEvent> {
+    use std::collections::BTreeMap;
+    let mut channels: BTreeMap<String, crate::pbx::ari::model::Channel> = BTreeMap::new();
+    let mut bridges: BTreeMap<String, crate::pbx::ari::model::Bridge> = BTreeMap::new();
+    for e in frames {
+        match e {
+            AriEvent::ChannelDestroyed { channel, .. } => {
+                channels.remove(&channel.id);
+            }
+            AriEvent::BridgeCreated { bridge, .. } => {
+                bridges.insert(bridge.id.clone(), bridge.clone());
+            }
+            AriEvent::BridgeDestroyed { bridge, .. } => {
+                bridges.remove(&bridge.id);
+            }
+            AriEvent::ChannelEnteredBridge { bridge, .. }
+            | AriEvent::ChannelLeftBridge { bridge, .. }
+            | AriEvent::BridgeMerged { bridge, .. } => {
+                bridges.insert(bridge.id.clone(), bridge.clone());
+            }
+            _ => {}
+        }
+        if let Some(c) = e.channel() {
+            if !matches!(e, AriEvent::ChannelDestroyed { .. }) {
+                channels.insert(c.id.clone(), c.clone());
+            }
+        }
+    }
+    let timestamp = String::from("2026-12-02T00:00:00.000+0000");
+    channels
+        .into_values()
+        .map(|channel| AriEvent::ChannelStateChange {
+            timestamp: timestamp.clone(),
+            channel,
+        })
+        .chain(bridges.into_values().map(|bridge| AriEvent::BridgeCreated {
+            timestamp: timestamp.clone(),
+            bridge,
+        }))
+        .collect()
+}
+
+/// The WebSocket drops 30 s into the subscribe-all capture and comes back 10 s later with
+/// the live channels and bridges: calls up across the gap go on as one record each under the
+/// id they had, calls that ended in the gap are closed as ended during link loss (dated at
+/// the loss), and nothing gets a record that is not a call.
+#[test]
+fn whole_pbx_resync_keeps_calls_across_a_gap() {
+    let frames: Vec<(i64, String, AriEvent)> =
+        crate::fixtures::fixture("asterisk/ari_all_events.jsonl")
+            .lines()
+            .filter_map(|l| match decode(l) {
+                Ok(Decoded::Event(e)) => Some((timestamp_ms(e.timestamp())?, l.to_owned(), *e)),
+                _ => None,
+            })
+            .collect();
+    let t0 = frames[0].0;
+    let drop_at = frames.iter().position(|f| f.0 >= t0 + 30_000).unwrap();
+    let back_at = frames.iter().position(|f| f.0 >= t0 + 40_000).unwrap();
+    let mut c = AriCorrelator::new(whole_pbx());
+    let mut events = Vec::new();
+    for (ts, raw, e) in &frames[..drop_at] {
+        events.extend(c.tick(*ts));
+        events.extend(c.on_message(*ts, raw, e));
+    }
+    let open_before: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind() == "call.started")
+        .filter_map(|e| e.call_id.clone())
+        .filter(|id| !records(&events).iter().any(|r| &r.call_id == id))
+        .collect();
+    let lost = frames[drop_at - 1].0 + 1;
+    c.link_lost(lost);
+    let (back, _, _) = &frames[back_at];
+    let live: Vec<AriEvent> = snapshot(
+        &frames[..back_at]
+            .iter()
+            .map(|f| f.2.clone())
+            .collect::<Vec<_>>(),
+    );
+    events.extend(c.resync(back - 100, *back, &live));
+    for (ts, raw, e) in &frames[back_at..] {
+        events.extend(c.tick(*ts));
+        events.extend(c.on_message(*ts, raw, e));
+    }
+    let all = records(&events);
+    assert_eq!(c.open_calls(), 0, "every call ended");
+    let mut ids: Vec<&str> = all.iter().map(|r| r.call_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "one record per call");
+    let expected = expected_calls();
+    for r in &all {
+        let root = r.call_id.trim_start_matches("asterisk-");
+        assert!(
+            expected
+                .iter()
+                .any(|w| w.channel_ids.iter().any(|c| c == root)),
+            "a record for no call: {r:?}"
+        );
+    }
+    let ended_unseen: Vec<&CallRecord> = all
+        .iter()
+        .filter(|r| r.hangup_cause.as_deref() == Some("ended during link loss"))
+        .collect();
+    assert!(!ended_unseen.is_empty(), "some calls ended in the gap");
+    for r in &ended_unseen {
+        assert_eq!(r.ended_at, lost, "{r:?}");
+    }
+    assert!(!open_before.is_empty());
+    for id in &open_before {
+        assert_eq!(
+            all.iter().filter(|r| &r.call_id == id).count(),
+            1,
+            "{id} open at the drop has one record"
+        );
+    }
+    let across = open_before
+        .iter()
+        .filter(|id| all.iter().any(|r| &r.call_id == *id && r.ended_at > *back))
+        .count();
+    assert!(across > 0, "some calls were up across the gap");
+}
