@@ -6,6 +6,7 @@
 //! install or look at is the right tool.
 
 pub mod bench;
+pub mod cdr;
 pub mod feeder;
 pub mod harness;
 /// The simulators live with `pbxgw demo`.

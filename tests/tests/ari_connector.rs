@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pbxgw::calls::{CallRecord, Disposition, EventBody, LinkState};
+use pbxgw::calls::{CallRecord, Disposition, LinkState};
 use pbxgw::config::Config;
 use pbxgw::pbx::ari::rest::{AriError, AriRest};
 use pbxgw::runtime::Gateway;
-use pbxgw_tests::harness::{stored_events, wait_until};
+use pbxgw_tests::harness::{stored_records, wait_until};
 use pbxgw_tests::sim::ari::{AriSim, AriSimOptions};
 
 fn config(dir: &std::path::Path, sim: &AriSim, password: &str) -> Config {
@@ -24,12 +24,9 @@ fn config(dir: &std::path::Path, sim: &AriSim, password: &str) -> Config {
 }
 
 fn records(config: &Config) -> BTreeMap<String, CallRecord> {
-    stored_events(config)
+    stored_records(config)
         .into_iter()
-        .filter_map(|e| match e.body {
-            Ok(EventBody::CallEnded(r)) => Some((r.call_id.clone(), *r)),
-            _ => None,
-        })
+        .map(|r| (r.call_id.clone(), r))
         .collect()
 }
 

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use pbxgw::calls::{CallRecord, EventBody};
+use pbxgw::calls::CallRecord;
 use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
-use pbxgw_tests::harness::{stored_events, wait_until};
+use pbxgw_tests::harness::{stored_records, wait_until};
 use pbxgw_tests::sim::ari::{AriSim, AriSimOptions};
 
 fn config(dir: &std::path::Path, sim: &AriSim, arg: &str, timeout_s: u64) -> Config {
@@ -75,16 +75,6 @@ fn requests_for(sim: &AriSim, channel: &str) -> Vec<String> {
         .collect()
 }
 
-fn records(config: &Config) -> Vec<CallRecord> {
-    stored_events(config)
-        .into_iter()
-        .filter_map(|e| match e.body {
-            Ok(EventBody::CallEnded(r)) => Some(*r),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_choose_a_digit_and_go_on_in_the_dialplan_with_it() {
     let (sim, _dir, config, gateway) = start(20.0, "inbound", 5).await;
@@ -108,11 +98,11 @@ async fn callers_choose_a_digit_and_go_on_in_the_dialplan_with_it() {
     );
     // The digits reach the call records, where the ivr_digit SMS rules read them.
     let ended = wait_until(Duration::from_secs(30), || {
-        sim.log.lock().unwrap().replay_done && records(&config).len() >= 9
+        sim.log.lock().unwrap().replay_done && stored_records(&config).len() >= 9
     })
     .await;
     assert!(ended);
-    let customers: Vec<CallRecord> = records(&config)
+    let customers: Vec<CallRecord> = stored_records(&config)
         .into_iter()
         .filter(|r| r.callee.as_deref() == Some("stasis"))
         .collect();

@@ -91,6 +91,22 @@ impl AriCorrelatorConfig {
     }
 }
 
+/// What a resync learnt: the channels Asterisk listed, when the list was asked for, and when
+/// the link was lost (what ended unseen is dated then).
+struct Listing<'a> {
+    alive: HashSet<&'a str>,
+    asked: i64,
+    lost: i64,
+}
+
+impl Listing<'_> {
+    /// A channel known before the list was asked for and not in it has gone; one first seen
+    /// after was created since (its events raced the list).
+    fn vanished(&self, channel: &str, first_seen: i64) -> bool {
+        first_seen < self.asked && !self.alive.contains(channel)
+    }
+}
+
 enum Mode {
     App(app::AppCorrelator),
     Pbx(pbx_wide::PbxWideCorrelator),
@@ -181,14 +197,17 @@ impl AriCorrelator {
     /// unseen is dated at the loss (or, not knowing it, when the list was asked for).
     pub fn resync(&mut self, asked: i64, ts: i64, live: &[AriEvent]) -> Vec<CallEvent> {
         let mut out = Out::new(Source::Ari, &self.pbx, ts, None);
-        let lost = self.lost_at.take().unwrap_or(asked);
-        let alive: HashSet<&str> = live
-            .iter()
-            .filter_map(|e| e.channel().map(|c| c.id.as_str()))
-            .collect();
+        let listing = Listing {
+            alive: live
+                .iter()
+                .filter_map(|e| e.channel().map(|c| c.id.as_str()))
+                .collect(),
+            asked,
+            lost: self.lost_at.take().unwrap_or(asked),
+        };
         match &mut self.mode {
-            Mode::App(c) => c.resync(&mut out, lost, &alive, live),
-            Mode::Pbx(c) => c.resync(&mut out, lost, &alive, live),
+            Mode::App(c) => c.resync(&mut out, &listing, live),
+            Mode::Pbx(c) => c.resync(&mut out, &listing, live),
         }
         out.events
     }

@@ -60,6 +60,14 @@ impl CallEvent {
     pub fn kind(&self) -> &'static str {
         self.body.kind()
     }
+
+    /// The call record, if this is a `call.ended`.
+    pub fn record(&self) -> Option<&super::CallRecord> {
+        match &self.body {
+            EventBody::CallEnded(r) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,17 @@ pub fn stored_events(config: &pbxgw::config::Config) -> Vec<pbxgw::store::Stored
         .unwrap_or_default()
 }
 
+/// The call records the gateway has stored, in the order they ended.
+pub fn stored_records(config: &pbxgw::config::Config) -> Vec<pbxgw::calls::CallRecord> {
+    stored_events(config)
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Ok(pbxgw::calls::EventBody::CallEnded(r)) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Waits until the gateway's link `name` is in `state`; false after `limit`.
 pub async fn wait_for_link(
     gateway: &pbxgw::runtime::Gateway,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::AriCorrelatorConfig;
+use super::{AriCorrelatorConfig, Listing};
 use crate::calls::record::{unanswered_disposition, CallRecord, Direction, Disposition};
 use crate::calls::{
     CallAnswered, CallDtmf, CallHeld, CallRecording, CallRinging, CallStarted, EventBody, Out,
@@ -501,7 +501,10 @@ impl AppCorrelator {
     /// Reaps calls nothing confirmed for `stale_after_ms`.
     pub fn tick(&mut self, out: &mut Out<'_>) {
         let now = out.ts;
-        self.closed.retain(|_, at| now - *at < 60_000);
+        // As long as a call may last: a channel that left the application can come back (a
+        // second `Stasis()` in the dialplan) and must not reopen its closed call.
+        let memory = self.config.stale_after_ms;
+        self.closed.retain(|_, at| now - *at < memory);
         let stale: Vec<String> = self
             .calls
             .values()
@@ -519,21 +522,15 @@ impl AppCorrelator {
     /// `ChannelStateChange` snapshots and `GET /bridges` as `BridgeCreated`. Calls whose
     /// channels are all gone end, dated at the loss; unknown live channels are adopted; bridge
     /// membership is taken as listed.
-    pub fn resync(
-        &mut self,
-        out: &mut Out<'_>,
-        lost: i64,
-        alive: &HashSet<&str>,
-        live: &[AriEvent],
-    ) {
+    pub fn resync(&mut self, out: &mut Out<'_>, listing: &Listing<'_>, live: &[AriEvent]) {
         let ts = out.ts;
         let vanished: Vec<String> = self
             .legs
             .iter()
-            .filter(|(id, l)| !l.gone && !alive.contains(id.as_str()))
+            .filter(|(id, l)| !l.gone && listing.vanished(id, l.first_seen))
             .map(|(id, _)| id.clone())
             .collect();
-        out.ts = lost;
+        out.ts = listing.lost;
         for id in vanished {
             if let Some(leg) = self.legs.get_mut(&id) {
                 leg.gone = true;
@@ -556,8 +553,9 @@ impl AppCorrelator {
         }
         self.legs.retain(|_, l| !l.gone);
         out.ts = ts;
-        for event in live {
-            if let Some(channel) = event.channel() {
+        // A channel of a call already closed cannot start it again under the same id.
+        for channel in live.iter().filter_map(AriEvent::channel) {
+            if !self.closed.contains_key(&channel.id) {
                 self.see(out, channel);
             }
         }

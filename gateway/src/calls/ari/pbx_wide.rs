@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::AriCorrelatorConfig;
+use super::{AriCorrelatorConfig, Listing};
 use crate::calls::ami::extension_of;
 use crate::calls::record::{
     dial_outcome, unanswered_disposition, CallRecord, Direction, Disposition, Transfer,
@@ -28,6 +28,7 @@ struct Chan {
     /// The key of the call it belongs to (the call's first channel).
     call: String,
     name: String,
+    first_seen: i64,
     gone: bool,
     /// The dialplan application it runs now (`Queue`: a hang-up now abandons the call).
     app: String,
@@ -335,6 +336,7 @@ impl PbxWideCorrelator {
             Chan {
                 call: key.clone(),
                 name: channel.name.clone(),
+                first_seen: out.ts,
                 gone: false,
                 app: String::new(),
                 cause: None,
@@ -849,16 +851,10 @@ impl PbxWideCorrelator {
     /// link was lost): calls whose channels are
     /// all gone end, dated at the loss; unknown live channels are adopted; bridges are taken
     /// as listed and join calls as the events would have.
-    pub fn resync(
-        &mut self,
-        out: &mut Out<'_>,
-        lost: i64,
-        alive: &HashSet<&str>,
-        live: &[AriEvent],
-    ) {
+    pub fn resync(&mut self, out: &mut Out<'_>, listing: &Listing<'_>, live: &[AriEvent]) {
         let ts = out.ts;
         for (id, chan) in &mut self.chans {
-            if !alive.contains(id.as_str()) {
+            if listing.vanished(id, chan.first_seen) {
                 chan.gone = true;
             }
         }
@@ -872,7 +868,7 @@ impl PbxWideCorrelator {
             })
             .map(|(key, _)| key.clone())
             .collect();
-        out.ts = lost;
+        out.ts = listing.lost;
         for key in ended {
             self.reaped += 1;
             self.end(out, &key, Some("ended during link loss"));

@@ -1,6 +1,7 @@
 //! A fake Asterisk ARI on a loopback port: the WebSocket `/ari/events` (basic auth checked on
-//! the upgrade, 401 otherwise) replays the real capture `ari_events.jsonl` paced by its own
-//! timestamps at any speed, and can close the connection after some frames and go on from
+//! the upgrade, 401 otherwise) replays a real capture (`ari_events.jsonl`, what a Stasis
+//! application sees, or `ari_all_events.jsonl`, the whole PBX) paced by its own timestamps at
+//! any speed, and can close the connection after some frames and go on from
 //! there on the next one, as a link loss would look. REST answers come from the captured
 //! exchanges `ari_rest.jsonl` (in their order for a repeated request); `GET /channels` lists
 //! the channels the replay has announced and not yet destroyed; anything else about a
@@ -22,6 +23,8 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 pub struct AriSimOptions {
     pub username: String,
     pub password: String,
+    /// The capture replayed, under the fixtures folder.
+    pub capture: &'static str,
     /// Capture seconds per real second; 0 sends as fast as the socket takes it.
     pub speed: f64,
     /// Close the first WebSocket after this many frames (the next one goes on from there).
@@ -38,6 +41,7 @@ impl AriSimOptions {
         AriSimOptions {
             username: username.into(),
             password: password.into(),
+            capture: "asterisk/ari_events.jsonl",
             speed: 0.0,
             drop_after: None,
             first_frames: Vec::new(),
@@ -82,9 +86,10 @@ impl AriSim {
     pub async fn start(options: AriSimOptions) -> std::io::Result<AriSim> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
+        let frames = captured_frames(options.capture);
         let state = Arc::new(Mutex::new(State {
             options,
-            frames: captured_frames(),
+            frames,
             rest: captured_rest(),
             live: BTreeMap::new(),
             bridges: BTreeMap::new(),
@@ -110,8 +115,8 @@ impl AriSim {
     }
 }
 
-fn captured_frames() -> Vec<(i64, String)> {
-    crate::fixtures::fixture("asterisk/ari_events.jsonl")
+fn captured_frames(capture: &str) -> Vec<(i64, String)> {
+    crate::fixtures::fixture(capture)
         .lines()
         .map(|line| {
             let ts = serde_json::from_str::<serde_json::Value>(line)
@@ -207,7 +212,9 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
         return;
     }
     let mut sent_here = 0usize;
-    let mut previous: Option<i64> = None;
+    // Frames go out on the capture's schedule from this connection's first one, so small
+    // delays do not add up over a long replay.
+    let mut origin: Option<(tokio::time::Instant, i64)> = None;
     loop {
         if drop_after.is_some_and(|n| sent_here >= n) {
             let _ = ws.close(None).await;
@@ -227,14 +234,17 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
         let Some((ts, frame)) = next else {
             break;
         };
-        let gap = match (previous, speed > 0.0) {
-            (Some(prev), true) => Duration::from_millis(((ts - prev).max(0) as f64 / speed) as u64),
-            _ => Duration::ZERO,
+        let (started, first_ts) = *origin.get_or_insert((tokio::time::Instant::now(), ts));
+        let gap = if speed > 0.0 {
+            let due =
+                started + Duration::from_millis(((ts - first_ts).max(0) as f64 / speed) as u64);
+            due.saturating_duration_since(tokio::time::Instant::now())
+        } else {
+            Duration::ZERO
         };
         if pause(&mut ws, &state, gap).await.is_err() {
             return;
         }
-        previous = Some(ts);
         if ws.send(Frame::text(frame)).await.is_err() {
             return;
         }
@@ -294,7 +304,8 @@ async fn hostile_prelude(
     Ok(())
 }
 
-/// Waits `gap`, sending the frames REST requests made happen as they come.
+/// Waits `gap`, sending the frames REST requests made happen as they come and answering
+/// pings.
 async fn pause(
     ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
     state: &Mutex<State>,
@@ -313,7 +324,12 @@ async fn pause(
         if now >= until {
             return Ok(());
         }
-        tokio::time::sleep_until(until.min(now + PUSH_EVERY)).await;
+        // Reading while waiting answers the gateway's pings, as Asterisk does mid-stream.
+        use futures_util::StreamExt;
+        tokio::select! {
+            frame = ws.next() => if !matches!(frame, Some(Ok(_))) { return Err(()) },
+            _ = tokio::time::sleep_until(until.min(now + PUSH_EVERY)) => {}
+        }
     }
 }
 
@@ -384,6 +400,9 @@ fn track_live(
     let Ok(v) = serde_json::from_str::<serde_json::Value>(frame) else {
         return;
     };
+    if let Some(id) = v["bridge_from"]["id"].as_str() {
+        bridges.remove(id);
+    }
     if let Some(id) = v["bridge"]["id"].as_str() {
         if v["type"] == "BridgeDestroyed" {
             bridges.remove(id);

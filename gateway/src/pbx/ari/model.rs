@@ -408,6 +408,15 @@ impl AriEvent {
     }
 }
 
+/// The frames of a capture (one per line) that decode to a known event, with Asterisk's time
+/// of each; the rest are skipped.
+pub fn captured_events(text: &str) -> impl Iterator<Item = (i64, &str, AriEvent)> + '_ {
+    text.lines().filter_map(|line| match decode(line) {
+        Ok(Decoded::Event(e)) => Some((timestamp_ms(e.timestamp())?, line, *e)),
+        _ => None,
+    })
+}
+
 /// Asterisk's ARI time (`2026-11-22T03:09:49.069+0000`) as Unix milliseconds.
 pub fn timestamp_ms(ts: &str) -> Option<i64> {
     let format = time::macros::format_description!(
@@ -437,6 +446,38 @@ mod tests {
         }
         assert_eq!(kinds.values().sum::<i32>(), 210);
         assert_eq!(kinds.len(), 18, "{kinds:?}");
+    }
+
+    /// What `subscribeAll` delivers: every frame decodes; only `ChannelUserevent` (the
+    /// dialplan's `UserEvent()`) is a type the gateway does not read.
+    #[test]
+    fn every_frame_of_the_whole_pbx_decodes() {
+        let capture = crate::fixtures::fixture("asterisk/ari_all_events.jsonl");
+        let mut unknown = std::collections::BTreeSet::new();
+        let mut transfers = 0;
+        for line in capture.lines() {
+            match decode(line) {
+                Ok(Decoded::Event(e)) => {
+                    assert!(timestamp_ms(e.timestamp()).is_some(), "{line}");
+                    transfers += usize::from(matches!(
+                        *e,
+                        AriEvent::BridgeBlindTransfer { .. }
+                            | AriEvent::BridgeAttendedTransfer { .. }
+                            | AriEvent::BridgeMerged { .. }
+                    ));
+                }
+                Ok(Decoded::Unknown { kind }) => {
+                    unknown.insert(kind);
+                }
+                Err(e) => panic!("{e}: {line}"),
+            }
+        }
+        assert_eq!(
+            unknown.into_iter().collect::<Vec<_>>(),
+            ["ChannelUserevent"]
+        );
+        assert_eq!(transfers, 6);
+        assert_eq!(captured_events(&capture).count(), 3_941 - 6);
     }
 
     #[test]
