@@ -535,7 +535,7 @@ fn print_events(config: &Config, since: u64, follow: bool) -> anyhow::Result<()>
 }
 
 fn status_table(config: &Config, stats: &StoreStats) -> String {
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     let mut s = String::new();
     s += &format!(
         "gateway {}  database {} ({:.1} MB)\n",
@@ -606,7 +606,7 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
             let entries = import::parse(&bytes, format)
                 .with_context(|| format!("cannot read contacts from {}", path.display()))?;
             let mut directory = directory(&config)?;
-            let report = directory.upsert_many(entries, "import", crate::store::now_ms())?;
+            let report = directory.upsert_many(entries, "import", crate::clock::now_ms())?;
             for skipped in &report.skipped {
                 println!("skipped {skipped}");
             }
@@ -667,7 +667,7 @@ fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
                 text,
             };
             let conn = sms_db(&config)?;
-            match queue::enqueue(&conn, &request, crate::store::now_ms(), 0)? {
+            match queue::enqueue(&conn, &request, crate::clock::now_ms(), 0)? {
                 Queued::Queued(n) => println!(
                     "queued as #{n} to {} (request id {id})",
                     request.destination

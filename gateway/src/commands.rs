@@ -374,7 +374,7 @@ impl Commands {
         };
         let conn = crate::store::side_connection(&target.db_path)
             .map_err(|e| refuse("internal", e.to_string()))?;
-        let queued = queue::enqueue(&conn, &request, crate::store::now_ms(), 0)
+        let queued = queue::enqueue(&conn, &request, crate::clock::now_ms(), 0)
             .map_err(|e| refuse("internal", e.to_string()))?;
         let id = match queued {
             Queued::Queued(id) => {
@@ -425,7 +425,7 @@ impl Commands {
                 let removed = directory.delete(&input.number)?;
                 return Ok(json!({ "removed": removed }));
             }
-            let (contact, outcome) = directory.upsert(&input, "mqtt", crate::store::now_ms())?;
+            let (contact, outcome) = directory.upsert(&input, "mqtt", crate::clock::now_ms())?;
             Ok(json!({ "contact": contact, "added": outcome == crate::contacts::Upserted::Added }))
         })
         .await

@@ -7,6 +7,7 @@ pub mod api;
 pub mod backoff;
 pub mod calls;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod contacts;
@@ -16,6 +17,8 @@ pub mod demo;
 pub mod fixtures;
 pub mod health;
 #[cfg(test)]
+mod layers;
+#[cfg(test)]
 mod mutate;
 pub mod numbers;
 pub mod pbx;
@@ -23,4 +26,5 @@ pub mod runtime;
 pub mod sms;
 pub mod store;
 pub mod timefmt;
+pub mod tls;
 pub mod uplink;

@@ -22,7 +22,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("MQTT uplink: {0}")]
-    MqttTls(#[from] crate::uplink::tls::TlsError),
+    MqttTls(#[from] crate::tls::TlsError),
     #[error("PostgreSQL uplink: {0}")]
     Postgres(#[from] crate::uplink::postgres::PgError),
     #[error("board: {0}")]
@@ -30,7 +30,7 @@ pub enum StartError {
     #[error("webhook uplink: {0}")]
     Webhook(#[from] crate::uplink::webhook::WebhookError),
     #[error("ARI {0}: {1}")]
-    Ari(String, crate::uplink::tls::TlsError),
+    Ari(String, crate::tls::TlsError),
     #[error("local API: cannot listen on {0}: {1}")]
     Api(std::net::SocketAddr, std::io::Error),
 }
@@ -62,11 +62,14 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         let links = Links::new();
         let sms_wake = Arc::new(tokio::sync::Notify::new());
-        if options.sms.is_none() {
-            options.sms = Some(crate::sms::SmsHook {
+        if options.hook.is_none() {
+            options.hook = Some(Arc::new(crate::sms::SmsHook {
                 rules: Arc::new(crate::sms::rules::SmsRules::new(config.sms.clone())),
                 wake: sms_wake.clone(),
-            });
+            }));
+        }
+        if options.sinks.is_empty() {
+            options.sinks = configured_sinks(config);
         }
         let opened = {
             let options = options.clone();
@@ -525,7 +528,7 @@ fn start_ari(
     use crate::calls::ari::{AriCorrelator, AriCorrelatorConfig};
     use crate::pbx::ari::session::{AriSession, AriSettings};
     let settings = AriSettings::from_config(pbx);
-    let tls = crate::uplink::tls::client_config_or_plain(pbx.ca_file.as_deref())
+    let tls = crate::tls::client_config_or_plain(pbx.ca_file.as_deref())
         .map_err(|e| StartError::Ari(pbx.name.clone(), e))?;
     let password = pbx
         .password

@@ -17,7 +17,7 @@ pub fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
         batch_wait: Duration::from_millis(2),
         sinks,
         maintenance_every: Duration::from_secs(3600),
-        sms: None,
+        hook: None,
     }
 }
 

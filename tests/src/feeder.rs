@@ -57,7 +57,7 @@ async fn feed(config: Config, args: FeedArgs) -> anyhow::Result<()> {
         }
         let mut n = 0;
         while n < per_tick && i < args.count {
-            let event = crate::synthetic::event(i, pbxgw::store::now_ms());
+            let event = crate::synthetic::event(i, pbxgw::clock::now_ms());
             last = Some(appender.submit(event).await?);
             i += 1;
             n += 1;

@@ -164,7 +164,7 @@ async fn rest_refusals_are_typed_and_a_silent_server_times_out() {
     let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
         .await
         .expect("a simulator on a loopback port");
-    let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
+    let tls = pbxgw::tls::client_config_or_plain(None).unwrap();
     let password = pbxgw::config::Secret::new("secret");
     let rest = AriRest::new(
         &sim.url(),
@@ -275,7 +275,7 @@ async fn commands_use_the_rest_control() {
     let sim = AriSim::start(AriSimOptions::new("gw", "secret"))
         .await
         .expect("a simulator on a loopback port");
-    let tls = pbxgw::uplink::tls::client_config_or_plain(None).unwrap();
+    let tls = pbxgw::tls::client_config_or_plain(None).unwrap();
     let rest = AriRest::new(
         &sim.url(),
         "gw",

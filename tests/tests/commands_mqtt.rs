@@ -314,7 +314,7 @@ async fn a_duplicate_pair_places_one_call_and_a_ping_flood_leaves_the_events_flo
     let seq = gateway
         .appender()
         .append(pbxgw::calls::CallEvent {
-            ts_ms: pbxgw::store::now_ms(),
+            ts_ms: pbxgw::clock::now_ms(),
             source: pbxgw::calls::Source::Gateway,
             pbx: "gateway".into(),
             call_id: None,

@@ -54,7 +54,7 @@ fn queue_text(
         destination: to.into(),
         text: text.into(),
     };
-    pbxgw::sms::queue::enqueue(conn, &request, pbxgw::store::now_ms(), 0).unwrap()
+    pbxgw::sms::queue::enqueue(conn, &request, pbxgw::clock::now_ms(), 0).unwrap()
 }
 
 fn kinds(events: &[StoredEvent], kind: &str) -> usize {
@@ -427,7 +427,7 @@ async fn without_a_modem_the_pbxs_gsm_module_sends() {
     let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
     let gateway = Gateway::start(&config).await.unwrap();
     let event = |body| CallEvent {
-        ts_ms: pbxgw::store::now_ms(),
+        ts_ms: pbxgw::clock::now_ms(),
         source: Source::Ctip,
         pbx: "slican".into(),
         call_id: Some("slican-1".into()),

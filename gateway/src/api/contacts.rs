@@ -98,7 +98,7 @@ pub(super) async fn put(
 }
 
 async fn upsert(api: &Api, input: ContactInput) -> Response {
-    let now = crate::store::now_ms();
+    let now = crate::clock::now_ms();
     match with_directory(api, move |d| d.upsert(&input, "api", now)).await {
         Ok((contact, Upserted::Added)) => {
             (StatusCode::CREATED, Json(json!({ "contact": contact }))).into_response()

@@ -197,7 +197,7 @@ struct AgentsQuery {
 async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Response {
     let since = q
         .since_ms
-        .unwrap_or_else(|| crate::store::now_ms() - 86_400_000);
+        .unwrap_or_else(|| crate::clock::now_ms() - 86_400_000);
     match api
         .ctx
         .reader

@@ -98,7 +98,7 @@ pub async fn run<C: Correlator>(
                 Some(PbxEvent::Up) => Vec::new(),
                 None => break,
             },
-            _ = tick.tick() => correlator.tick(crate::store::now_ms()),
+            _ = tick.tick() => correlator.tick(crate::clock::now_ms()),
             _ = shutdown.cancelled() => break,
         };
         if let Some(directory) = &directory {

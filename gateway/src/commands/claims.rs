@@ -69,7 +69,7 @@ impl Claims {
         );
         run(move || {
             let conn = crate::store::side_connection(&path)?;
-            let now = crate::store::now_ms();
+            let now = crate::clock::now_ms();
             let tx = conn.unchecked_transaction()?;
             let new = tx.execute(
                 "INSERT INTO command_claims (request_id, name, origin, claimed_ms)

@@ -106,7 +106,7 @@ impl CentralSync {
             })
             .collect();
         let (path, plan) = (self.db_path.clone(), self.plan.clone());
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         tokio::task::spawn_blocking(move || {
             Directory::open(&path, plan)?.replace_central(contacts, now)
         })

@@ -51,7 +51,7 @@ impl Links {
             Some(s) if s.state == state && s.detail == detail => false,
             Some(s) => {
                 if s.state != state {
-                    s.since_ms = crate::store::now_ms();
+                    s.since_ms = crate::clock::now_ms();
                     tracing::info!(
                         link,
                         state = state.as_str(),
@@ -75,7 +75,7 @@ impl Links {
                     LinkStatus {
                         state,
                         detail,
-                        since_ms: crate::store::now_ms(),
+                        since_ms: crate::clock::now_ms(),
                     },
                 );
                 true

@@ -35,7 +35,7 @@ impl StatusReport {
         counters: BTreeMap<String, u64>,
         stats: &StoreStats,
     ) -> StatusReport {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         StatusReport {
             v: 1,
             gw: gw.to_owned(),

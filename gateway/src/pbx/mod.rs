@@ -83,7 +83,7 @@ pub(crate) async fn link_failed<M>(
     use crate::calls::LinkState;
     let _ = events
         .send(PbxEvent::Lost {
-            ts_ms: crate::store::now_ms(),
+            ts_ms: crate::clock::now_ms(),
             reason: reason.clone(),
         })
         .await;

@@ -10,8 +10,9 @@ use rusqlite::Connection;
 
 use super::queue::{self, Report, SmsRow};
 use crate::calls::{CallEvent, EventBody, SmsOutcome, SmsReceived, Source};
+use crate::clock::now_ms;
 use crate::config::SmsConfig;
-use crate::store::{now_ms, Appender};
+use crate::store::Appender;
 
 /// Why a route did not take a text.
 #[derive(Debug, Clone)]

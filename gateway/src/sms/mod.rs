@@ -48,9 +48,19 @@ impl std::fmt::Debug for SmsHook {
     }
 }
 
+impl crate::store::BatchHook for SmsHook {
+    fn in_batch(&self, tx: &Transaction<'_>, events: &[&CallEvent], now: i64) -> usize {
+        queue_triggered(tx, &self.rules, events, now)
+    }
+
+    fn committed(&self, _queued: usize) {
+        self.wake.notify_one();
+    }
+}
+
 /// Queues the texts a batch of events triggers, inside the batch's transaction. A failure
 /// to queue is logged and never costs the events their place in the log.
-pub(crate) fn queue_triggered(
+fn queue_triggered(
     tx: &Transaction<'_>,
     rules: &SmsRules,
     events: &[&CallEvent],

@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Dispatch, Failure, Route};
 use super::queue::{self, SmsRow};
+use crate::clock::now_ms;
 use crate::config::SmsConfig;
 use crate::pbx::ctip::gsm::{GsmError, GsmEvent, GsmRoute};
-use crate::store::{now_ms, Appender};
+use crate::store::Appender;
 
 impl Route for GsmRoute {
     async fn send(

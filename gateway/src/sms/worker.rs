@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use super::dispatch::{Dispatch, Failure, Route};
 use super::queue::{self, SmsRow};
 use crate::calls::LinkState;
+use crate::clock::now_ms;
 use crate::config::{ModemConfig, SmsConfig};
 use crate::health::Links;
-use crate::store::{now_ms, Appender};
+use crate::store::Appender;
 
 const LINK: &str = "modem";
 

@@ -81,12 +81,24 @@ pub struct StoreOptions {
     pub history_ms: i64,
     pub batch_max: usize,
     pub batch_wait: std::time::Duration,
-    /// Names of the configured sinks; only they hold back retention.
+    /// Names of the configured sinks; only they hold back retention (the runtime fills them
+    /// in: the store knows no uplink).
     pub sinks: Vec<String>,
     /// How often retention and the size cap are checked.
     pub maintenance_every: std::time::Duration,
-    /// SMS rules applied in each batch's transaction; `None`: no rules.
-    pub sms: Option<crate::sms::SmsHook>,
+    /// Work another stage does inside each batch's transaction (the SMS rules); `None`: none.
+    pub hook: Option<std::sync::Arc<dyn BatchHook>>,
+}
+
+/// Work another stage does inside each batch's transaction, so that what a batch triggers
+/// (an SMS a rule queues) commits or rolls back with it. The store owns the trait; the SMS
+/// stage implements it, so the store knows nothing of SMS.
+pub trait BatchHook: Send + Sync + std::fmt::Debug {
+    /// Runs in the batch's transaction; returns how many follow-ups it queued. Its own
+    /// failures are its to log: they never cost the events their place in the log.
+    fn in_batch(&self, tx: &rusqlite::Transaction<'_>, events: &[&CallEvent], now: i64) -> usize;
+    /// The batch committed with `queued` follow-ups (more than zero).
+    fn committed(&self, queued: usize);
 }
 
 impl StoreOptions {
@@ -98,9 +110,9 @@ impl StoreOptions {
             history_ms: i64::from(config.store.history_days) * 86_400_000,
             batch_max: config.store.batch_max,
             batch_wait: std::time::Duration::from_millis(config.store.batch_wait_ms),
-            sinks: crate::uplink::configured_sinks(config),
+            sinks: Vec::new(),
             maintenance_every: std::time::Duration::from_secs(60),
-            sms: None,
+            hook: None,
         }
     }
 }
@@ -124,14 +136,6 @@ pub(crate) fn migrated_db(dir: &std::path::Path) -> std::path::PathBuf {
     };
     drop(open(&options).expect("a new database"));
     options.path
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Kept public for producers that build events by hand (tests, the demo feeder).

@@ -151,7 +151,7 @@ fn quarantine(path: &Path, reason: String) -> Result<Quarantine, StoreError> {
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]"
         ))
-        .unwrap_or_else(|_| super::now_ms().to_string());
+        .unwrap_or_else(|_| crate::clock::now_ms().to_string());
     let moved_to = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
     for suffix in ["-wal", "-shm"] {
         let side = PathBuf::from(format!("{}{suffix}", path.display()));
@@ -169,7 +169,7 @@ fn quarantine(path: &Path, reason: String) -> Result<Quarantine, StoreError> {
     })?;
     // When nothing can be read back, jump to a floor above any seq this box can have issued
     // (it would take more than 1000 events per millisecond since 1970 to reach it).
-    let next_seq_floor = salvaged.unwrap_or_else(|| (super::now_ms().max(0) as u64) * 1000);
+    let next_seq_floor = salvaged.unwrap_or_else(|| (crate::clock::now_ms().max(0) as u64) * 1000);
     tracing::error!(
         moved_to = %moved_to.display(),
         %reason,

@@ -65,7 +65,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .and_then(|_| {
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
-                    (m.version, m.name, super::now_ms()),
+                    (m.version, m.name, crate::clock::now_ms()),
                 )
             })
             .and_then(|_| tx.commit())

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::calls::{CallDtmf, CallEvent, EventBody, Source};
+use crate::clock::now_ms;
 use crate::config::SyncMode;
 
 fn options(dir: &std::path::Path) -> StoreOptions {
@@ -16,7 +17,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         batch_wait: Duration::from_millis(1),
         sinks: vec!["mqtt".into()],
         maintenance_every: Duration::from_secs(60),
-        sms: None,
+        hook: None,
     }
 }
 

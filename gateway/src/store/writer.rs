@@ -380,8 +380,8 @@ impl Writer {
         match result {
             Ok(queued) => {
                 if queued > 0 {
-                    if let Some(sms) = &self.options.sms {
-                        sms.wake.notify_one();
+                    if let Some(hook) = &self.options.hook {
+                        hook.committed(queued);
                     }
                 }
                 let first = self.next_seq;
@@ -470,7 +470,7 @@ impl Writer {
             return Ok(0);
         }
         let mut queued = 0;
-        let now = super::now_ms();
+        let now = crate::clock::now_ms();
         let tx = self
             .conn
             .transaction()
@@ -500,9 +500,9 @@ impl Writer {
                 calls.note(event, seq);
             }
             calls.apply(&tx)?;
-            if let Some(sms) = &self.options.sms {
+            if let Some(hook) = &self.options.hook {
                 let events: Vec<&CallEvent> = rows.iter().map(|(e, _)| *e).collect();
-                queued = crate::sms::queue_triggered(&tx, &sms.rules, &events, now);
+                queued = hook.in_batch(&tx, &events, now);
             }
             let mut cursor = tx
                 .prepare_cached(
@@ -582,7 +582,7 @@ impl Writer {
     /// by more than the rows before it.
     fn apply_retention(&mut self) -> Result<(), StoreError> {
         let acked = self.min_acked() as i64;
-        let cutoff = super::now_ms() - self.options.history_ms;
+        let cutoff = crate::clock::now_ms() - self.options.history_ms;
         let first_young: Option<i64> = self
             .conn
             .query_row(

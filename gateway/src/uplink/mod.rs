@@ -5,7 +5,6 @@
 pub mod json;
 pub mod mqtt;
 pub mod postgres;
-pub mod tls;
 pub mod webhook;
 
 use tokio::sync::watch;

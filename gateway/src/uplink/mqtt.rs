@@ -19,13 +19,13 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::json::{call_json, event_json};
-use super::tls::{client_config, TlsError};
 use super::SinkContext;
 use crate::calls::{EventBody, LinkState};
 use crate::commands::Origin;
 use crate::config::MqttConfig;
 use crate::health::StatusReport;
 use crate::store::{StoreError, StoredEvent};
+use crate::tls::{client_config, TlsError};
 
 pub const SINK: &str = "mqtt";
 pub const LINK: &str = "uplink:mqtt";
@@ -549,7 +549,7 @@ impl MqttSink {
                     self.ctx
                         .links
                         .quality
-                        .record(LINK, rtt, crate::store::now_ms());
+                        .record(LINK, rtt, crate::clock::now_ms());
                 }
                 _ => {}
             },

@@ -7,11 +7,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 
 use super::json::{event_json, record_fields};
-use super::tls::TlsError;
 use super::SinkContext;
 use crate::calls::{CallRecord, EventBody, LinkState};
 use crate::config::PostgresConfig;
 use crate::store::{StoreError, StoredEvent};
+use crate::tls::TlsError;
 
 pub const SINK: &str = "postgres";
 pub const LINK: &str = "uplink:postgres";
@@ -102,9 +102,9 @@ fn connection_settings(
     }
     pg.connect_timeout(Duration::from_secs(15));
     pg.application_name(format!("pbxgw-{gateway_id}"));
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
-        crate::uplink::tls::client_config_or_plain(config.ca_file.as_deref())?,
-    );
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(crate::tls::client_config_or_plain(
+        config.ca_file.as_deref(),
+    )?);
     Ok((pg, tls))
 }
 
@@ -214,7 +214,7 @@ impl PostgresSink {
         self.ctx
             .links
             .quality
-            .record(LINK, rtt, crate::store::now_ms());
+            .record(LINK, rtt, crate::clock::now_ms());
         answered?;
         Ok(sent)
     }

@@ -20,11 +20,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::json::event_json;
-use super::tls::{client_config, TlsError};
 use super::{SinkContext, SinkError};
 use crate::calls::LinkState;
 use crate::config::{Secret, WebhookConfig};
 use crate::store::{StoreError, StoredEvent};
+use crate::tls::{client_config, TlsError};
 
 pub const SINK: &str = "webhook";
 /// Time to open the TCP connection to the CRM.

@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use pbxgw::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
 use pbxgw::pbx::ami::codec::{Decoded, Decoder, Message};
-use pbxgw::store::{self};
 use pbxgw_tests::sim::ami::Capture;
 
 fn main() -> anyhow::Result<()> {
@@ -95,7 +94,7 @@ async fn pipeline(
     let dir = tempfile::tempdir()?;
     let correlator = AmiCorrelator::new(AmiCorrelatorConfig::new("bench"));
     let mut run = pbxgw_tests::bench::CorrelatedStore::start(dir.path(), correlator)?;
-    let t0 = store::now_ms();
+    let t0 = pbxgw::clock::now_ms();
     let start = Instant::now();
     let (mut i, mut handled) = (0i64, 0usize);
     for _ in 0..repeat {

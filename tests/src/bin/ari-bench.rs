@@ -94,7 +94,7 @@ async fn measure(
     let dir = tempfile::tempdir()?;
     let correlator = AriCorrelator::new(config);
     let mut run = pbxgw_tests::bench::CorrelatedStore::start(dir.path(), correlator)?;
-    let t0 = pbxgw::store::now_ms();
+    let t0 = pbxgw::clock::now_ms();
     let start = Instant::now();
     let mut i = 0i64;
     for r in 0..repeat {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pbxgw::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
 use pbxgw::config::Config;
 use pbxgw::pbx::ctip::codec::{parse, CodePage, Frame, FrameDecoder};
-use pbxgw::store::{self, StoreReader};
+use pbxgw::store::StoreReader;
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -66,7 +66,7 @@ async fn run(n: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let correlator = CtipCorrelator::new(CtipCorrelatorConfig::new("bench"));
     let mut run = pbxgw_tests::bench::CorrelatedStore::start(dir.path(), correlator)?;
-    let t0 = store::now_ms();
+    let t0 = pbxgw::clock::now_ms();
     let start = Instant::now();
     let mut d = FrameDecoder::new();
     d.push(&wire);

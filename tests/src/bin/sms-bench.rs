@@ -45,7 +45,7 @@ async fn gateway(sim: &ModemSim, dir: &std::path::Path) -> anyhow::Result<(Confi
 
 fn event(call: &str, body: EventBody) -> CallEvent {
     CallEvent {
-        ts_ms: pbxgw::store::now_ms(),
+        ts_ms: pbxgw::clock::now_ms(),
         source: Source::Ami,
         pbx: "bench".into(),
         call_id: Some(call.into()),
@@ -122,7 +122,7 @@ async fn throughput(n: usize, network: Duration) -> anyhow::Result<f64> {
             destination: format!("+4860{i:07}"),
             text: "Przypomnienie o wizycie jutro o 10:00.".into(),
         };
-        pbxgw::sms::queue::enqueue(&conn, &request, pbxgw::store::now_ms(), 0)?;
+        pbxgw::sms::queue::enqueue(&conn, &request, pbxgw::clock::now_ms(), 0)?;
     }
     let done = wait_until(Duration::from_secs(600), || {
         sim.log.lock().map(|l| l.pdus.len() >= n).unwrap_or(false)

@@ -173,7 +173,7 @@ async fn fill(options: &StoreOptions, n: u64) -> anyhow::Result<Duration> {
     let (appender, writer, _) =
         store::spawn_writer(opened, options.clone(), tokio::runtime::Handle::current())?;
     let events: Vec<_> = (0..n)
-        .map(|i| synthetic::event(i, store::now_ms()))
+        .map(|i| synthetic::event(i, pbxgw::clock::now_ms()))
         .collect();
     let start = Instant::now();
     let mut last = None;
@@ -202,7 +202,7 @@ async fn ingest(dir: &Path, n: u64) -> anyhow::Result<(f64, f64)> {
     conn.execute_batch(include_str!("../../../migrations/sqlite/001_event_log.sql"))?;
     let rows: Vec<_> = (0..n)
         .map(|i| {
-            let e = synthetic::event(i, store::now_ms());
+            let e = synthetic::event(i, pbxgw::clock::now_ms());
             let body = store::encode_body(&e.body).expect("encode");
             (i as i64 + 1, e, body)
         })
@@ -381,7 +381,7 @@ async fn latency_and_rss(scratch: &Path, port: u16, sync: &str) -> anyhow::Resul
     while latencies.len() < (1000 * seconds) as usize && Instant::now() < deadline {
         let event = tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await;
         if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) = event {
-            let now = store::now_ms();
+            let now = pbxgw::clock::now_ms();
             let v: serde_json::Value = serde_json::from_slice(&p.payload)?;
             let ts = v["ts"].as_str().unwrap_or_default();
             let sent =

@@ -351,7 +351,7 @@ fn playback_of(path: &str) -> (String, String) {
 
 /// A prompt played at once: the two events Asterisk would send about it.
 fn played(channel: &str, playback: &str, media: &str) -> [String; 2] {
-    let now = crate::timefmt::rfc3339_ms(crate::store::now_ms());
+    let now = crate::timefmt::rfc3339_ms(crate::clock::now_ms());
     ["PlaybackStarted", "PlaybackFinished"].map(|kind| {
         serde_json::json!({
             "type": kind,

@@ -473,7 +473,7 @@ impl AmiSession {
                 event = c.next_event() => match event {
                     Ok(Some(message)) => {
                         let raw = message.to_raw();
-                        let event = crate::pbx::PbxEvent::Message { ts_ms: crate::store::now_ms(), raw, message };
+                        let event = crate::pbx::PbxEvent::Message { ts_ms: crate::clock::now_ms(), raw, message };
                         if self.events.send(event).await.is_err() {
                             return AmiError::Closed;
                         }
@@ -506,11 +506,11 @@ impl AmiSession {
                 _ = ping.tick() => {
                     if let Some((sent, rx)) = &mut pong {
                         let Ok(Ok(answer)) = rx.try_recv() else {
-                            self.links.quality.record(&self.link(), None, crate::store::now_ms());
+                            self.links.quality.record(&self.link(), None, crate::clock::now_ms());
                             return AmiError::NoAnswer("Ping".into(), sent.elapsed());
                         };
                         let rtt = answer.received.saturating_duration_since(*sent);
-                        self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
+                        self.links.quality.record(&self.link(), Some(rtt), crate::clock::now_ms());
                     }
                     let (reply, rx) = oneshot::channel();
                     if let Err(e) = c.send("Ping", &[], reply).await {
@@ -542,7 +542,7 @@ impl AmiSession {
         items.extend(members.take().map(|l| l.items).unwrap_or_default());
         let event = crate::pbx::PbxEvent::Resync {
             asked_ms,
-            ts_ms: crate::store::now_ms(),
+            ts_ms: crate::clock::now_ms(),
             items,
         };
         self.events
@@ -554,7 +554,7 @@ impl AmiSession {
 }
 
 async fn ask_resync(c: &mut Connection) -> Result<Resync, AmiError> {
-    let asked_ms = crate::store::now_ms();
+    let asked_ms = crate::clock::now_ms();
     let (reply, channels) = oneshot::channel();
     c.send("CoreShowChannels", &[], reply).await?;
     let (reply, members) = oneshot::channel();

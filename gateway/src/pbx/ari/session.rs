@@ -197,7 +197,7 @@ impl AriSession {
                     }
                     Some(Ok(Frame::Pong(_))) => {
                         if let Some(sent) = awaiting.take() {
-                            self.links.quality.record(&self.link(), Some(sent.elapsed()), crate::store::now_ms());
+                            self.links.quality.record(&self.link(), Some(sent.elapsed()), crate::clock::now_ms());
                         }
                     }
                     Some(Ok(Frame::Close(_))) | None => return AriSessionError::Closed,
@@ -210,7 +210,7 @@ impl AriSession {
                 },
                 _ = ping.tick() => {
                     if awaiting.is_some_and(|sent| sent.elapsed() >= ANSWER_WITHIN) {
-                        self.links.quality.record(&self.link(), None, crate::store::now_ms());
+                        self.links.quality.record(&self.link(), None, crate::clock::now_ms());
                         return AriSessionError::NoPong(ANSWER_WITHIN);
                     }
                     if awaiting.is_none() {
@@ -277,7 +277,7 @@ impl AriSession {
         self.continue_if_unhandled(&event);
         // Stamped on arrival like every connector's events: one clock (the box's) for all
         // records, link losses and reaping, whatever the PBX's clock says.
-        let ts_ms = crate::store::now_ms();
+        let ts_ms = crate::clock::now_ms();
         let message = PbxEvent::Message {
             ts_ms,
             raw: text.to_owned(),
@@ -292,10 +292,10 @@ impl AriSession {
     /// `GET /channels` and `GET /bridges` as the correlator's live picture: each channel as
     /// a state snapshot, each bridge with its members.
     async fn resync(&self) -> Result<(), AriSessionError> {
-        let asked_ms = crate::store::now_ms();
+        let asked_ms = crate::clock::now_ms();
         let channels = self.rest.channels().await?;
         let bridges = self.rest.bridges().await?;
-        let ts_ms = crate::store::now_ms();
+        let ts_ms = crate::clock::now_ms();
         let timestamp = crate::timefmt::rfc3339_ms(ts_ms);
         let channels = channels
             .into_iter()
@@ -382,8 +382,8 @@ async fn open(
 /// WebSocket for the application, and the live channels; or what to fix.
 pub async fn probe(pbx: &PbxConfig) -> Result<String, String> {
     let settings = AriSettings::from_config(pbx);
-    let tls = crate::uplink::tls::client_config_or_plain(pbx.ca_file.as_deref())
-        .map_err(|e| e.to_string())?;
+    let tls =
+        crate::tls::client_config_or_plain(pbx.ca_file.as_deref()).map_err(|e| e.to_string())?;
     let password = pbx
         .password
         .clone()

@@ -300,7 +300,7 @@ pub async fn sniff(
     stop: CancellationToken,
 ) -> Result<u64, CtipError> {
     let mut c = Connection::open(settings).await?;
-    let now = || crate::timefmt::rfc3339_ms(crate::store::now_ms());
+    let now = || crate::timefmt::rfc3339_ms(crate::clock::now_ms());
     writeln!(
         out,
         "# {} logged in to {}:{} ({}; {})",
@@ -420,14 +420,14 @@ impl CtipSession {
                     };
                     if matches!(message, Message::Ok { .. } | Message::Na { .. } | Message::Error) {
                         if let Some(rtt) = control.answer(&mut c, &message).await? {
-                            self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
+                            self.links.quality.record(&self.link(), Some(rtt), crate::clock::now_ms());
                         }
                         continue;
                     }
                     if let Some(rtt) = control.event(&mut c, &message).await? {
-                        self.links.quality.record(&self.link(), Some(rtt), crate::store::now_ms());
+                        self.links.quality.record(&self.link(), Some(rtt), crate::clock::now_ms());
                     }
-                    let event = PbxEvent::Message { ts_ms: crate::store::now_ms(), raw, message };
+                    let event = PbxEvent::Message { ts_ms: crate::clock::now_ms(), raw, message };
                     if self.events.send(event).await.is_err() {
                         return Err(CtipError::Shutdown);
                     }
@@ -435,7 +435,7 @@ impl CtipSession {
                 Some(req) = self.commands.recv() => control.request(&mut c, req).await?,
                 _ = tokio::time::sleep_until(wake.into()) => {
                     if control.expire(ANSWER_WITHIN) {
-                        self.links.quality.record(&self.link(), None, crate::store::now_ms());
+                        self.links.quality.record(&self.link(), None, crate::clock::now_ms());
                         return Err(CtipError::Silent);
                     }
                     if probe_at <= Instant::now() {

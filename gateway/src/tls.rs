@@ -1,5 +1,6 @@
-//! rustls client configuration shared by the MQTT and PostgreSQL uplinks (ring provider; no
-//! C system library on the board).
+//! rustls client configuration for every TLS link: the uplinks (MQTT, PostgreSQL, webhook)
+//! and ARI over `https` (ring provider; no C system library on the board). A bottom module:
+//! it imports nothing of the crate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
