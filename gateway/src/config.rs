@@ -6,6 +6,8 @@
 //! from a file (`password_file = "/run/secrets/x"`); secrets are held in [`Secret`], whose
 //! `Debug` and `Display` never show the value.
 
+mod pbx_keys;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -478,17 +480,9 @@ pub struct PbxConfig {
 impl IvrConfig {
     fn validate(
         &self,
-        kind: PbxKind,
         key: &dyn Fn(&str) -> String,
         problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str),
     ) {
-        if kind != PbxKind::Ari {
-            problem(
-                &key("prompt"),
-                &self.prompt,
-                "the built-in IVR is a Stasis application: only for kind = \"ari\"; remove [pbx.ivr]",
-            );
-        }
         const MEDIA: [&str; 6] = [
             "sound:",
             "recording:",
@@ -723,7 +717,7 @@ impl Config {
             path: path.to_owned(),
             message: parse_error_message(text, &e),
         })?;
-        let mut problems = Vec::new();
+        let mut problems = pbx_keys::foreign_keys(text, &config.pbx);
         config.resolve_secrets(&mut problems);
         config.validate(&mut problems);
         if problems.is_empty() {
@@ -1179,7 +1173,7 @@ impl Config {
                 }
             }
             if let Some(ivr) = &pbx.ivr {
-                ivr.validate(pbx.kind, &|k| key(&format!("ivr.{k}")), &mut problem);
+                ivr.validate(&|k| key(&format!("ivr.{k}")), &mut problem);
             }
         }
         if let Some(m) = &self.uplink.mqtt {
@@ -1389,7 +1383,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "pbx[0].ivr.prompt",
+                "pbx[0].ivr (line 9)",
                 "pbx[0].ivr.prompt",
                 "pbx[0].ivr.context",
                 "pbx[0].ivr.variable",
@@ -1458,6 +1452,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 8") && e.contains("key `secret`"), "{e}");
+    }
+
+    /// A block of one kind carrying keys of the others (a copied block) is refused, each key
+    /// by name and line, and a secret among them is never shown.
+    #[test]
+    fn keys_of_another_pbx_kind_are_refused_by_name_and_line() {
+        let text = format!(
+            "{AMI}secret = \"s\"\npin = \"98765431\"\ncodepage = 852\nivr_map = {{ \"999\" = \"9\" }}\ngsm_module = \"G001\"\napp = \"gw\"\nurl = \"http://h:8088\"\n"
+        );
+        let problems = problems(&text);
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "pbx[0].app (line 13)",
+                "pbx[0].codepage (line 10)",
+                "pbx[0].gsm_module (line 12)",
+                "pbx[0].ivr_map (line 11)",
+                "pbx[0].pin (line 9)",
+                "pbx[0].url (line 14)",
+            ]
+        );
+        assert!(problems[4].fix.contains("kind = \"ctip\"") && problems[4].fix.contains("\"ami\""));
+        assert!(
+            problems[0].fix.contains("kind = \"ari\""),
+            "{}",
+            problems[0].fix
+        );
+        let all = load(&text).unwrap_err().to_string();
+        assert!(!all.contains("98765431"), "{all}");
+        // Each kind's own keys pass.
+        load(&format!(
+            "{AMI}secret = \"s\"\ninbound_contexts = [\"in\"]\nresync_every_s = 60\n"
+        ))
+        .unwrap();
+        load("[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ari\"\nurl = \"http://h:8088\"\nusername = \"u\"\npassword = \"p\"\napp = \"gw\"\nsubscribe_all = true\ninbound_contexts = [\"in\"]\n").unwrap();
     }
 
     #[test]

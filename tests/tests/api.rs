@@ -34,7 +34,7 @@ async fn the_local_api_answers_with_the_token_only() {
     let settled = wait_until(Duration::from_secs(30), || {
         let events = stored_events(&config);
         ami.log.lock().unwrap().replay_done
-            && events.iter().filter(|e| e.kind == "call.ended").count() == 40
+            && events.iter().filter(|e| e.kind == "call.ended").count() == 35
     })
     .await;
     assert!(settled);
@@ -62,7 +62,7 @@ async fn the_local_api_answers_with_the_token_only() {
     assert!(!body.contains("secret"), "no secret in a response");
 
     let (_, body) = http(port, "GET", "/api/calls?limit=500", t, None).await;
-    assert_eq!(json(&body)["calls"].as_array().unwrap().len(), 40);
+    assert_eq!(json(&body)["calls"].as_array().unwrap().len(), 35);
     let (_, body) = http(port, "GET", "/api/calls?number=48224853154", t, None).await;
     let calls = json(&body)["calls"].as_array().unwrap().clone();
     assert_eq!(calls.len(), 1, "{body}");

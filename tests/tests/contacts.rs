@@ -125,7 +125,7 @@ async fn calls_carry_the_names_of_imported_and_central_contacts() {
                 .iter()
                 .filter(|e| e.kind == "call.ended")
                 .count()
-                == 40
+                == 35
     })
     .await;
     assert!(ended);

@@ -69,7 +69,7 @@ async fn selected_events_reach_the_crm_in_order_with_retries() {
         let events = stored_events(&config);
         let expected = events.iter().filter(|e| wanted(&e.kind)).count();
         ami.log.lock().unwrap().replay_done
-            && events.iter().filter(|e| e.kind == "call.ended").count() == 40
+            && events.iter().filter(|e| e.kind == "call.ended").count() == 35
             && crm.lock().unwrap().received.len() >= expected
     })
     .await;
@@ -179,7 +179,7 @@ async fn a_trickling_crm_neither_stalls_the_sink_nor_the_stop_and_its_url_stays_
             .iter()
             .filter(|e| e.kind == "call.ended")
             .count()
-            == 40
+            == 35
     })
     .await;
     assert!(stored, "the PBX's calls are stored while the CRM stalls");
