@@ -46,7 +46,6 @@ pub struct Gateway {
     /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
     ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
     ami_controls: std::collections::HashMap<String, crate::pbx::ami::control::AmiControl>,
-    ari_controls: std::collections::HashMap<String, crate::pbx::ari::AriControl>,
 }
 
 impl Gateway {
@@ -135,7 +134,7 @@ impl Gateway {
             }),
             ami_controls.clone(),
             ctip_controls.clone(),
-            ari_controls.clone(),
+            ari_controls,
             crate::commands::Reach {
                 plan: config.sms.plan(),
                 policy: config.number_policy(),
@@ -206,7 +205,6 @@ impl Gateway {
             writer,
             ctip_controls,
             ami_controls,
-            ari_controls,
         })
     }
 
@@ -237,16 +235,6 @@ impl Gateway {
     /// Call control of an AMI PBX by its configured name.
     pub fn ami_control(&self, pbx: &str) -> Option<crate::pbx::ami::control::AmiControl> {
         self.ami_controls.get(pbx).cloned()
-    }
-
-    /// The REST control (answer, hang up, originate, bridges, play, record, continue, set a
-    /// variable) of an ARI PBX by its configured name.
-    pub fn ari_control(&self, pbx: &str) -> Option<crate::pbx::ari::AriControl> {
-        self.ari_controls.get(pbx).cloned()
-    }
-
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 
     /// Stops the sinks, commits whatever producers already handed over, checkpoints.

@@ -79,6 +79,12 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
             results.last_on(&suffix).unwrap().payload
         }
     };
+    // `status` answers the gateway's status report, the same as the retained `status` topic.
+    send("status", r#"{"request_id":"st-1"}"#).await;
+    let a = answer("st-1").await;
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["result"]["gw"], "gw-cmd", "{a}");
+    assert_eq!(a["result"]["links"]["pbx:asterisk"]["state"], "up", "{a}");
     send(
         "sms.send",
         r#"{"request_id":"s-1","to":"601 234 567","text":"Zapraszamy jutro o 10:00."}"#,

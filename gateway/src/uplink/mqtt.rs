@@ -595,6 +595,27 @@ impl MqttSink {
             self.ctx.links.count("commands:dropped");
             return Ok(());
         }
+        if name == "status" {
+            // The report reads the store: off the event loop, answered when ready.
+            let (ctx, payload, answers) = (
+                self.ctx.clone(),
+                publish.payload.clone(),
+                self.answers.0.clone(),
+            );
+            tokio::spawn(async move {
+                let status = match ctx.status().await {
+                    Ok(report) => serde_json::to_value(&report).ok(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "status for a command not read");
+                        None
+                    }
+                };
+                if let Some(answer) = answer_command("status", &payload, status) {
+                    let _ = answers.send(answer).await;
+                }
+            });
+            return Ok(());
+        }
         let Some((request_id, result)) = answer_command(name, &publish.payload, None) else {
             tracing::warn!(
                 command = name,
@@ -671,9 +692,10 @@ impl super::Session for MqttSink {
     }
 }
 
-/// Answers a command published on `cmd/{name}`. `None` when there is no usable
-/// `request_id` to answer on. Commands that act on PBXs and the modem arrive with their
-/// issues; until then they are refused with a typed error, never silently dropped.
+/// Answers the commands the uplink answers itself: `ping`, and `status` with the report
+/// `status` holds (`None`: it could not be read). Anything else reaching here is refused with
+/// a typed error, never silently dropped. `None` when there is no usable `request_id` to
+/// answer on.
 pub fn answer_command(
     name: &str,
     payload: &[u8],
@@ -686,7 +708,14 @@ pub fn answer_command(
     }
     let result = match name {
         "ping" => json!({ "request_id": request_id, "ok": true, "result": { "pong": true } }),
-        "status" => json!({ "request_id": request_id, "ok": true, "result": status }),
+        "status" => match status {
+            Some(status) => json!({ "request_id": request_id, "ok": true, "result": status }),
+            None => json!({
+                "request_id": request_id,
+                "ok": false,
+                "error": { "code": "unavailable", "message": "the status could not be read from the store" }
+            }),
+        },
         other => json!({
             "request_id": request_id,
             "ok": false,
@@ -738,6 +767,14 @@ mod tests {
         let (_, r) = answer_command("sms.send", br#"{"request_id":"r2"}"#, None).unwrap();
         assert_eq!(r["error"]["code"], "unsupported");
         assert!(answer_command("ping", b"not json", None).is_none());
+        let (_, r) =
+            answer_command("status", br#"{"request_id":"r3"}"#, Some(json!({"gw":"g"}))).unwrap();
+        assert_eq!(
+            (r["ok"].clone(), r["result"]["gw"].clone()),
+            (json!(true), json!("g"))
+        );
+        let (_, r) = answer_command("status", br#"{"request_id":"r4"}"#, None).unwrap();
+        assert_eq!(r["error"]["code"], "unavailable");
         assert!(answer_command("ping", br#"{"request_id":5}"#, None).is_none());
     }
 
