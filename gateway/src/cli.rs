@@ -14,6 +14,9 @@ use crate::uplink::{configured_sinks, json::event_json};
 #[derive(Debug, Parser)]
 #[command(name = "pbxgw", version, about = "PBX event gateway")]
 pub struct Cli {
+    /// The configuration file (before or after the command).
+    #[arg(short, long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -21,14 +24,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway until SIGTERM/SIGINT.
-    Run {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-    },
+    Run,
     /// Validate the configuration; exit 0 when it is usable, else list every problem.
     Check {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         /// Also try each PBX login, the uplinks (a test publish, the schema), the modem
         /// (SIM, registration, signal, SMS centre), and light each LED in turn.
         #[arg(long)]
@@ -36,8 +34,6 @@ pub enum Command {
     },
     /// Print the local event log as JSON lines.
     Events {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         /// Only events with a seq greater than this.
         #[arg(long, default_value_t = 0)]
         since: u64,
@@ -47,16 +43,12 @@ pub enum Command {
     },
     /// Per-sink backlog, oldest unacknowledged event, dropped count, database size.
     Status {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Log in to one PBX and write every raw line with its arrival time (nothing is stored).
     Sniff {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         /// The `[[pbx]] name` to connect to.
         #[arg(long)]
         pbx: String,
@@ -107,8 +99,6 @@ pub enum ContactsCommand {
     /// Add or replace contacts from a CSV (header: number/phone, name, company, note) or a
     /// vCard file; bad entries are listed and skipped, the rest go in one transaction.
     Import {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         path: PathBuf,
         /// `csv` or `vcard` (default: by extension or content).
         #[arg(long)]
@@ -116,8 +106,6 @@ pub enum ContactsCommand {
     },
     /// Contacts whose number, name or company contains TEXT (all when empty).
     Search {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         #[arg(default_value = "")]
         text: String,
         #[arg(long, default_value_t = 50)]
@@ -126,19 +114,13 @@ pub enum ContactsCommand {
         json: bool,
     },
     /// Remove the contact of a number.
-    Delete {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
-        number: String,
-    },
+    Delete { number: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SmsCommand {
     /// Queue a text; the running gateway sends it through the modem.
     Send {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         #[arg(long)]
         to: String,
         #[arg(long)]
@@ -149,8 +131,6 @@ pub enum SmsCommand {
     },
     /// The newest texts in the queue with their state.
     List {
-        #[arg(short, long, default_value = config::DEFAULT_PATH)]
-        config: PathBuf,
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[arg(long)]
@@ -161,7 +141,7 @@ pub enum SmsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    match dispatch(cli.command) {
+    match dispatch(cli.command, &cli.config) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -188,28 +168,24 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config } => {
-            let config = Config::load(&config)?;
+        Command::Run => {
+            let config = Config::load(config)?;
             for warning in config.warnings() {
                 tracing::warn!("{warning}");
             }
             runtime()?.block_on(crate::runtime::run(config))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, connect } => check(&config, connect),
-        Command::Events {
-            config,
-            since,
-            follow,
-        } => {
-            let config = Config::load(&config)?;
+        Command::Check { connect } => check(config, connect),
+        Command::Events { since, follow } => {
+            let config = Config::load(config)?;
             print_events(&config, since, follow)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { config, json } => {
-            let config = Config::load(&config)?;
+        Command::Status { json } => {
+            let config = Config::load(config)?;
             let stats = open_reader(&config)?.stats(&configured_sinks(&config))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -218,17 +194,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sniff {
-            config,
-            pbx,
-            output,
-        } => {
-            let config = Config::load(&config)?;
+        Command::Sniff { pbx, output } => {
+            let config = Config::load(config)?;
             runtime()?.block_on(sniff(&config, &pbx, output.as_deref()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sms { command } => sms(command),
-        Command::Contacts { command } => contacts(command),
+        Command::Sms { command } => sms(command, config),
+        Command::Contacts { command } => contacts(command, config),
         #[cfg(feature = "demo")]
         Command::Demo {
             duration,
@@ -587,14 +559,10 @@ fn directory(path: &Path) -> anyhow::Result<crate::contacts::Directory> {
     Ok(crate::contacts::Directory::new(db, config.sms.plan()))
 }
 
-fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
+fn contacts(command: ContactsCommand, config: &Path) -> anyhow::Result<ExitCode> {
     use crate::contacts::import::{self, Format};
     match command {
-        ContactsCommand::Import {
-            config,
-            path,
-            format,
-        } => {
+        ContactsCommand::Import { path, format } => {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let format = match format.as_deref() {
@@ -605,7 +573,7 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
             };
             let entries = import::parse(&bytes, format)
                 .with_context(|| format!("cannot read contacts from {}", path.display()))?;
-            let mut directory = directory(&config)?;
+            let mut directory = directory(config)?;
             let report = directory.upsert_many(entries, "import", crate::clock::now_ms())?;
             for skipped in &report.skipped {
                 println!("skipped {skipped}");
@@ -618,13 +586,8 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        ContactsCommand::Search {
-            config,
-            text,
-            limit,
-            json,
-        } => {
-            let found = directory(&config)?.search(&text, limit)?;
+        ContactsCommand::Search { text, limit, json } => {
+            let found = directory(config)?.search(&text, limit)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&found)?);
             }
@@ -634,8 +597,8 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        ContactsCommand::Delete { config, number } => {
-            if directory(&config)?.delete(&number)? {
+        ContactsCommand::Delete { number } => {
+            if directory(config)?.delete(&number)? {
                 println!("removed");
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -646,16 +609,11 @@ fn contacts(command: ContactsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
+fn sms(command: SmsCommand, config: &Path) -> anyhow::Result<ExitCode> {
     use crate::sms::queue::{self, Queued};
     match command {
-        SmsCommand::Send {
-            config,
-            to,
-            text,
-            id,
-        } => {
-            let config = Config::load(&config)?;
+        SmsCommand::Send { to, text, id } => {
+            let config = Config::load(config)?;
             let destination = crate::numbers::typed(&to, &config.sms.plan())?;
             config.number_policy().check(&destination)?;
             let id = id.unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
@@ -684,12 +642,8 @@ fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        SmsCommand::List {
-            config,
-            limit,
-            json,
-        } => {
-            let config = Config::load(&config)?;
+        SmsCommand::List { limit, json } => {
+            let config = Config::load(config)?;
             let rows = queue::list(&sms_db(&config)?, limit)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -715,5 +669,35 @@ fn sms(command: SmsCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `--config` for every command, before or after it, nested ones included.
+    #[test]
+    fn the_config_option_is_one_and_goes_anywhere() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.config);
+        let path = PathBuf::from("x.toml");
+        assert_eq!(parse(&["pbxgw", "-c", "x.toml", "run"]).unwrap(), path);
+        assert_eq!(
+            parse(&["pbxgw", "run", "--config", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "sms", "list", "-c", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "contacts", "delete", "600", "-c", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "status"]).unwrap(),
+            PathBuf::from(config::DEFAULT_PATH)
+        );
+        assert!(parse(&["pbxgw", "run", "-c"]).is_err());
     }
 }
