@@ -580,11 +580,22 @@ fn start_ari(
     })
 }
 
+/// Why `pbxgw run` ended other than by a signal.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen for SIGTERM/SIGINT: {0}")]
+    Signals(std::io::Error),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("the store failed ({0}); restart pbxgw to move the damaged database aside")]
+    StoreFailed(String),
+}
+
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config) -> Result<(), RunError> {
     // Listen before starting anything: a SIGTERM during start-up must stop us cleanly, not
     // kill the process with the default action.
-    let mut signals = StopSignals::listen()?;
+    let mut signals = StopSignals::listen().map_err(RunError::Signals)?;
     let gateway = Gateway::start(&config).await?;
     tracing::info!(gateway = %config.gateway.id, "pbxgw running");
     let store_failed = gateway.store_failed();
@@ -597,9 +608,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // manager start us again.
         tracing::error!(%reason, "the store failed; stopping so that the restart recovers it");
         gateway.stop().await;
-        anyhow::bail!(
-            "the store failed ({reason}); restart pbxgw to move the damaged database aside"
-        );
+        return Err(RunError::StoreFailed(reason.to_string()));
     }
     tracing::info!("shutting down; send the signal again to exit at once");
     tokio::spawn(async move {

@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     if args.get(1).map(String::as_str) == Some("gateway") {
         let config = Config::load(Path::new(&args[2]))?;
-        return rt.block_on(pbxgw::runtime::run(config));
+        return Ok(rt.block_on(pbxgw::runtime::run(config))?);
     }
     let n: usize = std::env::var("PBXGW_BENCH_LINES")
         .ok()
