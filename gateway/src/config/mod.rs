@@ -1,0 +1,413 @@
+//! The configuration file (`/etc/pbxgw/pbxgw.toml` by default).
+//!
+//! Every key is checked at start: unknown keys are errors (a typo must not silently fall back
+//! to a default), and each problem names the key, the bad value and the fix. Any secret can be
+//! given inline (`password = "..."`), from an environment variable (`password_env = "VAR"`) or
+//! from a file (`password_file = "/run/secrets/x"`); secrets are held in [`Secret`], whose
+//! `Debug` and `Display` never show the value.
+
+mod parse_error;
+mod pbx;
+mod pbx_keys;
+mod secret;
+mod uplink;
+mod validate;
+
+pub use pbx::{AmiAuth, IvrConfig, PbxConfig, PbxKind};
+pub use secret::Secret;
+pub use uplink::{MqttConfig, PostgresConfig, UplinkConfig, WebhookConfig};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_PATH: &str = "/etc/pbxgw/pbxgw.toml";
+
+/// True when a PostgreSQL URL turns TLS off explicitly (`sslmode=disable`). Without it the
+/// sink requires TLS, whatever libpq's default `prefer` would do.
+pub fn postgres_tls_disabled(url: &str) -> bool {
+    url.split(['?', '&', ' '])
+        .any(|part| part.trim().eq_ignore_ascii_case("sslmode=disable"))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub pbx: Vec<PbxConfig>,
+    #[serde(default)]
+    pub uplink: UplinkConfig,
+    /// The box's GSM modem; absent: no SMS through a modem.
+    pub modem: Option<ModemConfig>,
+    #[serde(default)]
+    pub sms: SmsConfig,
+    #[serde(default)]
+    pub commands: CommandsConfig,
+    #[serde(default)]
+    pub numbers: NumbersConfig,
+    #[serde(default)]
+    pub contacts: ContactsConfig,
+    #[serde(default)]
+    pub board: BoardConfig,
+    /// The local HTTP API; absent: not served.
+    pub api: Option<ApiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Where to listen (default `127.0.0.1:8080`; the LAN address to reach it from others).
+    #[serde(default = "default_api_bind")]
+    pub bind: std::net::SocketAddr,
+    /// The bearer token every request but `/health` must carry.
+    pub token: Option<Secret>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_api_bind() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// The box: which LEDs it has, and its watchdog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoardConfig {
+    /// A built-in profile (`console`, `generic-sysfs`, `rpi4`) or a profile file.
+    pub profile: String,
+    /// Where sysfs LED-class devices are.
+    pub leds_root: PathBuf,
+    /// The kernel watchdog device to kick, if any (systemd's is used whenever the service
+    /// runs with `WatchdogSec=`).
+    pub watchdog_device: Option<PathBuf>,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        BoardConfig {
+            profile: "console".into(),
+            leds_root: PathBuf::from("/sys/class/leds"),
+            watchdog_device: None,
+        }
+    }
+}
+
+/// The contact directory (numbers are matched with the `[sms]` numbering plan).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContactsConfig {
+    /// Copy the central `pbxgw_contacts` table every this many seconds (needs
+    /// `[uplink.postgres]`); absent: no sync.
+    pub central_sync_s: Option<u64>,
+}
+
+/// Who `sms.send` and `call.originate` may reach (`crate::numbers::NumberPolicy`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NumbersConfig {
+    /// E.164 prefixes allowed (default: the box's own country, `+<sms.country_code>`).
+    pub allow: Option<Vec<String>>,
+    /// E.164 prefixes refused even when allowed (default: the country's premium-rate ranges).
+    pub deny: Option<Vec<String>>,
+    /// Most digits of a number (E.164 has at most 15).
+    pub max_digits: usize,
+}
+
+impl Default for NumbersConfig {
+    fn default() -> Self {
+        NumbersConfig {
+            allow: None,
+            deny: None,
+            max_digits: 15,
+        }
+    }
+}
+
+impl Config {
+    /// The number policy these keys describe.
+    pub fn number_policy(&self) -> crate::numbers::NumberPolicy {
+        let defaults = crate::numbers::NumberPolicy::for_country(&self.sms.country_code);
+        crate::numbers::NumberPolicy {
+            allow: self.numbers.allow.clone().unwrap_or(defaults.allow),
+            deny: self.numbers.deny.clone().unwrap_or(defaults.deny),
+            max_digits: self.numbers.max_digits,
+        }
+    }
+}
+
+/// Remote commands (MQTT `cmd/{name}`). `ping` and `status` are always answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandsConfig {
+    /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
+    /// `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. None by default.
+    pub allow: Vec<String>,
+    pub rate_per_minute: u32,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        CommandsConfig {
+            allow: Vec::new(),
+            rate_per_minute: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModemConfig {
+    /// The serial port, e.g. `/dev/ttyUSB2` or `/dev/ttymxc1`.
+    pub port: PathBuf,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    pub pin: Option<Secret>,
+    pub pin_env: Option<String>,
+    pub pin_file: Option<PathBuf>,
+    /// The SMS centre, set when the modem has lost its own (`+48...`).
+    pub smsc: Option<String>,
+    /// How long to wait for network registration (default 120).
+    pub register_within_s: Option<u64>,
+    /// How long the network may take to accept one part (default 60).
+    pub send_within_s: Option<u64>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Country calling code for numbers without one (`48`).
+    pub country_code: String,
+    /// A prefix the PBX puts before outside numbers (`0`), stripped first.
+    pub outside_line_prefix: Option<String>,
+    /// The national trunk prefix (default by country: `0` in DE/UK, `1` in the US, none in
+    /// PL).
+    pub trunk_prefix: Option<String>,
+    /// Shorter numbers are internal extensions: never texted.
+    pub min_national_digits: usize,
+    /// At most this many texts per minute, all destinations together.
+    pub rate_per_minute: u32,
+    /// At most this many texts per destination per hour.
+    pub per_destination_per_hour: u32,
+    /// A rule texts the same number again only after this many seconds.
+    pub cooldown_s: u64,
+    /// Transient failures are retried this many times in all.
+    pub max_attempts: u32,
+    /// A text that is exactly this word (any case) puts its sender on the do-not-text list.
+    pub opt_out_keyword: Option<String>,
+    pub delivery_reports: bool,
+    pub validity_h: u32,
+    #[serde(rename = "rule")]
+    pub rules: Vec<SmsRule>,
+}
+
+impl SmsConfig {
+    /// The numbering plan these keys describe (also used to match contacts).
+    pub fn plan(&self) -> crate::numbers::NumberPlan {
+        crate::numbers::NumberPlan {
+            country_code: self.country_code.clone(),
+            outside_line_prefix: self.outside_line_prefix.clone(),
+            trunk_prefix: self
+                .trunk_prefix
+                .clone()
+                .or_else(|| crate::numbers::default_trunk_prefix(&self.country_code)),
+            min_national_digits: self.min_national_digits,
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            country_code: "48".into(),
+            outside_line_prefix: None,
+            trunk_prefix: None,
+            min_national_digits: 9,
+            rate_per_minute: 10,
+            per_destination_per_hour: 5,
+            cooldown_s: 3600,
+            max_attempts: 5,
+            opt_out_keyword: Some("STOP".into()),
+            delivery_reports: true,
+            validity_h: 24,
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleTrigger {
+    /// The caller chose `digit` in the IVR.
+    IvrDigit,
+    /// An inbound call nobody answered (no answer, busy, abandoned).
+    MissedCall,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsRule {
+    /// Part of the dedupe key and the logs (default `rule<N>`).
+    pub name: Option<String>,
+    pub on: RuleTrigger,
+    pub digit: Option<String>,
+    /// Only calls to (or answered at) this number.
+    pub extension: Option<String>,
+    /// `{caller}`, `{extension}`, `{date}`, `{time}` are filled in.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub id: String,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/pbxgw")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// fsync on every commit: a power cut loses nothing that was accepted.
+    Full,
+    /// fsync at WAL checkpoints: a power cut can lose the last accepted batches.
+    Normal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub max_size_mb: u64,
+    pub history_days: u32,
+    pub sync: SyncMode,
+    /// Group commit: at most this many events per transaction.
+    pub batch_max: usize,
+    /// Group commit: wait at most this long for more events before committing.
+    pub batch_wait_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_size_mb: 512,
+            history_days: 30,
+            sync: SyncMode::Full,
+            batch_max: 1000,
+            batch_wait_ms: 2,
+        }
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub value: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.key, self.value, self.fix)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path} has {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("  {}. {p}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads, parses, resolves secrets and validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: parse_error::parse_error_message(text, &e),
+        })?;
+        let mut problems = pbx_keys::foreign_keys(text, &config.pbx);
+        config.resolve_secrets(&mut problems);
+        config.validate(&mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Settings that are allowed but weaken the box, for `pbxgw check` and the log at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(p) = &self.uplink.postgres {
+            if p.url
+                .as_ref()
+                .is_some_and(|u| postgres_tls_disabled(u.expose()))
+            {
+                warnings.push(
+                    "uplink.postgres.url says sslmode=disable: events and the password cross the network in the clear"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(m) = &self.uplink.mqtt {
+            if m.password.is_some() && m.tls == Some(false) {
+                warnings.push(
+                    "uplink.mqtt has tls = false with a password: it crosses the network in the clear"
+                        .to_owned(),
+                );
+            }
+        }
+        warnings
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.gateway.data_dir.join("pbxgw.db")
+    }
+}
+
+/// A commented template an installer can start from (`pbxgw config-template`).
+pub const TEMPLATE: &str = include_str!("../../pbxgw.example.toml");
+
+#[cfg(test)]
+mod tests;
