@@ -576,7 +576,7 @@ fn start_ari(
     );
     Ok(crate::pbx::ari::AriControl {
         rest,
-        originate: crate::pbx::ami::control::OriginateSettings::from_config(pbx),
+        originate: crate::pbx::asterisk::OriginateSettings::from_config(pbx),
     })
 }
 

@@ -55,6 +55,7 @@ use super::{
     CallTransferred, EventBody, Out, Source, TransferKind,
 };
 use crate::pbx::ami::codec::Message;
+use crate::pbx::asterisk::extension_of;
 pub(crate) use presence::Presence;
 
 #[derive(Debug, Clone)]
@@ -209,22 +210,6 @@ const SETUP_EVENTS: [&str; 5] = [
     "VarSet",
     "Newexten",
 ];
-
-/// `Local/205@ext-00000022;1` -> `205`, `PJSIP/201-0000001a` -> `201`,
-/// `Local/301@agents/n` -> `301`, `PJSIP/201` -> `201`.
-pub fn extension_of(channel: &str) -> String {
-    let rest = channel.split_once('/').map_or(channel, |(_, r)| r);
-    if let Some((ext, _)) = rest.split_once('@') {
-        return ext.to_owned();
-    }
-    let rest = rest.split('/').next().unwrap_or(rest);
-    match rest.rsplit_once('-') {
-        Some((name, seq)) if seq.len() == 8 && seq.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            name.to_owned()
-        }
-        _ => rest.to_owned(),
-    }
-}
 
 /// A header value that says something: not empty, not `<unknown>`.
 fn known(v: Option<&str>) -> Option<&str> {

@@ -3,6 +3,7 @@
 
 pub mod ami;
 pub mod ari;
+pub mod asterisk;
 pub mod ctip;
 
 /// What a connector hands to its correlator.

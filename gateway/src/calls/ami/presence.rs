@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use super::extension_of;
 use crate::calls::{AgentState, AgentStateChanged, EventBody, Out};
 use crate::pbx::ami::codec::Message;
+use crate::pbx::asterisk::extension_of;
 
 /// Device technologies that are not a person's phone (ConfBridge's announcer and recorder,
 /// snoop and media channels of ARI included).

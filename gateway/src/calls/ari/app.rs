@@ -147,7 +147,7 @@ impl AppCorrelator {
             }
             AriEvent::ChannelHold { channel, .. } | AriEvent::ChannelUnhold { channel, .. } => {
                 let held = matches!(event, AriEvent::ChannelHold { .. });
-                let extension = Some(crate::calls::ami::extension_of(&channel.name));
+                let extension = Some(crate::pbx::asterisk::extension_of(&channel.name));
                 if let Some(call) = self.call_of_mut(&channel.id) {
                     call.holds += u32::from(held);
                     let id = call.id.clone();
@@ -324,7 +324,7 @@ impl AppCorrelator {
             out.push(
                 &call_id,
                 EventBody::CallRinging(CallRinging {
-                    extension: crate::calls::ami::extension_of(&peer.name),
+                    extension: crate::pbx::asterisk::extension_of(&peer.name),
                     caller: call.caller.clone(),
                 }),
             );
@@ -419,12 +419,12 @@ impl AppCorrelator {
             direction: Direction::Outbound,
             caller: None,
             caller_name: None,
-            callee: Some(crate::calls::ami::extension_of(&name)),
+            callee: Some(crate::pbx::asterisk::extension_of(&name)),
             started_at: started,
             last_seen: out.ts,
             pbx_answered_at: None,
             answered_at: up.then_some(started),
-            extension: up.then(|| crate::calls::ami::extension_of(&name)),
+            extension: up.then(|| crate::pbx::asterisk::extension_of(&name)),
             dialled: true,
             dial_outcome: status
                 .as_deref()
@@ -581,7 +581,7 @@ fn answer(out: &mut Out<'_>, call: &mut Call, name: &str) {
     if call.answered_at.is_some() {
         return;
     }
-    let extension = crate::calls::ami::extension_of(name);
+    let extension = crate::pbx::asterisk::extension_of(name);
     call.answered_at = Some(out.ts);
     call.extension = Some(extension.clone());
     let id = call.id.clone();

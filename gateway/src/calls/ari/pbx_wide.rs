@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{AriCorrelatorConfig, Listing};
-use crate::calls::ami::extension_of;
 use crate::calls::record::{
     dial_outcome, unanswered_disposition, CallRecord, Direction, Disposition, Transfer,
 };
@@ -13,6 +12,7 @@ use crate::calls::{
     EventBody, Out, TransferKind,
 };
 use crate::pbx::ari::model::{timestamp_ms, AriEvent, Bridge, Channel};
+use crate::pbx::asterisk::extension_of;
 
 /// The stand-in channel of an originate that failed: never a call.
 const SPOOL_FAILED: &str = "OutgoingSpoolFailed";

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::session::{ActionResult, AmiError, AmiSettings, Connection};
+use crate::pbx::asterisk::OriginateSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AmiAction {
@@ -46,39 +47,6 @@ pub enum AmiAction {
     StopMixMonitor {
         channel: String,
     },
-}
-
-/// Where a click-to-call rings first and dials from.
-#[derive(Debug, Clone)]
-pub struct OriginateSettings {
-    /// `PJSIP/{extension}`.
-    pub channel: String,
-    pub context: String,
-}
-
-impl OriginateSettings {
-    /// `originate_channel` / `originate_context` of a `[[pbx]]` (AMI and ARI alike).
-    pub fn from_config(pbx: &crate::config::PbxConfig) -> OriginateSettings {
-        let default = OriginateSettings::default();
-        OriginateSettings {
-            channel: pbx.originate_channel.clone().unwrap_or(default.channel),
-            context: pbx.originate_context.clone().unwrap_or(default.context),
-        }
-    }
-
-    /// The dial string that rings `extension` first.
-    pub fn endpoint(&self, extension: &str) -> String {
-        self.channel.replace("{extension}", extension)
-    }
-}
-
-impl Default for OriginateSettings {
-    fn default() -> Self {
-        OriginateSettings {
-            channel: "PJSIP/{extension}".into(),
-            context: "from-internal".into(),
-        }
-    }
 }
 
 impl AmiAction {

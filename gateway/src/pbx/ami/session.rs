@@ -39,7 +39,7 @@ pub struct AmiSettings {
     pub resync_every: Duration,
     /// How long Asterisk may take to answer an action.
     pub answer_within: Duration,
-    pub originate: super::control::OriginateSettings,
+    pub originate: crate::pbx::asterisk::OriginateSettings,
 }
 
 impl AmiSettings {
@@ -55,7 +55,7 @@ impl AmiSettings {
             ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(60).max(1)),
             resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(10)),
             answer_within: ANSWER_WITHIN,
-            originate: super::control::OriginateSettings::from_config(pbx),
+            originate: crate::pbx::asterisk::OriginateSettings::from_config(pbx),
         }
     }
 }

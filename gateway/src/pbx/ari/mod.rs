@@ -8,7 +8,7 @@
 #[derive(Clone)]
 pub struct AriControl {
     pub rest: rest::AriRest,
-    pub originate: crate::pbx::ami::control::OriginateSettings,
+    pub originate: crate::pbx::asterisk::OriginateSettings,
 }
 
 /// The ARI base URL as the connector uses it (`http://host:8088`, or with the http.conf

@@ -1,0 +1,51 @@
+//! What the two Asterisk connectors (AMI and ARI) share: how a channel name names an
+//! extension, and where a click-to-call rings first.
+
+/// `Local/205@ext-00000022;1` -> `205`, `PJSIP/201-0000001a` -> `201`,
+/// `Local/301@agents/n` -> `301`, `PJSIP/201` -> `201`.
+pub fn extension_of(channel: &str) -> String {
+    let rest = channel.split_once('/').map_or(channel, |(_, r)| r);
+    if let Some((ext, _)) = rest.split_once('@') {
+        return ext.to_owned();
+    }
+    let rest = rest.split('/').next().unwrap_or(rest);
+    match rest.rsplit_once('-') {
+        Some((name, seq)) if seq.len() == 8 && seq.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            name.to_owned()
+        }
+        _ => rest.to_owned(),
+    }
+}
+
+/// Where a click-to-call rings first and dials from.
+#[derive(Debug, Clone)]
+pub struct OriginateSettings {
+    /// `PJSIP/{extension}`.
+    pub channel: String,
+    pub context: String,
+}
+
+impl OriginateSettings {
+    /// `originate_channel` / `originate_context` of a `[[pbx]]` (AMI and ARI alike).
+    pub fn from_config(pbx: &crate::config::PbxConfig) -> OriginateSettings {
+        let default = OriginateSettings::default();
+        OriginateSettings {
+            channel: pbx.originate_channel.clone().unwrap_or(default.channel),
+            context: pbx.originate_context.clone().unwrap_or(default.context),
+        }
+    }
+
+    /// The dial string that rings `extension` first.
+    pub fn endpoint(&self, extension: &str) -> String {
+        self.channel.replace("{extension}", extension)
+    }
+}
+
+impl Default for OriginateSettings {
+    fn default() -> Self {
+        OriginateSettings {
+            channel: "PJSIP/{extension}".into(),
+            context: "from-internal".into(),
+        }
+    }
+}
