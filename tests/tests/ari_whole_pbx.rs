@@ -214,11 +214,14 @@ fn assert_agrees(records: &[CallRecord], slack_s: f64) {
 }
 
 /// 70 s of a live PBX over a real WebSocket into a gateway: one record per call, agreeing
-/// with the CDRs to the second, as the correlator alone does.
+/// with the CDRs. Talk times are measured on this machine's clock as the frames arrive, so a
+/// busy or emulated machine (the aarch64 run under qemu) shifts them by some tens of ms and
+/// the whole seconds of `billsec_s` can round one lower: 2 s of slack here; the correlator
+/// alone (`whole_pbx_records_agree_with_asterisks_cdrs`) holds to 1 s on Asterisk's times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_subscribe_all_capture_end_to_end_agrees_with_the_cdrs() {
     let (sim, records) = end_to_end(AriSimOptions::new("gw", "secret")).await;
-    assert_agrees(&records, 1.0);
+    assert_agrees(&records, 2.0);
     assert_eq!(sim.log.lock().unwrap().ws_connects, 1);
 }
 
