@@ -222,10 +222,24 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
         dom.contains(r#"data-led="uplink" data-pattern="on""#),
         "uplink LED solid"
     );
+    // Nothing was dropped or quarantined. The fault LED also lights for a nearly full disk,
+    // which the machine running the test may have: then the page says so, and nothing else.
+    let (_, body) = http(port, "GET", "/api/status", t, None).await;
+    let reasons: Vec<String> = serde_json::from_value(json(&body)["fault"].clone()).unwrap();
     assert!(
-        dom.contains(r#"data-led="fault" data-pattern="off""#),
-        "no fault"
+        reasons.iter().all(|r| r.starts_with("disk low: ")),
+        "{reasons:?}"
     );
+    if reasons.is_empty() {
+        assert!(
+            dom.contains(r#"data-led="fault" data-pattern="off""#),
+            "no fault"
+        );
+    } else {
+        println!("this machine's disk is low: {reasons:?}");
+        assert!(dom.contains(r#"data-led="fault" data-pattern="on""#));
+        assert!(element_text(&dom, "fault", "p").contains("disk low: "));
+    }
     let links = element_text(&dom, "links", "table");
     for part in ["pbx:asterisk", "uplink:mqtt", "modem", "up"] {
         assert!(links.contains(part), "links lack {part}: {links}");

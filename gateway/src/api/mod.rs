@@ -222,14 +222,16 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
         Err(e) => return internal(e),
     };
     let data_dir = api.db_path.parent().unwrap_or(std::path::Path::new("."));
-    let fault = crate::health::panel::is_fault(report.dropped, report.quarantined, data_dir);
-    let leds: serde_json::Map<String, Value> = crate::health::panel::patterns(&report.links, fault)
-        .into_iter()
-        .map(|(role, pattern)| (role.to_owned(), json!(pattern)))
-        .collect();
+    let fault = crate::health::panel::fault_reasons(report.dropped, report.quarantined, data_dir);
+    let leds: serde_json::Map<String, Value> =
+        crate::health::panel::patterns(&report.links, !fault.is_empty())
+            .into_iter()
+            .map(|(role, pattern)| (role.to_owned(), json!(pattern)))
+            .collect();
     let mut body = json!(report);
     if let Some(fields) = body.as_object_mut() {
         fields.insert("leds".into(), Value::Object(leds));
+        fields.insert("fault".into(), json!(fault));
     }
     Json(body).into_response()
 }

@@ -145,12 +145,23 @@ impl Panel {
 /// Events were dropped, a database was quarantined, or the data disk is nearly full.
 async fn fault(reader: &AsyncReader, data_dir: &std::path::Path) -> bool {
     let stored = reader.call(|r| r.stats(&[])).await;
-    stored.is_ok_and(|s| is_fault(s.dropped, s.quarantined, data_dir))
+    stored.is_ok_and(|s| !fault_reasons(s.dropped, s.quarantined, data_dir).is_empty())
 }
 
-/// The fault LED's rule, for the panel and the status page alike.
-pub fn is_fault(dropped: u64, quarantined: u64, data_dir: &std::path::Path) -> bool {
-    dropped > 0 || quarantined > 0 || low_disk(data_dir)
+/// Why the fault LED is lit (empty: it is off), for the panel and the status page alike,
+/// so whoever sees it lit can read what to do.
+pub fn fault_reasons(dropped: u64, quarantined: u64, data_dir: &std::path::Path) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if dropped > 0 {
+        reasons.push(format!("events dropped at the size cap: {dropped}"));
+    }
+    if quarantined > 0 {
+        reasons.push(format!("databases quarantined: {quarantined}"));
+    }
+    if let Some(free) = low_disk(data_dir) {
+        reasons.push(format!("disk low: {free}"));
+    }
+    reasons
 }
 
 /// The gateway's own loops are alive: this task runs, and the store writer answers.
@@ -161,18 +172,21 @@ async fn alive(appender: &Appender) -> bool {
     )
 }
 
-/// Under 5% or 50 MB free where the data lives.
+/// Under 5% or 50 MB free where the data lives: what is left, said for a person.
 // The casts are needed on armv7, where these counters are 32-bit.
 #[allow(clippy::unnecessary_cast)]
-fn low_disk(dir: &std::path::Path) -> bool {
-    match nix::sys::statvfs::statvfs(dir) {
-        Ok(s) => {
-            let free = s.blocks_available() as u64 * s.fragment_size() as u64;
-            let total = s.blocks() as u64 * s.fragment_size() as u64;
-            free < 50 * 1024 * 1024 || (total > 0 && free * 20 < total)
-        }
-        Err(_) => false,
-    }
+fn low_disk(dir: &std::path::Path) -> Option<String> {
+    let s = nix::sys::statvfs::statvfs(dir).ok()?;
+    let free = s.blocks_available() as u64 * s.fragment_size() as u64;
+    let total = s.blocks() as u64 * s.fragment_size() as u64;
+    let low = free < 50 * 1024 * 1024 || (total > 0 && free * 20 < total);
+    low.then(|| {
+        format!(
+            "{} MB free of {} MB",
+            free / (1024 * 1024),
+            total / (1024 * 1024)
+        )
+    })
 }
 
 #[cfg(test)]
@@ -225,6 +239,21 @@ mod tests {
         assert_eq!(
             (gsm[0], gsm[2]),
             (("pbx", Pattern::On), ("modem", Pattern::SlowBlink))
+        );
+    }
+
+    #[test]
+    fn the_fault_led_says_why_it_is_lit() {
+        let here = std::path::Path::new(".");
+        let disk = fault_reasons(0, 0, here);
+        assert!(disk.iter().all(|r| r.starts_with("disk low: ")), "{disk:?}");
+        let both = fault_reasons(12, 1, here);
+        assert_eq!(
+            both[..2],
+            [
+                "events dropped at the size cap: 12".to_owned(),
+                "databases quarantined: 1".to_owned()
+            ]
         );
     }
 }
