@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod health;
 #[cfg(test)]
 mod layers;
+pub mod link;
 #[cfg(test)]
 mod mutate;
 pub mod numbers;

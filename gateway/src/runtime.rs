@@ -8,10 +8,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::calls::LinkState;
 use crate::config::{Config, PbxConfig, PbxKind};
 use crate::contacts::Directory;
-use crate::health::Links;
+use crate::link::LinkState;
+use crate::link::Links;
 use crate::store::{self, Appender, AsyncReader, StoreError, StoreOptions, WriterHandle};
 use crate::uplink::mqtt::MqttSink;
 use crate::uplink::postgres::PostgresSink;
@@ -333,7 +333,7 @@ where
                 links.count(&format!("{link}:task_failures"));
                 links.set(
                     &link,
-                    crate::calls::LinkState::Down,
+                    crate::link::LinkState::Down,
                     Some("stopped on an internal error; restart pbxgw and report the log".into()),
                 );
             }

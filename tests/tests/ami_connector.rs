@@ -125,7 +125,7 @@ async fn a_link_dropped_mid_call_resyncs_and_no_call_stays_open() {
     let link = gateway.links().snapshot()["pbx:asterisk"].clone();
     assert_eq!(
         link.state,
-        pbxgw::calls::LinkState::Up,
+        pbxgw::link::LinkState::Up,
         "back up after the drop"
     );
     gateway.stop().await;
@@ -158,7 +158,7 @@ async fn control_actions_get_typed_answers() {
     let up = pbxgw_tests::harness::wait_for_link(
         &gateway,
         "pbx:asterisk",
-        pbxgw::calls::LinkState::Up,
+        pbxgw::link::LinkState::Up,
         Duration::from_secs(10),
     )
     .await;

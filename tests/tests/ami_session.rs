@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use pbxgw::config::Secret;
+use pbxgw::link::LinkError;
 use pbxgw::pbx::ami::session::{AmiError, AmiSettings, AuthType, Connection};
 use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour};
 
@@ -142,8 +143,8 @@ async fn a_peer_that_is_not_asterisk_is_named() {
 mod running {
     use std::time::Duration;
 
-    use pbxgw::calls::LinkState;
-    use pbxgw::health::Links;
+    use pbxgw::link::LinkState;
+    use pbxgw::link::Links;
     use pbxgw::pbx::ami::control::AmiControl;
     use pbxgw::pbx::ami::session::{AmiSession, AuthType};
     use pbxgw::pbx::PbxEvent;

@@ -155,7 +155,7 @@ async fn the_local_api_answers_with_the_token_only() {
     assert!(rtt.is_some(), "{body}");
     assert_eq!(
         last["quality"],
-        serde_json::json!(pbxgw::health::quality::Quality::of(rtt)),
+        serde_json::json!(pbxgw::link::quality::Quality::of(rtt)),
         "{body}"
     );
     assert!(!q["history"]["pbx:asterisk"].as_array().unwrap().is_empty());

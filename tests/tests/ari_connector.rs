@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pbxgw::calls::{CallRecord, Disposition, LinkState};
+use pbxgw::calls::{CallRecord, Disposition};
 use pbxgw::config::Config;
+use pbxgw::link::LinkState;
 use pbxgw::pbx::ari::rest::{AriError, AriRest};
 use pbxgw::runtime::Gateway;
 use pbxgw_tests::harness::{stored_records, wait_until};

@@ -43,7 +43,7 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
         let up = pbxgw_tests::harness::wait_for_link(
             &gateway,
             link,
-            pbxgw::calls::LinkState::Up,
+            pbxgw::link::LinkState::Up,
             Duration::from_secs(limit),
         )
         .await;
@@ -241,7 +241,7 @@ async fn gateway_with_slow_originate(
         let up = pbxgw_tests::harness::wait_for_link(
             &gateway,
             link,
-            pbxgw::calls::LinkState::Up,
+            pbxgw::link::LinkState::Up,
             Duration::from_secs(10),
         )
         .await;
@@ -336,7 +336,7 @@ async fn a_duplicate_pair_places_one_call_and_a_ping_flood_leaves_the_events_flo
         "the event arrived"
     );
     let link = gateway.links().snapshot()["uplink:mqtt"].clone();
-    assert_eq!(link.state, pbxgw::calls::LinkState::Up, "{link:?}");
+    assert_eq!(link.state, pbxgw::link::LinkState::Up, "{link:?}");
     pump.abort();
     gateway.stop().await;
 }

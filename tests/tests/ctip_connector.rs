@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use pbxgw::calls::LinkState;
 use pbxgw::config::Config;
+use pbxgw::link::LinkState;
 use pbxgw::runtime::Gateway;
 use pbxgw::store::StoredEvent;
 use pbxgw_tests::harness::wait_until;
@@ -41,7 +41,7 @@ async fn gateway_until_calls_end(sim: &CtipSim, n: usize) -> (tempfile::TempDir,
     (dir, gateway)
 }
 
-fn link(gateway: &Gateway) -> Option<pbxgw::health::LinkStatus> {
+fn link(gateway: &Gateway) -> Option<pbxgw::link::LinkStatus> {
     gateway.links().snapshot().get("pbx:slican").cloned()
 }
 
@@ -184,7 +184,7 @@ async fn probes_put_the_round_trip_on_record_with_and_without_who() {
         let last = history["pbx:slican"].last().unwrap();
         let rtt = last.rtt_ms.map(Duration::from_millis);
         assert!(rtt.is_some());
-        assert_eq!(last.quality, pbxgw::health::quality::Quality::of(rtt));
+        assert_eq!(last.quality, pbxgw::link::quality::Quality::of(rtt));
         assert_eq!(
             sim.stats.logins.load(std::sync::atomic::Ordering::SeqCst),
             1,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use pbxgw::config::Secret;
-use pbxgw::health::Links;
+use pbxgw::link::Links;
 use pbxgw::pbx::ctip::codec::CodePage;
 use pbxgw::pbx::ctip::gsm::{GsmError, GsmEvent, GsmRoute, GsmSession};
 use pbxgw::pbx::ctip::session::CtipSettings;

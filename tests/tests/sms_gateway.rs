@@ -179,7 +179,7 @@ async fn replies_become_events_and_stop_opts_out() {
     let up = pbxgw_tests::harness::wait_for_link(
         &gateway,
         "modem",
-        pbxgw::calls::LinkState::Up,
+        pbxgw::link::LinkState::Up,
         Duration::from_secs(10),
     )
     .await;
@@ -310,7 +310,7 @@ async fn a_refused_pin_is_never_entered_again_even_after_a_restart() {
         let refused = pbxgw_tests::harness::wait_for_link(
             &gateway,
             "modem",
-            pbxgw::calls::LinkState::NeedsInstaller,
+            pbxgw::link::LinkState::NeedsInstaller,
             Duration::from_secs(10),
         )
         .await;
@@ -494,7 +494,7 @@ async fn rate_limits_hold_texts_and_a_hung_modem_is_resynced() {
         pbxgw_tests::harness::wait_for_link(
             &gateway,
             "modem",
-            pbxgw::calls::LinkState::Up,
+            pbxgw::link::LinkState::Up,
             Duration::from_secs(10)
         )
         .await
@@ -528,7 +528,7 @@ async fn rate_limits_hold_texts_and_a_hung_modem_is_resynced() {
         pbxgw_tests::harness::wait_for_link(
             &gateway,
             "modem",
-            pbxgw::calls::LinkState::Up,
+            pbxgw::link::LinkState::Up,
             Duration::from_secs(10)
         )
         .await
@@ -574,7 +574,7 @@ async fn a_modem_silent_after_a_reopen_is_power_cycled_through_the_board_line() 
     let config = config(dir.path(), &modem, &board);
     let gateway = Gateway::start(&config).await.unwrap();
     let up = |limit| {
-        pbxgw_tests::harness::wait_for_link(&gateway, "modem", pbxgw::calls::LinkState::Up, limit)
+        pbxgw_tests::harness::wait_for_link(&gateway, "modem", pbxgw::link::LinkState::Up, limit)
     };
     assert!(up(Duration::from_secs(10)).await);
 

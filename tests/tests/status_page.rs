@@ -147,7 +147,7 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
             .links()
             .snapshot()
             .get("uplink:mqtt")
-            .is_some_and(|l| l.state == pbxgw::calls::LinkState::Up)
+            .is_some_and(|l| l.state == pbxgw::link::LinkState::Up)
             && pbxgw::store::StoreReader::open(&config.db_path())
                 .and_then(|r| r.stats(&["mqtt".to_owned()]))
                 .is_ok_and(|s| s.sinks.iter().all(|k| k.backlog == 0))

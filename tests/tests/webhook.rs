@@ -157,7 +157,7 @@ async fn a_trickling_crm_neither_stalls_the_sink_nor_the_stop_and_its_url_stays_
     let mut shown = String::new();
     let timed_out = wait_until(Duration::from_secs(30), || {
         let down = links.snapshot().get("uplink:webhook").is_some_and(|l| {
-            l.state == pbxgw::calls::LinkState::Down
+            l.state == pbxgw::link::LinkState::Down
                 && l.detail
                     .as_deref()
                     .is_some_and(|d| d.contains("no answer within"))

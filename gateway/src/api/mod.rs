@@ -473,7 +473,7 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
             .map(|(name, l)| {
                 (
                     format!("{{link=\"{name}\"}}"),
-                    u64::from(l.state == crate::calls::LinkState::Up),
+                    u64::from(l.state == crate::link::LinkState::Up),
                 )
             })
             .collect(),

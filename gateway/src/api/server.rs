@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Links;
+use crate::link::Links;
 
 /// Connections served at once: the page and a few tools need a handful.
 pub const MAX_CONNECTIONS: usize = 64;

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::record::{CallRecord, Direction};
+use crate::link::LinkState;
 
 /// Which kind of connector produced an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,32 +202,6 @@ pub struct AgentStateChanged {
     pub agent: String,
     pub state: AgentState,
     pub queue: Option<String>,
-}
-
-/// State of one link of the gateway (a PBX connector, an uplink, the modem).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LinkState {
-    /// Not configured.
-    Off,
-    /// Connecting, reconnecting or draining a backlog.
-    Connecting,
-    Up,
-    /// Needs the installer: login refused, bad PIN, TLS failure.
-    NeedsInstaller,
-    Down,
-}
-
-impl LinkState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkState::Off => "off",
-            LinkState::Connecting => "connecting",
-            LinkState::Up => "up",
-            LinkState::NeedsInstaller => "needs-installer",
-            LinkState::Down => "down",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ pub mod record;
 
 pub use event::{
     AgentState, AgentStateChanged, CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording,
-    CallRinging, CallStarted, CallTransferred, EventBody, LinkState, LinkStateChanged, SmsOutcome,
+    CallRinging, CallStarted, CallTransferred, EventBody, LinkStateChanged, SmsOutcome,
     SmsReceived, Source, TransferKind,
 };
 pub use record::{CallRecord, Direction, Disposition, Transfer};

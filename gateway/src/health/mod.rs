@@ -1,10 +1,7 @@
-//! Health: every link reports its state here; the status report, the MQTT status topic and
-//! (with the board) the LEDs are all views of the same table.
+//! Health: the status report, the MQTT status topic and (with the board) the LEDs are all
+//! views of the one table of link states in [`crate::link`].
 
-mod links;
 pub mod panel;
-pub mod quality;
 mod status;
 
-pub use links::{LinkStatus, Links};
 pub use status::StatusReport;

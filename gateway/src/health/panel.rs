@@ -18,8 +18,8 @@ use board::leds::{LedBank, Pattern};
 use board::watchdog::Watchdogs;
 use tokio_util::sync::CancellationToken;
 
-use super::{LinkStatus, Links};
-use crate::calls::LinkState;
+use crate::link::LinkState;
+use crate::link::{LinkStatus, Links};
 use crate::store::{Appender, AsyncReader};
 
 /// The pattern of one group of links (`None`: nothing of it is configured).

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::LinkStatus;
+use crate::link::LinkStatus;
 use crate::store::StoreStats;
 
 /// What the gateway says about itself: `pbxgw status`, the retained MQTT status, the API.

@@ -67,41 +67,17 @@ pub async fn connect(
     Ok(stream)
 }
 
-/// A connector's link failed. Tells the correlator (open calls cannot be followed any more),
-/// shows the state (needs-installer for a refused login, else down) and returns how long to
-/// wait before the next attempt: capped jittered backoff, reset after a connection that
-/// lasted a minute, and never under a minute after a refusal, so a wrong secret cannot get
-/// the PBX to lock the account.
-pub(crate) async fn link_failed<M>(
-    link: &str,
-    reason: String,
-    needs_installer: bool,
-    connected_for: std::time::Duration,
+/// A connector's link was lost: tells its correlator (open calls cannot be followed any
+/// more), then reconnects after the backoff.
+pub(crate) async fn tell_lost<M>(
     events: &tokio::sync::mpsc::Sender<PbxEvent<M>>,
-    links: &crate::health::Links,
-    backoff: &mut crate::backoff::Backoff,
-) -> std::time::Duration {
-    use crate::calls::LinkState;
+    reason: &impl std::fmt::Display,
+) -> crate::link::Retry {
     let _ = events
         .send(PbxEvent::Lost {
             ts_ms: crate::clock::now_ms(),
-            reason: reason.clone(),
+            reason: reason.to_string(),
         })
         .await;
-    let state = if needs_installer {
-        LinkState::NeedsInstaller
-    } else {
-        LinkState::Down
-    };
-    tracing::warn!(link, error = %reason, "PBX link down");
-    links.set(link, state, Some(reason));
-    if connected_for > std::time::Duration::from_secs(60) {
-        backoff.reset();
-    }
-    let wait = backoff.next_delay();
-    if needs_installer {
-        wait.max(std::time::Duration::from_secs(60))
-    } else {
-        wait
-    }
+    crate::link::Retry::AfterBackoff
 }

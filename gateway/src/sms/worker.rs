@@ -24,10 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Dispatch, Failure, Route};
 use super::queue::{self, SmsRow};
-use crate::calls::LinkState;
 use crate::clock::now_ms;
 use crate::config::{ModemConfig, SmsConfig};
-use crate::health::Links;
+use crate::link::LinkState;
+use crate::link::Links;
 use crate::store::Appender;
 
 const LINK: &str = "modem";
@@ -54,6 +54,73 @@ pub struct SmsWorker {
 }
 
 /// Why a serving session ended.
+/// Why the modem's link went down.
+#[derive(Debug, thiserror::Error)]
+enum ModemDown {
+    #[error("unresponsive: {0}")]
+    Unresponsive(AtError),
+    #[error(transparent)]
+    BringUp(#[from] BringUpError),
+}
+
+impl crate::link::LinkError for ModemDown {
+    fn needs_installer(&self) -> bool {
+        matches!(self, ModemDown::BringUp(e) if e.needs_installer())
+    }
+}
+
+/// The modem as a link: the recovery ladder (re-open the port, then power-cycle it) climbs
+/// while the modem stays silent.
+struct ModemLink {
+    worker: SmsWorker,
+    conn: Connection,
+    counts: RecoveryCounts,
+    /// Bring-ups in a row that failed with the modem silent (not a SIM problem).
+    silent_opens: u32,
+}
+
+impl crate::link::Link for ModemLink {
+    type Error = ModemDown;
+
+    fn name(&self) -> String {
+        LINK.to_owned()
+    }
+
+    async fn connected(&mut self) -> Result<(), ModemDown> {
+        match self
+            .worker
+            .session(&mut self.conn, &mut self.counts)
+            .await?
+        {
+            Ended::Shutdown => Ok(()),
+            Ended::Unresponsive(e) => Err(ModemDown::Unresponsive(e)),
+        }
+    }
+
+    async fn lost(&mut self, error: &ModemDown) -> crate::link::Retry {
+        use crate::link::{LinkError, Retry};
+        match error {
+            ModemDown::Unresponsive(_) => {
+                self.counts.reopens += 1;
+                self.silent_opens = 1;
+                tracing::warn!(
+                    reopens = self.counts.reopens,
+                    "modem unresponsive: re-opening the port"
+                );
+            }
+            ModemDown::BringUp(e) if !error.needs_installer() && self.silent_opens >= 1 => {
+                self.silent_opens += 1;
+                if self.worker.power_cycle(&mut self.counts, e).await {
+                    self.silent_opens = 0;
+                    return Retry::Now;
+                }
+            }
+            ModemDown::BringUp(_) => self.silent_opens = u32::from(!error.needs_installer()),
+        }
+        Retry::AfterBackoff
+    }
+}
+
 enum Ended {
     Shutdown,
     /// The modem stopped answering: climb the ladder.
@@ -171,8 +238,8 @@ impl SmsWorker {
         modem_settings(&self.modem)
     }
 
-    pub async fn run(mut self) {
-        let mut conn = match crate::store::side_connection(&self.db_path) {
+    pub async fn run(self) {
+        let conn = match crate::store::side_connection(&self.db_path) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "SMS worker cannot open the database");
@@ -188,54 +255,19 @@ impl SmsWorker {
             ),
             Err(e) => tracing::error!(error = %e, "cannot requeue interrupted texts"),
         }
-        let mut counts = RecoveryCounts::default();
-        let mut backoff =
-            crate::backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(60));
-        // Bring-ups in a row that failed with the modem silent (not a SIM problem).
-        let mut silent_opens = 0u32;
-        loop {
-            self.links.set(LINK, LinkState::Connecting, None);
-            let wait = match self.session(&mut conn, &mut counts).await {
-                Ok(Ended::Shutdown) => return,
-                Ok(Ended::Unresponsive(e)) => {
-                    counts.reopens += 1;
-                    silent_opens = 1;
-                    tracing::warn!(error = %e, reopens = counts.reopens, "modem unresponsive: re-opening the port");
-                    self.links
-                        .set(LINK, LinkState::Down, Some(format!("unresponsive: {e}")));
-                    backoff.next_delay()
-                }
-                Err(e) if !e.needs_installer() && silent_opens >= 1 => {
-                    silent_opens += 1;
-                    self.links.set(LINK, LinkState::Down, Some(e.to_string()));
-                    if self.power_cycle(&mut counts, &e).await {
-                        silent_opens = 0;
-                        continue;
-                    }
-                    backoff.next_delay()
-                }
-                Err(e) => {
-                    let installer = e.needs_installer();
-                    silent_opens = u32::from(!installer);
-                    let state = if installer {
-                        LinkState::NeedsInstaller
-                    } else {
-                        LinkState::Down
-                    };
-                    tracing::warn!(error = %e, "modem not ready");
-                    self.links.set(LINK, state, Some(e.to_string()));
-                    if installer {
-                        Duration::from_secs(300)
-                    } else {
-                        backoff.next_delay()
-                    }
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => return,
-            }
-        }
+        let (links, shutdown) = (self.links.clone(), self.shutdown.clone());
+        let link = ModemLink {
+            worker: self,
+            conn,
+            counts: RecoveryCounts::default(),
+            silent_opens: 0,
+        };
+        let policy = crate::link::Policy {
+            // A modem that just re-enumerated needs a moment before its port answers.
+            base: Duration::from_secs(2),
+            ..crate::link::Policy::SIM
+        };
+        crate::link::supervise(link, &links, policy, &shutdown).await
     }
 
     /// The ladder's last step: presses the modem's power key or reset line. False when the

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::health::Links;
+use crate::link::Links;
 use crate::store::{Appender, AsyncReader};
 
 /// The names of the sinks the configuration enables; they hold back retention.
@@ -46,7 +46,7 @@ pub(crate) async fn next_batch(
         if !batch.is_empty() {
             return Ok(Some(batch));
         }
-        ctx.links.set(link, crate::calls::LinkState::Up, None);
+        ctx.links.set(link, crate::link::LinkState::Up, None);
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(None),
             changed = committed.changed() => {
@@ -96,57 +96,54 @@ impl SinkContext {
     }
 }
 
-/// A failure of one sink connection.
-pub(crate) trait SinkError: std::fmt::Display {
-    /// True for failures only the installer can fix (credentials, TLS, grants): shown as
-    /// "needs installer" rather than "down".
-    fn needs_installer(&self) -> bool;
-}
-
 /// One connection of a sink: connect, send from `acked` on, advance `acked` as the far side
 /// acknowledges. Returns `Ok` only when shutdown was requested.
 pub(crate) trait Session {
-    type Error: SinkError;
+    type Error: crate::link::LinkError;
     async fn session(&self, acked: &mut u64) -> Result<(), Self::Error>;
 }
 
-/// Runs a sink until shutdown: resumes from its stored cursor, and after any failure shows
-/// the link's state and reconnects with capped, jittered backoff (reset after a connection
-/// that lasted).
+/// A sink as a link: its sessions, and how far the far side has acknowledged.
+struct SinkLink<S> {
+    session: S,
+    acked: u64,
+    link: String,
+}
+
+impl<S: Session> crate::link::Link for SinkLink<S> {
+    type Error = S::Error;
+
+    fn name(&self) -> String {
+        self.link.clone()
+    }
+
+    async fn connected(&mut self) -> Result<(), S::Error> {
+        self.session.session(&mut self.acked).await
+    }
+
+    async fn lost(&mut self, _error: &S::Error) -> crate::link::Retry {
+        tracing::info!(link = %self.link, acked = self.acked, "uplink will resume after its last acknowledged event");
+        crate::link::Retry::AfterBackoff
+    }
+}
+
+/// Runs a sink until shutdown: resumes from its stored cursor, and reconnects after any
+/// failure under the link supervisor.
 pub(crate) async fn supervise<S: Session>(ctx: &SinkContext, sink: &str, link: &str, s: S) {
-    use crate::calls::LinkState;
-    use std::time::{Duration, Instant};
-    let mut backoff =
-        crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
     let sink_name = sink.to_owned();
-    let mut acked = match ctx.reader.call(move |r| r.cursor(&sink_name)).await {
+    let acked = match ctx.reader.call(move |r| r.cursor(&sink_name)).await {
         Ok(seq) => seq,
         Err(e) => {
             tracing::error!(sink, error = %e, "sink cannot read its cursor; not starting");
-            ctx.links.set(link, LinkState::Down, Some(e.to_string()));
+            ctx.links
+                .set(link, crate::link::LinkState::Down, Some(e.to_string()));
             return;
         }
     };
-    loop {
-        ctx.links.set(link, LinkState::Connecting, None);
-        let started = Instant::now();
-        match s.session(&mut acked).await {
-            Ok(()) => return,
-            Err(e) => {
-                let state = if e.needs_installer() {
-                    LinkState::NeedsInstaller
-                } else {
-                    LinkState::Down
-                };
-                tracing::warn!(sink, error = %e, acked, "uplink failed; will reconnect");
-                ctx.links.set(link, state, Some(e.to_string()));
-            }
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff.reset();
-        }
-        if !ctx.sleep(backoff.next_delay()).await {
-            return;
-        }
-    }
+    let sink = SinkLink {
+        session: s,
+        acked,
+        link: link.to_owned(),
+    };
+    crate::link::supervise(sink, &ctx.links, crate::link::Policy::UPLINK, &ctx.shutdown).await
 }

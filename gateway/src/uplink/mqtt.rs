@@ -20,10 +20,11 @@ use tokio::sync::mpsc;
 
 use super::json::{call_json, event_json};
 use super::SinkContext;
-use crate::calls::{EventBody, LinkState};
+use crate::calls::EventBody;
 use crate::commands::Origin;
 use crate::config::MqttConfig;
 use crate::health::StatusReport;
+use crate::link::LinkState;
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::{client_config, TlsError};
 
@@ -58,7 +59,7 @@ impl From<ConnectionError> for MqttError {
     }
 }
 
-impl super::SinkError for MqttError {
+impl crate::link::LinkError for MqttError {
     /// Failures only the installer can fix (credentials, TLS), shown as such on the LED.
     fn needs_installer(&self) -> bool {
         matches!(

@@ -8,8 +8,9 @@ use tokio_postgres::{Client, Statement};
 
 use super::json::{event_json, record_fields};
 use super::SinkContext;
-use crate::calls::{CallRecord, EventBody, LinkState};
+use crate::calls::{CallRecord, EventBody};
 use crate::config::PostgresConfig;
+use crate::link::LinkState;
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::TlsError;
 
@@ -55,7 +56,7 @@ pub enum PgError {
     ConnectTimeout(Duration),
 }
 
-impl super::SinkError for PgError {
+impl crate::link::LinkError for PgError {
     fn needs_installer(&self) -> bool {
         match self {
             PgError::MissingGrant { .. } | PgError::Tls(_) => true,

@@ -20,9 +20,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::json::event_json;
-use super::{SinkContext, SinkError};
-use crate::calls::LinkState;
+use super::SinkContext;
 use crate::config::{Secret, WebhookConfig};
+use crate::link::LinkError;
+use crate::link::LinkState;
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::{client_config, TlsError};
 
@@ -55,7 +56,7 @@ pub enum WebhookError {
     Timeout(String, Duration),
 }
 
-impl SinkError for WebhookError {
+impl LinkError for WebhookError {
     fn needs_installer(&self) -> bool {
         matches!(self, WebhookError::Unauthorized(..) | WebhookError::Tls(_))
     }

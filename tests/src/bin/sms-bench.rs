@@ -35,7 +35,7 @@ async fn gateway(sim: &ModemSim, dir: &std::path::Path) -> anyhow::Result<(Confi
     let up = pbxgw_tests::harness::wait_for_link(
         &gateway,
         "modem",
-        pbxgw::calls::LinkState::Up,
+        pbxgw::link::LinkState::Up,
         Duration::from_secs(10),
     )
     .await;

@@ -118,7 +118,7 @@ pub fn stored_records(config: &pbxgw::config::Config) -> Vec<pbxgw::calls::CallR
 pub async fn wait_for_link(
     gateway: &pbxgw::runtime::Gateway,
     name: &str,
-    state: pbxgw::calls::LinkState,
+    state: pbxgw::link::LinkState,
     limit: Duration,
 ) -> bool {
     wait_until(limit, || {

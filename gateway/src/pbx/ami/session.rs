@@ -90,8 +90,8 @@ pub enum AmiError {
 /// resync never acts on a list cut short.
 pub const MAX_LIST_ITEMS: usize = 20_000;
 
-impl AmiError {
-    pub fn needs_installer(&self) -> bool {
+impl crate::link::LinkError for AmiError {
+    fn needs_installer(&self) -> bool {
         matches!(self, AmiError::LoginRefused(_) | AmiError::NotAmi(_))
     }
 }
@@ -360,7 +360,7 @@ fn hex(bytes: &[u8]) -> String {
 /// capped jittered backoff (a refused login no more often than once a minute).
 pub struct AmiSession {
     pub settings: AmiSettings,
-    pub links: crate::health::Links,
+    pub links: crate::link::Links,
     pub events: tokio::sync::mpsc::Sender<crate::pbx::PbxEvent<Message>>,
     pub control: tokio::sync::mpsc::Receiver<super::control::ControlRequest>,
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -406,51 +406,42 @@ impl AmiSession {
         format!("pbx:{}", self.settings.name)
     }
 
-    pub async fn run(mut self) {
-        use crate::calls::LinkState;
-        let mut backoff =
-            crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        loop {
-            self.links.set(&self.link(), LinkState::Connecting, None);
-            let started = Instant::now();
-            let shutdown = self.shutdown.clone();
-            let error = tokio::select! {
-                e = self.connected() => e,
-                _ = shutdown.cancelled() => return,
-            };
-            let wait = crate::pbx::link_failed(
-                &self.link(),
-                error.to_string(),
-                error.needs_installer(),
-                started.elapsed(),
-                &self.events,
-                &self.links,
-                &mut backoff,
-            )
-            .await;
-            if !self.refuse_control_while(wait).await {
-                return;
-            }
-        }
+    /// Runs until shutdown, reconnecting after every failure.
+    pub async fn run(self) {
+        let (links, shutdown) = (self.links.clone(), self.shutdown.clone());
+        crate::link::supervise(self, &links, crate::link::Policy::PBX, &shutdown).await
+    }
+}
+
+impl crate::link::Link for AmiSession {
+    type Error = AmiError;
+
+    fn name(&self) -> String {
+        self.link()
     }
 
-    /// Waits out the backoff, answering control requests with "not connected".
-    async fn refuse_control_while(&mut self, wait: Duration) -> bool {
-        let until = tokio::time::sleep(wait);
-        tokio::pin!(until);
-        loop {
-            tokio::select! {
-                _ = &mut until => return true,
-                _ = self.shutdown.cancelled() => return false,
-                Some(req) = self.control.recv() => {
-                    let _ = req.reply.send(Err(super::control::ControlError::NotConnected));
-                }
-            }
-        }
+    async fn connected(&mut self) -> Result<(), AmiError> {
+        Err(self.serve().await)
     }
 
+    async fn lost(&mut self, error: &AmiError) -> crate::link::Retry {
+        crate::pbx::tell_lost(&self.events, error).await
+    }
+
+    /// Control requests are answered "not connected" while the link is down.
+    async fn while_down(&mut self, until: tokio::time::Instant) {
+        crate::link::refuse_until(&mut self.control, until, |req| {
+            let _ = req
+                .reply
+                .send(Err(super::control::ControlError::NotConnected));
+        })
+        .await
+    }
+}
+
+impl AmiSession {
     /// One connection; returns why it ended.
-    async fn connected(&mut self) -> AmiError {
+    async fn serve(&mut self) -> AmiError {
         let mut c = match Connection::open(&self.settings).await {
             Ok(c) => c,
             Err(e) => return e,
@@ -458,7 +449,7 @@ impl AmiSession {
         tracing::info!(pbx = %self.settings.name, banner = %c.banner, "AMI logged in");
         self.links.set(
             &self.link(),
-            crate::calls::LinkState::Up,
+            crate::link::LinkState::Up,
             Some(c.banner.clone()),
         );
         let _ = self.events.send(crate::pbx::PbxEvent::Up).await;

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::model::{AriEvent, Channel};
 use super::rest::{AriError, AriRest};
 use crate::config::IvrConfig;
-use crate::health::Links;
+use crate::link::Links;
 
 /// How long a prompt may play before the digit timer runs anyway (Asterisk's
 /// `PlaybackFinished` lost with the link, say).

@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{decode, AriEvent, Decoded};
 use super::rest::{AriError, AriRest};
-use crate::calls::LinkState;
 use crate::config::PbxConfig;
-use crate::health::Links;
+use crate::link::LinkState;
+use crate::link::Links;
 use crate::pbx::PbxEvent;
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -94,7 +94,7 @@ pub enum AriSessionError {
     Shutdown,
 }
 
-impl AriSessionError {
+impl crate::link::LinkError for AriSessionError {
     fn needs_installer(&self) -> bool {
         matches!(
             self,
@@ -123,43 +123,38 @@ type Stream = tokio_util::either::Either<
 >;
 type WebSocket = tokio_tungstenite::WebSocketStream<Stream>;
 
+impl crate::link::Link for AriSession {
+    type Error = AriSessionError;
+
+    fn name(&self) -> String {
+        self.link()
+    }
+
+    async fn connected(&mut self) -> Result<(), AriSessionError> {
+        match self.serve_one().await {
+            AriSessionError::Shutdown => Ok(()),
+            e => Err(e),
+        }
+    }
+
+    async fn lost(&mut self, error: &AriSessionError) -> crate::link::Retry {
+        crate::pbx::tell_lost(&self.events, error).await
+    }
+}
+
 impl AriSession {
     fn link(&self) -> String {
         format!("pbx:{}", self.settings.name)
     }
 
+    /// Runs until shutdown, reconnecting after every failure.
     pub async fn run(self) {
-        let mut backoff =
-            crate::backoff::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        loop {
-            self.links.set(&self.link(), LinkState::Connecting, None);
-            let started = Instant::now();
-            let error = tokio::select! {
-                e = self.connected() => e,
-                _ = self.shutdown.cancelled() => return,
-            };
-            if matches!(error, AriSessionError::Shutdown) {
-                return;
-            }
-            let wait = crate::pbx::link_failed(
-                &self.link(),
-                error.to_string(),
-                error.needs_installer(),
-                started.elapsed(),
-                &self.events,
-                &self.links,
-                &mut backoff,
-            )
-            .await;
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => return,
-            }
-        }
+        let (links, shutdown) = (self.links.clone(), self.shutdown.clone());
+        crate::link::supervise(self, &links, crate::link::Policy::PBX, &shutdown).await
     }
 
     /// One connection; returns why it ended.
-    async fn connected(&self) -> AriSessionError {
+    async fn serve_one(&self) -> AriSessionError {
         let mut ws = match open(&self.settings, &self.rest, &self.tls).await {
             Ok(ws) => ws,
             Err(e) => return e,

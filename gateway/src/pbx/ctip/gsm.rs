@@ -20,10 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{Message, NaCode};
 use super::session::{Connection, CtipError, CtipSettings};
-use crate::backoff::Backoff;
-use crate::calls::LinkState;
 use crate::config::Secret;
-use crate::health::Links;
+use crate::link::LinkState;
+use crate::link::Links;
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 /// How long the SMS centre may take to accept a part.
@@ -200,51 +199,51 @@ struct ConnState {
     partial: Reassembly,
 }
 
+/// The module's link, with the multipart reference that runs on across logins.
+struct GsmLink {
+    session: GsmSession,
+    reference: u8,
+}
+
+impl crate::link::Link for GsmLink {
+    type Error = CtipError;
+
+    fn name(&self) -> String {
+        self.session.link_name()
+    }
+
+    async fn connected(&mut self) -> Result<(), CtipError> {
+        let ended = self.session.serve(&mut self.reference).await;
+        Err(ended.err().unwrap_or(CtipError::Closed))
+    }
+
+    /// Texts asked for while the module is logged out fail at once ("not connected"), so
+    /// the SMS queue can hold them.
+    async fn while_down(&mut self, until: tokio::time::Instant) {
+        crate::link::refuse_until(&mut self.session.requests, until, |req| {
+            let _ = req.reply.send(Err(GsmError::NotConnected));
+        })
+        .await
+    }
+}
+
 impl GsmSession {
     fn link_name(&self) -> String {
         format!("pbx:{}:{}", self.link.name, self.module)
     }
 
-    pub async fn run(mut self) {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        let mut reference: u8 = fastrand::u8(..);
-        loop {
-            self.links
-                .set(&self.link_name(), LinkState::Connecting, None);
-            let started = Instant::now();
-            let shutdown = self.shutdown.clone();
-            let error = tokio::select! {
-                r = self.connected(&mut reference) => r.err().unwrap_or(CtipError::Closed),
-                _ = shutdown.cancelled() => return,
-            };
-            let state = if error.needs_installer() {
-                LinkState::NeedsInstaller
-            } else {
-                LinkState::Down
-            };
-            tracing::warn!(pbx = %self.link.name, module = %self.module, error = %error, "GSM module link down");
-            self.links
-                .set(&self.link_name(), state, Some(error.to_string()));
-            if started.elapsed() > Duration::from_secs(60) {
-                backoff.reset();
-            }
-            let mut wait = backoff.next_delay();
-            if error.needs_installer() {
-                // Never retry a refused SIM PIN quickly: a PUK lock would strand the module.
-                wait = wait.max(Duration::from_secs(300));
-            }
-            let until = tokio::time::Instant::now() + wait;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = self.shutdown.cancelled() => return,
-                    Some(req) = self.requests.recv() => { let _ = req.reply.send(Err(GsmError::NotConnected)); }
-                }
-            }
-        }
+    /// Runs until shutdown, logging in again after every failure.
+    pub async fn run(self) {
+        let (links, shutdown) = (self.links.clone(), self.shutdown.clone());
+        let link = GsmLink {
+            session: self,
+            reference: fastrand::u8(..),
+        };
+        crate::link::supervise(link, &links, crate::link::Policy::SIM, &shutdown).await
     }
 
-    async fn connected(&mut self, reference: &mut u8) -> Result<(), CtipError> {
+    /// One login; returns why it ended.
+    async fn serve(&mut self, reference: &mut u8) -> Result<(), CtipError> {
         let mut c = Connection::open_gsm(&self.link, &self.module, &self.sim_pin).await?;
         tracing::info!(pbx = %self.link.name, module = %self.module, login = %c.identity.login, "GSM module logged in");
         self.links.set(&self.link_name(), LinkState::Up, None);

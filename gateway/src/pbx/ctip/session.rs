@@ -18,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{frame_command, parse, CodePage, Frame, FrameDecoder, Message, NaCode};
 use super::control::{self, CommandRequest, Control};
-use crate::backoff::Backoff;
-use crate::calls::LinkState;
 use crate::config::Secret;
-use crate::health::Links;
+use crate::link::LinkState;
+use crate::link::Links;
 use crate::pbx::PbxEvent;
 
 /// The spec: the PBX answers any request within 5 s.
@@ -52,8 +51,8 @@ pub enum CtipError {
     Shutdown,
 }
 
-impl CtipError {
-    pub fn needs_installer(&self) -> bool {
+impl crate::link::LinkError for CtipError {
+    fn needs_installer(&self) -> bool {
         matches!(self, CtipError::LoginRefused { .. } | CtipError::LoginError)
     }
 }
@@ -331,49 +330,44 @@ pub struct CtipSession {
     pub shutdown: CancellationToken,
 }
 
+impl crate::link::Link for CtipSession {
+    type Error = CtipError;
+
+    fn name(&self) -> String {
+        self.link()
+    }
+
+    async fn connected(&mut self) -> Result<(), CtipError> {
+        match self.serve().await {
+            Err(CtipError::Shutdown) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(CtipError::Closed),
+        }
+    }
+
+    async fn lost(&mut self, error: &CtipError) -> crate::link::Retry {
+        crate::pbx::tell_lost(&self.events, error).await
+    }
+
+    /// Commands are refused while the link is down.
+    async fn while_down(&mut self, until: tokio::time::Instant) {
+        crate::link::refuse_until(&mut self.commands, until, control::refuse).await
+    }
+}
+
 impl CtipSession {
     fn link(&self) -> String {
         format!("pbx:{}", self.settings.name)
     }
 
     /// Runs until shutdown, reconnecting after every failure.
-    pub async fn run(mut self) {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        loop {
-            self.links.set(&self.link(), LinkState::Connecting, None);
-            let started = Instant::now();
-            let shutdown = self.shutdown.clone();
-            let result = tokio::select! {
-                r = self.connected() => r,
-                _ = shutdown.cancelled() => Err(CtipError::Shutdown),
-            };
-            let error = match result {
-                Err(CtipError::Shutdown) => break,
-                Err(e) => e,
-                Ok(()) => CtipError::Closed,
-            };
-            let wait = crate::pbx::link_failed(
-                &self.link(),
-                error.to_string(),
-                error.needs_installer(),
-                started.elapsed(),
-                &self.events,
-                &self.links,
-                &mut backoff,
-            )
-            .await;
-            let until = tokio::time::Instant::now() + wait;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(until) => break,
-                    _ = self.shutdown.cancelled() => return,
-                    Some(req) = self.commands.recv() => control::refuse(req),
-                }
-            }
-        }
+    pub async fn run(self) {
+        let (links, shutdown) = (self.links.clone(), self.shutdown.clone());
+        crate::link::supervise(self, &links, crate::link::Policy::PBX, &shutdown).await
     }
 
-    async fn connected(&mut self) -> Result<(), CtipError> {
+    /// One connection; returns why it ended.
+    async fn serve(&mut self) -> Result<(), CtipError> {
         let mut c = Connection::open(&self.settings).await?;
         tracing::info!(
             pbx = %self.settings.name,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::calls::LinkState;
+use super::LinkState;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkStatus {
