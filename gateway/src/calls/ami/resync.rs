@@ -55,7 +55,7 @@ impl AmiCorrelator {
         if self.gone.contains_key(uid) {
             return;
         }
-        let age_ms = m.get("Duration").and_then(parse_hms).unwrap_or(0) * 1000;
+        let age_ms = listed_age_ms(m);
         self.new_channel(ts - age_ms, m);
         let Some(call) = self.channels.get(uid).map(|c| c.call.clone()) else {
             return;
@@ -71,4 +71,16 @@ impl AmiCorrelator {
         }
         self.announce(out, &call);
     }
+}
+
+/// Longest a listed channel is believed to have existed; a `Duration` past it (or below
+/// zero) is garbage, and the channel counts as new.
+const MAX_CHANNEL_AGE_S: i64 = 7 * 86_400;
+
+/// How long a listed channel has existed, from its `Duration` (`HH:MM:SS`).
+fn listed_age_ms(m: &Message) -> i64 {
+    m.get("Duration")
+        .and_then(parse_hms)
+        .filter(|s| (0..=MAX_CHANNEL_AGE_S).contains(s))
+        .map_or(0, |s| s * 1000)
 }

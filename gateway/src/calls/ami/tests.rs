@@ -891,3 +891,54 @@ mod shaped {
         }
     }
 }
+
+/// A listed channel's `Duration` is the PBX's word for its age; one past a week, below zero
+/// or too large to count in milliseconds (what the property test found) is taken as "new".
+#[test]
+fn a_listed_channel_with_an_absurd_age_is_adopted_as_new() {
+    let listing_ts = CAPTURE_T0;
+    for (n, duration) in [
+        "9000000000000000",
+        "99999999999999999:00:00",
+        "-01:00:00",
+        "200:00:00",
+        "00:01:30",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+        let uid = format!("1700000000.{n}");
+        let headers = [
+            ("Event", "CoreShowChannel"),
+            ("Channel", "PJSIP/201-00000001"),
+            ("Uniqueid", uid.as_str()),
+            ("Linkedid", uid.as_str()),
+            ("CallerIDNum", "201"),
+            ("Exten", "202"),
+            ("Context", "internal"),
+            ("ChannelStateDesc", "Ring"),
+            ("Duration", duration),
+        ];
+        let m = Message {
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let events = c.resync(listing_ts, listing_ts, &[m]);
+        let started = events
+            .iter()
+            .find_map(|e| match &e.body {
+                EventBody::CallStarted(_) => Some(e.ts_ms),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{duration}: adopted"));
+        let expected = if duration == "00:01:30" {
+            listing_ts - 90_000
+        } else {
+            listing_ts
+        };
+        assert_eq!(started, expected, "{duration}");
+    }
+}
