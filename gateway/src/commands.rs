@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::config::{CommandsConfig, SmsConfig};
-use crate::pbx::ami::control::{AmiAction, AmiControl, ControlError};
+use crate::pbx::ami::control::{AmiAction, ControlError};
 use crate::pbx::ari::rest::AriError;
-use crate::pbx::ari::AriControl;
-use crate::pbx::ctip::control::{CommandError, CtipCommand, CtipControl};
+use crate::pbx::ctip::control::{CommandError, CtipCommand};
+use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
 pub const KNOWN: [&str; 7] = [
@@ -144,9 +144,7 @@ pub struct Commands {
     config: CommandsConfig,
     sms: Option<SmsTarget>,
     contacts: Option<ContactsTarget>,
-    ami: HashMap<String, AmiControl>,
-    ctip: HashMap<String, CtipControl>,
-    ari: HashMap<String, AriControl>,
+    pbxs: PbxControls,
     reach: Reach,
     /// Admission times of the last minute, per origin.
     recent: Mutex<HashMap<&'static str, MinuteWindow>>,
@@ -155,24 +153,19 @@ pub struct Commands {
 }
 
 impl Commands {
-    #[allow(clippy::too_many_arguments)] // the targets, one per kind; issue 19 folds them
     pub fn new(
         config: CommandsConfig,
         db_path: std::path::PathBuf,
         sms: Option<SmsTarget>,
         contacts: Option<ContactsTarget>,
-        ami: HashMap<String, AmiControl>,
-        ctip: HashMap<String, CtipControl>,
-        ari: HashMap<String, AriControl>,
+        pbxs: PbxControls,
         reach: Reach,
     ) -> Commands {
         Commands {
             config,
             sms,
             contacts,
-            ami,
-            ctip,
-            ari,
+            pbxs,
             reach,
             recent: Mutex::new(HashMap::new()),
             claims: claims::Claims::open(db_path),
@@ -255,21 +248,21 @@ impl Commands {
                 let number = field(body, "number")?;
                 self.reach.check(&number)?;
                 match self.pbx(body)? {
-                    Pbx::Ami(c) => ami(c
+                    PbxControl::Ami(c) => ami(c
                         .send(AmiAction::Originate {
                             extension,
                             number,
                             caller_id: opt(body, "caller_id"),
                         })
                         .await),
-                    Pbx::Ctip(c) => ctip(
+                    PbxControl::Ctip(c) => ctip(
                         c.send(CtipCommand::Dial {
                             ext: extension,
                             number,
                         })
                         .await,
                     ),
-                    Pbx::Ari(c) => {
+                    PbxControl::Ari(c) => {
                         let endpoint = c.originate.endpoint(&extension);
                         let caller_id = opt(body, "caller_id");
                         let channel = c
@@ -287,25 +280,25 @@ impl Commands {
                 }
             }
             "call.hangup" => match self.pbx(body)? {
-                Pbx::Ami(c) => ami(c
+                PbxControl::Ami(c) => ami(c
                     .send(AmiAction::Hangup {
                         channel: field(body, "channel")?,
                     })
                     .await),
-                Pbx::Ctip(c) => ctip(
+                PbxControl::Ctip(c) => ctip(
                     c.send(CtipCommand::Hangup {
                         ext: field(body, "extension")?,
                     })
                     .await,
                 ),
-                Pbx::Ari(c) => {
+                PbxControl::Ari(c) => {
                     let channel = field(body, "channel")?;
                     c.rest.hangup(&channel).await.map_err(ari)?;
                     Ok(json!({ "channel": channel }))
                 }
             },
             "call.transfer" => {
-                let Pbx::Ami(c) = self.pbx(body)? else {
+                let PbxControl::Ami(c) = self.pbx(body)? else {
                     return Err(refuse(
                         "unsupported",
                         "transfers need an Asterisk (AMI) PBX",
@@ -334,7 +327,7 @@ impl Commands {
                 ami(c.send(action).await)
             }
             "queue.pause" => {
-                let Pbx::Ami(c) = self.pbx(body)? else {
+                let PbxControl::Ami(c) = self.pbx(body)? else {
                     return Err(refuse("unsupported", "queues need an Asterisk (AMI) PBX"));
                 };
                 let paused = body.get("paused").and_then(Value::as_bool).unwrap_or(true);
@@ -438,25 +431,14 @@ impl Commands {
     }
 
     /// The PBX a command names (`"pbx"`), or the only one there is.
-    fn pbx(&self, body: &Value) -> Result<Pbx<'_>, Refusal> {
+    fn pbx(&self, body: &Value) -> Result<&PbxControl, Refusal> {
         if let Some(name) = body.get("pbx").and_then(Value::as_str) {
-            if let Some(c) = self.ami.get(name) {
-                return Ok(Pbx::Ami(c));
-            }
-            if let Some(c) = self.ctip.get(name) {
-                return Ok(Pbx::Ctip(c));
-            }
-            if let Some(c) = self.ari.get(name) {
-                return Ok(Pbx::Ari(c));
-            }
-            return Err(refuse("unknown_pbx", format!("no PBX named {name:?}")));
+            return self
+                .pbxs
+                .get(name)
+                .ok_or_else(|| refuse("unknown_pbx", format!("no PBX named {name:?}")));
         }
-        let mut all = self
-            .ami
-            .values()
-            .map(Pbx::Ami)
-            .chain(self.ctip.values().map(Pbx::Ctip))
-            .chain(self.ari.values().map(Pbx::Ari));
+        let mut all = self.pbxs.values();
         match (all.next(), all.next()) {
             (Some(only), None) => Ok(only),
             (None, _) => Err(refuse(
@@ -466,12 +448,6 @@ impl Commands {
             _ => Err(refuse("bad_request", "several PBXs: name one with \"pbx\"")),
         }
     }
-}
-
-enum Pbx<'a> {
-    Ami(&'a AmiControl),
-    Ctip(&'a CtipControl),
-    Ari(&'a AriControl),
 }
 
 fn answer_json(request_id: &str, outcome: Result<Value, Refusal>) -> Value {
@@ -532,7 +508,7 @@ fn ctip(result: crate::pbx::ctip::control::CommandResult) -> Result<Value, Refus
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pbx::ami::control::{AmiAction, ControlRequest, Done};
+    use crate::pbx::ami::control::{AmiAction, AmiControl, ControlRequest, Done};
 
     fn commands_with(
         dir: &std::path::Path,
@@ -540,21 +516,16 @@ mod tests {
         rate: u32,
         ami: HashMap<String, AmiControl>,
     ) -> Commands {
+        let pbxs = ami
+            .into_iter()
+            .map(|(name, c)| (name, PbxControl::Ami(c)))
+            .collect();
         let config = CommandsConfig {
             allow: allow.iter().map(|s| s.to_string()).collect(),
             rate_per_minute: rate,
         };
         let db = crate::store::migrated_db(dir);
-        Commands::new(
-            config,
-            db,
-            None,
-            None,
-            ami,
-            HashMap::new(),
-            HashMap::new(),
-            reach(),
-        )
+        Commands::new(config, db, None, None, pbxs, reach())
     }
 
     fn reach() -> Reach {

@@ -12,6 +12,7 @@ use crate::config::{Config, PbxConfig, PbxKind};
 use crate::contacts::Directory;
 use crate::link::LinkState;
 use crate::link::Links;
+use crate::pbx::{PbxControl, PbxControls};
 use crate::store::{self, Appender, AsyncReader, StoreError, StoreOptions, WriterHandle};
 use crate::uplink::mqtt::MqttSink;
 use crate::uplink::postgres::PostgresSink;
@@ -43,9 +44,8 @@ pub struct Gateway {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     writer: WriterHandle,
-    /// Command handles of the CTIP PBXs, by `[[pbx]] name`.
-    ctip_controls: std::collections::HashMap<String, crate::pbx::ctip::control::CtipControl>,
-    ami_controls: std::collections::HashMap<String, crate::pbx::ami::control::AmiControl>,
+    /// Every PBX's control handle, by `[[pbx]] name`.
+    pbxs: PbxControls,
 }
 
 impl Gateway {
@@ -93,27 +93,21 @@ impl Gateway {
             store::spawn_writer(opened, options, tokio::runtime::Handle::current())?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let mut ctip_controls = std::collections::HashMap::new();
-        let mut ami_controls = std::collections::HashMap::new();
-        let mut ari_controls = std::collections::HashMap::new();
+        let mut pbxs = PbxControls::new();
         for pbx in &config.pbx {
-            match pbx.kind {
-                PbxKind::Ctip => {
-                    let names = open_directory(&db_path, config);
-                    let control = start_ctip(pbx, &links, &appender, names, &shutdown, &tasks);
-                    ctip_controls.insert(pbx.name.clone(), control);
-                }
-                PbxKind::Ami => {
-                    let names = open_directory(&db_path, config);
-                    let control = start_ami(pbx, &links, &appender, names, &shutdown, &tasks);
-                    ami_controls.insert(pbx.name.clone(), control);
-                }
-                PbxKind::Ari => {
-                    let names = open_directory(&db_path, config);
-                    let control = start_ari(pbx, &links, &appender, names, &shutdown, &tasks)?;
-                    ari_controls.insert(pbx.name.clone(), control);
-                }
-            }
+            let start = PbxStart {
+                links: &links,
+                appender: &appender,
+                names: open_directory(&db_path, config),
+                shutdown: &shutdown,
+                tasks: &tasks,
+            };
+            let control = match pbx.kind {
+                PbxKind::Ctip => PbxControl::Ctip(start_ctip(pbx, start)),
+                PbxKind::Ami => PbxControl::Ami(start_ami(pbx, start)),
+                PbxKind::Ari => PbxControl::Ari(Box::new(start_ari(pbx, start)?)),
+            };
+            pbxs.insert(pbx.name.clone(), control);
         }
         let has_sms_route = config.modem.is_some()
             || config
@@ -132,9 +126,7 @@ impl Gateway {
                 db_path: db_path.clone(),
                 plan: config.sms.plan(),
             }),
-            ami_controls.clone(),
-            ctip_controls.clone(),
-            ari_controls,
+            pbxs.clone(),
             crate::commands::Reach {
                 plan: config.sms.plan(),
                 policy: config.number_policy(),
@@ -203,8 +195,7 @@ impl Gateway {
             shutdown,
             tasks,
             writer,
-            ctip_controls,
-            ami_controls,
+            pbxs,
         })
     }
 
@@ -229,12 +220,18 @@ impl Gateway {
 
     /// Commands (click-to-call, hang up, reject, status) for a CTIP PBX.
     pub fn ctip_control(&self, pbx: &str) -> Option<crate::pbx::ctip::control::CtipControl> {
-        self.ctip_controls.get(pbx).cloned()
+        match self.pbxs.get(pbx)? {
+            PbxControl::Ctip(c) => Some(c.clone()),
+            _ => None,
+        }
     }
 
     /// Call control of an AMI PBX by its configured name.
     pub fn ami_control(&self, pbx: &str) -> Option<crate::pbx::ami::control::AmiControl> {
-        self.ami_controls.get(pbx).cloned()
+        match self.pbxs.get(pbx)? {
+            PbxControl::Ami(c) => Some(c.clone()),
+            _ => None,
+        }
     }
 
     /// Stops the sinks, commits whatever producers already handed over, checkpoints.
@@ -269,50 +266,66 @@ fn open_directory(db_path: &std::path::Path, config: &Config) -> Option<Director
         .ok()
 }
 
-/// A CTIP connector and its correlator, joined by a bounded channel.
-fn start_ctip(
-    pbx: &PbxConfig,
-    links: &Links,
-    appender: &Appender,
+/// What starting any PBX needs from the runtime.
+struct PbxStart<'a> {
+    links: &'a Links,
+    appender: &'a Appender,
+    /// The contact directory, to name callers in call records.
     names: Option<Directory>,
-    shutdown: &CancellationToken,
-    tasks: &TaskTracker,
-) -> crate::pbx::ctip::control::CtipControl {
+    shutdown: &'a CancellationToken,
+    tasks: &'a TaskTracker,
+}
+
+impl PbxStart<'_> {
+    /// Runs a PBX's connector `session` and its `correlator`, joined by `events`; a task of
+    /// either that dies on a bug takes the link down with it.
+    fn run<C: crate::calls::pipeline::Correlator>(
+        self,
+        name: &str,
+        session: impl std::future::Future<Output = ()> + Send + 'static,
+        correlator: C,
+        events: tokio::sync::mpsc::Receiver<crate::pbx::PbxEvent<C::Message>>,
+    ) {
+        let link = format!("pbx:{name}");
+        spawn_watched(self.tasks, self.links, &link, session);
+        let pipeline = crate::calls::pipeline::run(
+            correlator,
+            events,
+            self.appender.clone(),
+            self.names,
+            self.shutdown.clone(),
+        );
+        spawn_watched(self.tasks, self.links, &link, pipeline);
+    }
+}
+
+/// How many connector events may wait for the correlator.
+const PBX_EVENTS: usize = 1024;
+
+/// A CTIP connector and its correlator.
+fn start_ctip(pbx: &PbxConfig, start: PbxStart<'_>) -> crate::pbx::ctip::control::CtipControl {
     use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
     use crate::pbx::ctip::session::{CtipSession, CtipSettings};
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
     let (control, commands) = crate::pbx::ctip::control::CtipControl::channel();
-    let settings = CtipSettings::from_config(pbx);
     let mut correlation = CtipCorrelatorConfig::new(&pbx.name);
     correlation.ivr_map = pbx
         .ivr_map
         .iter()
         .map(|(ext, digit)| (ext.trim_end_matches('_').to_owned(), digit.clone()))
         .collect();
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        CtipSession {
-            settings,
-            links: links.clone(),
-            events: tx,
-            commands,
-            shutdown: shutdown.clone(),
-        }
-        .run(),
-    );
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        crate::calls::pipeline::run(
-            CtipCorrelator::new(correlation),
-            rx,
-            appender.clone(),
-            names,
-            shutdown.clone(),
-        ),
+    let session = CtipSession {
+        settings: CtipSettings::from_config(pbx),
+        links: start.links.clone(),
+        events: tx,
+        commands,
+        shutdown: start.shutdown.clone(),
+    };
+    start.run(
+        &pbx.name,
+        session.run(),
+        CtipCorrelator::new(correlation),
+        rx,
     );
     control
 }
@@ -457,18 +470,11 @@ fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
     );
 }
 
-/// An AMI connector and its correlator, joined by a bounded channel.
-fn start_ami(
-    pbx: &PbxConfig,
-    links: &Links,
-    appender: &Appender,
-    names: Option<Directory>,
-    shutdown: &CancellationToken,
-    tasks: &TaskTracker,
-) -> crate::pbx::ami::control::AmiControl {
+/// An AMI connector and its correlator.
+fn start_ami(pbx: &PbxConfig, start: PbxStart<'_>) -> crate::pbx::ami::control::AmiControl {
     use crate::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
     use crate::pbx::ami::session::{AmiSession, AmiSettings};
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
     let settings = AmiSettings::from_config(pbx);
     let (control, requests) = crate::pbx::ami::control::AmiControl::channel(settings.answer_within);
     let mut correlation = AmiCorrelatorConfig::new(&pbx.name);
@@ -476,42 +482,27 @@ fn start_ami(
         correlation.inbound_contexts = contexts.clone();
     }
     correlation.trunk_prefixes = pbx.trunks.clone();
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        AmiSession {
-            settings,
-            links: links.clone(),
-            events: tx,
-            control: requests,
-            shutdown: shutdown.clone(),
-        }
-        .run(),
-    );
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        crate::calls::pipeline::run(
-            AmiCorrelator::new(correlation),
-            rx,
-            appender.clone(),
-            names,
-            shutdown.clone(),
-        ),
+    let session = AmiSession {
+        settings,
+        links: start.links.clone(),
+        events: tx,
+        control: requests,
+        shutdown: start.shutdown.clone(),
+    };
+    start.run(
+        &pbx.name,
+        session.run(),
+        AmiCorrelator::new(correlation),
+        rx,
     );
     control
 }
 
-/// An ARI connector (WebSocket events, REST control) and its correlator.
+/// An ARI connector (WebSocket events, REST control), its correlator, and the built-in IVR
+/// when one is configured.
 fn start_ari(
     pbx: &PbxConfig,
-    links: &Links,
-    appender: &Appender,
-    names: Option<Directory>,
-    shutdown: &CancellationToken,
-    tasks: &TaskTracker,
+    start: PbxStart<'_>,
 ) -> Result<crate::pbx::ari::AriControl, StartError> {
     use crate::calls::ari::{AriCorrelator, AriCorrelatorConfig};
     use crate::pbx::ari::session::{AriSession, AriSettings};
@@ -542,37 +533,25 @@ fn start_ari(
             &pbx.name,
             crate::pbx::ari::ivr::IvrSettings::from_config(ivr),
             rest.clone(),
-            links.clone(),
-            shutdown.clone(),
+            start.links.clone(),
+            start.shutdown.clone(),
         )
     });
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        AriSession {
-            settings,
-            rest: rest.clone(),
-            tls,
-            links: links.clone(),
-            events: tx,
-            ivr,
-            shutdown: shutdown.clone(),
-        }
-        .run(),
-    );
-    spawn_watched(
-        tasks,
-        links,
-        &format!("pbx:{}", pbx.name),
-        crate::calls::pipeline::run(
-            AriCorrelator::new(correlation),
-            rx,
-            appender.clone(),
-            names,
-            shutdown.clone(),
-        ),
+    let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
+    let session = AriSession {
+        settings,
+        rest: rest.clone(),
+        tls,
+        links: start.links.clone(),
+        events: tx,
+        ivr,
+        shutdown: start.shutdown.clone(),
+    };
+    start.run(
+        &pbx.name,
+        session.run(),
+        AriCorrelator::new(correlation),
+        rx,
     );
     Ok(crate::pbx::ari::AriControl {
         rest,

@@ -303,9 +303,11 @@ async fn commands_use_the_rest_control() {
         store.db_path(),
         None,
         None,
-        Default::default(),
-        Default::default(),
-        [("asterisk".to_owned(), control)].into(),
+        [(
+            "asterisk".to_owned(),
+            pbxgw::pbx::PbxControl::Ari(Box::new(control)),
+        )]
+        .into(),
         pbxgw::commands::Reach {
             plan: store.sms.plan(),
             policy: store.number_policy(),

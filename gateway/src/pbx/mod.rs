@@ -6,6 +6,18 @@ pub mod ari;
 pub mod asterisk;
 pub mod ctip;
 
+/// The control handle of one running PBX, whatever its kind: remote commands and the API
+/// reach every PBX through the one registry, [`PbxControls`].
+#[derive(Clone)]
+pub enum PbxControl {
+    Ctip(ctip::control::CtipControl),
+    Ami(ami::control::AmiControl),
+    Ari(Box<ari::AriControl>),
+}
+
+/// The running PBXs' control handles, by `[[pbx]] name`.
+pub type PbxControls = std::collections::BTreeMap<String, PbxControl>;
+
 /// What a connector hands to its correlator.
 #[derive(Debug, Clone)]
 pub enum PbxEvent<M> {
