@@ -1,0 +1,210 @@
+//! The `pbxgw` command line, one file per concern: `run` (the gateway and the demo),
+//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`. `anyhow`
+//! lives here and in `main` only.
+
+mod check;
+mod contacts;
+mod events;
+mod run;
+mod sms;
+mod sniff;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+pub use contacts::ContactsCommand;
+pub use sms::SmsCommand;
+
+#[derive(Debug, Parser)]
+#[command(name = "pbxgw", version, about = "PBX event gateway")]
+pub struct Cli {
+    /// The configuration file (before or after the command).
+    #[arg(short, long, global = true, default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway until SIGTERM/SIGINT.
+    Run,
+    /// Validate the configuration; exit 0 when it is usable, else list every problem.
+    Check {
+        /// Also try each PBX login, the uplinks (a test publish, the schema), the modem
+        /// (SIM, registration, signal, SMS centre), and light each LED in turn.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Print the local event log as JSON lines.
+    Events {
+        /// Only events with a seq greater than this.
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Keep printing new events as they are stored.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Per-sink backlog, oldest unacknowledged event, dropped count, database size.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Log in to one PBX and write every raw line with its arrival time (nothing is stored).
+    Sniff {
+        /// The `[[pbx]] name` to connect to.
+        #[arg(long)]
+        pbx: String,
+        /// Write here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Queue a text, or list the SMS queue.
+    Sms {
+        #[command(subcommand)]
+        command: SmsCommand,
+    },
+    /// Import, search or remove contacts (names for call records and the status page).
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
+    /// The whole data path on this machine, no hardware: PBX simulators replaying real
+    /// traffic, a modem on a pseudo-terminal, a gateway with a temporary data dir and its
+    /// status page; call records and texts are printed as they happen.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Stop after this many seconds (default: at Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Replay speed of the Asterisk capture (1 = real time; 0 = as fast as possible).
+        #[arg(long, default_value_t = 4.0)]
+        speed: f64,
+        /// The status page and API port on 127.0.0.1 (another one when busy).
+        #[arg(long, default_value_t = 8080)]
+        api_port: u16,
+        /// The MQTT broker (default: 127.0.0.1:1883 when one listens there).
+        #[arg(long)]
+        mqtt: Option<std::net::SocketAddr>,
+        /// A PostgreSQL URL to write to as well.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// The shared/fixtures folder with the captured traffic.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+    /// Print a commented configuration template.
+    ConfigTemplate,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli.command, &cli.config) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Log to stderr; the filter comes from `PBXGW_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PBXGW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run => run::run(config),
+        Command::Check { connect } => check::check(config, connect),
+        Command::Events { since, follow } => {
+            events::print_events(&Config::load(config)?, since, follow)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => events::status(&Config::load(config)?, json),
+        Command::Sniff { pbx, output } => {
+            let config = Config::load(config)?;
+            runtime()?.block_on(sniff::sniff(&config, &pbx, output.as_deref()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms { command } => sms::sms(command, config),
+        Command::Contacts { command } => contacts::contacts(command, config),
+        #[cfg(feature = "demo")]
+        Command::Demo {
+            duration,
+            speed,
+            api_port,
+            mqtt,
+            postgres,
+            fixtures,
+        } => run::demo(crate::demo::DemoOptions {
+            duration: duration.map(std::time::Duration::from_secs),
+            speed,
+            api_port,
+            mqtt,
+            postgres,
+            fixtures,
+        }),
+        Command::ConfigTemplate => {
+            print!("{}", config::TEMPLATE);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Opens the gateway's database for the SMS queue, creating and migrating it if needed.
+pub(super) fn sms_db(config: &Config) -> anyhow::Result<rusqlite::Connection> {
+    let options = crate::store::StoreOptions::from_config(config);
+    drop(crate::store::open(&options)?);
+    Ok(crate::store::side_connection(&options.path)?)
+}
+
+/// The directory in the gateway's database, creating and migrating it if needed.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `--config` for every command, before or after it, nested ones included.
+    #[test]
+    fn the_config_option_is_one_and_goes_anywhere() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.config);
+        let path = PathBuf::from("x.toml");
+        assert_eq!(parse(&["pbxgw", "-c", "x.toml", "run"]).unwrap(), path);
+        assert_eq!(
+            parse(&["pbxgw", "run", "--config", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "sms", "list", "-c", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "contacts", "delete", "600", "-c", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "status"]).unwrap(),
+            PathBuf::from(config::DEFAULT_PATH)
+        );
+        assert!(parse(&["pbxgw", "run", "-c"]).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! `pbxgw run` and `pbxgw demo`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::runtime;
+use crate::config::Config;
+
+/// The gateway, until SIGTERM/SIGINT.
+pub(super) fn run(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    runtime()?.block_on(crate::runtime::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The whole data path with simulated PBXs and modem.
+#[cfg(feature = "demo")]
+pub(super) fn demo(options: crate::demo::DemoOptions) -> anyhow::Result<ExitCode> {
+    let summary = runtime()?.block_on(crate::demo::run(options))?;
+    println!(
+        "{} calls ended, {} texts sent",
+        summary.calls, summary.texts
+    );
+    Ok(ExitCode::SUCCESS)
+}
