@@ -1,7 +1,8 @@
 //! pbxgw: the gateway service. The modules follow the data path (DESIGN.md):
 //! `pbx` (connectors) -> `calls` (correlation) -> `store` (durable log) -> `uplink` (sinks),
-//! and `sms` (rules -> queue -> modem), with `health` beside them. `contacts` names the
-//! numbers in call records.
+//! and `sms` (rules -> queue -> modem), with `health` beside them. Every connection (PBX,
+//! GSM module, modem, uplink) keeps its state in `link` and runs under its one supervisor.
+//! `contacts` names the numbers in call records.
 
 pub mod api;
 pub mod backoff;
