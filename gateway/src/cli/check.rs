@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use super::runtime;
 use crate::config::{Config, ConfigError};
+use crate::link::CheckStep;
 use crate::uplink::configured_sinks;
 use std::time::Duration;
 
@@ -57,17 +58,10 @@ pub(super) fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let steps = runtime()?.block_on(connect_checks(&config));
-    let mut ok = true;
-    for (i, (what, result)) in steps.iter().enumerate() {
-        match result {
-            Ok(line) => println!("{}. {what}: {line}", i + 2),
-            Err(line) => {
-                ok = false;
-                println!("{}. {what}: FAILED - {line}", i + 2);
-            }
-        }
+    for (i, (what, step)) in steps.iter().enumerate() {
+        println!("{}. {what}: {step}", i + 2);
     }
-    Ok(if ok {
+    Ok(if steps.iter().all(|(_, step)| step.works()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -75,7 +69,7 @@ pub(super) fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `a, b`, or `none (what that means)` for an installer reading an empty list.
-pub(super) fn listed(items: Vec<String>, when_none: &str) -> String {
+fn listed(items: Vec<String>, when_none: &str) -> String {
     if items.is_empty() {
         format!("none ({when_none})")
     } else {
@@ -84,8 +78,8 @@ pub(super) fn listed(items: Vec<String>, when_none: &str) -> String {
 }
 
 /// The installer's checklist after the config: each PBX, the uplinks, the modem, the LEDs.
-pub(super) async fn connect_checks(config: &Config) -> Vec<(String, Result<String, String>)> {
-    let mut steps: Vec<(String, Result<String, String>)> = check_pbx_logins(config)
+async fn connect_checks(config: &Config) -> Vec<(String, CheckStep)> {
+    let mut steps: Vec<(String, CheckStep)> = check_pbx_logins(config)
         .await
         .into_iter()
         .map(|(name, r)| (format!("PBX {name}"), r))
@@ -98,7 +92,7 @@ pub(super) async fn connect_checks(config: &Config) -> Vec<(String, Result<Strin
     }
     if let Some(pg) = &config.uplink.postgres {
         let r = crate::uplink::postgres::probe(pg, &config.gateway.id).await;
-        steps.push(("PostgreSQL".into(), r.map_err(|e| e.to_string())));
+        steps.push(("PostgreSQL".into(), r.into()));
     }
     if let Some(modem) = &config.modem {
         let db = crate::store::StoreOptions::from_config(config);
@@ -106,8 +100,8 @@ pub(super) async fn connect_checks(config: &Config) -> Vec<(String, Result<Strin
             .await
         {
             Ok(Ok(path)) => crate::sms::worker::probe(modem, &path).await,
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(Err(e)) => CheckStep::failed(e),
+            Err(e) => CheckStep::failed(e),
         };
         steps.push(("modem".into(), r));
     }
@@ -116,10 +110,12 @@ pub(super) async fn connect_checks(config: &Config) -> Vec<(String, Result<Strin
 }
 
 /// Lights each LED of the board profile in turn, so the installer sees every one work.
-pub(super) async fn led_self_test(config: &Config) -> Result<String, String> {
+async fn led_self_test(config: &Config) -> CheckStep {
     use board::leds::Pattern;
-    let profile =
-        board::profile::Profile::load(&config.board.profile).map_err(|e| e.to_string())?;
+    let profile = match board::profile::Profile::load(&config.board.profile) {
+        Ok(profile) => profile,
+        Err(e) => return CheckStep::failed(e),
+    };
     let (mut leds, errors) = profile.open_leds(&config.board.leds_root);
     let roles: Vec<String> = leds.roles().iter().map(|r| r.to_string()).collect();
     for role in &roles {
@@ -130,23 +126,22 @@ pub(super) async fn led_self_test(config: &Config) -> Result<String, String> {
         leds.step(0);
     }
     if errors.is_empty() {
-        Ok(format!(
+        CheckStep::Works(format!(
             "profile {}: {} lit in turn; watch the panel",
             profile.name,
             roles.join(", ")
         ))
     } else {
         let errors: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        Err(format!(
-            "profile {}: {}; check [board] profile and the wiring",
-            profile.name,
-            errors.join("; ")
-        ))
+        CheckStep::fails(
+            format!("profile {}: {}", profile.name, errors.join("; ")),
+            "Check [board] profile and the wiring",
+        )
     }
 }
 
 /// One line per PBX, saying what works or what to fix.
-pub(super) async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<String, String>)> {
+async fn check_pbx_logins(config: &Config) -> Vec<(String, CheckStep)> {
     use crate::pbx::ctip::session::{Connection, CtipError, CtipSettings};
     let mut out = Vec::new();
     for pbx in &config.pbx {
@@ -155,17 +150,19 @@ pub(super) async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<Str
                 let settings = CtipSettings::from_config(pbx);
                 let at = format!("{}:{}", settings.host, settings.port);
                 match Connection::open(&settings).await {
-                    Ok(c) => Ok(format!(
+                    Ok(c) => CheckStep::Works(format!(
                         "reachable at {at}, logged in ({})",
                         c.identity.who.as_deref().unwrap_or("no WHO answer: CTIP before v14")
                     )),
-                    Err(e @ (CtipError::LoginRefused { .. } | CtipError::LoginError)) => Err(format!(
-                        "{e}. Check the pin (the CTI key set in the PBX) and that CTI is enabled for the extensions"
-                    )),
-                    Err(e @ CtipError::Connect { .. }) => Err(format!(
-                        "{e}. Check host and port, and that the PBX's LAN module allows CTIP on {at}"
-                    )),
-                    Err(e) => Err(e.to_string()),
+                    Err(e @ (CtipError::LoginRefused { .. } | CtipError::LoginError)) => CheckStep::fails(
+                        e,
+                        "Check the pin (the CTI key set in the PBX) and that CTI is enabled for the extensions",
+                    ),
+                    Err(e @ CtipError::Connect { .. }) => CheckStep::fails(
+                        e,
+                        format!("Check host and port, and that the PBX's LAN module allows CTIP on {at}"),
+                    ),
+                    Err(e) => CheckStep::failed(e),
                 }
             }
             crate::config::PbxKind::Ami => check_ami_login(pbx).await,
@@ -177,35 +174,37 @@ pub(super) async fn check_pbx_logins(config: &Config) -> Vec<(String, Result<Str
 }
 
 /// Logs in to an Asterisk and lists its channels: what `check --connect` says about AMI.
-pub(super) async fn check_ami_login(pbx: &crate::config::PbxConfig) -> Result<String, String> {
+async fn check_ami_login(pbx: &crate::config::PbxConfig) -> CheckStep {
     use crate::pbx::ami::session::{AmiError, AmiSettings, Connection};
     let settings = AmiSettings::from_config(pbx);
     let at = format!("{}:{}", settings.host, settings.port);
     let mut c = match Connection::open(&settings).await {
         Ok(c) => c,
-        Err(e @ AmiError::LoginRefused(_)) => {
-            return Err(format!(
-            "{e}. The [{}] section of manager.conf needs this secret, and a permit= for this box",
-            settings.username
-        ))
-        }
+        Err(e @ AmiError::LoginRefused(_)) => return CheckStep::fails(
+            e,
+            format!(
+                "The [{}] section of manager.conf needs this secret, and a permit= for this box",
+                settings.username
+            ),
+        ),
         Err(e @ (AmiError::Connect { .. } | AmiError::NotAmi(_))) => {
-            return Err(format!(
-                "{e}. Check host and port, and enabled = yes / bindaddr in manager.conf ({at})"
-            ))
+            return CheckStep::fails(
+                e,
+                format!("Check host and port, and enabled = yes / bindaddr in manager.conf ({at})"),
+            )
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return CheckStep::failed(e),
     };
     match c.call("CoreShowChannels", &[]).await {
-        Ok(list) if list.is_success() => Ok(format!(
+        Ok(list) if list.is_success() => CheckStep::Works(format!(
             "reachable at {at}, logged in ({}), {} channels up",
             c.banner,
             list.items.len()
         )),
-        Ok(list) => Err(format!(
-            "logged in, but CoreShowChannels was refused ({}): give the user read = call,agent,system and write = call,agent,originate in manager.conf",
-            list.message()
-        )),
-        Err(e) => Err(e.to_string()),
+        Ok(list) => CheckStep::fails(
+            format!("logged in, but CoreShowChannels was refused ({})", list.message()),
+            "Give the user read = call,agent,system and write = call,agent,originate in manager.conf",
+        ),
+        Err(e) => CheckStep::failed(e),
     }
 }

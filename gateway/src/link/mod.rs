@@ -8,11 +8,13 @@
 //! shown, the backoff, the slower retry after a refusal only the installer can fix, and
 //! shutdown.
 
+mod check;
 pub mod quality;
 mod registry;
 mod state;
 mod supervise;
 
+pub use check::CheckStep;
 pub use registry::{LinkStatus, Links};
 pub use state::LinkState;
 pub use supervise::LinkError;

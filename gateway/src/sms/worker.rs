@@ -27,7 +27,7 @@ use super::queue::{self, SmsRow};
 use crate::clock::now_ms;
 use crate::config::{ModemConfig, SmsConfig};
 use crate::link::LinkState;
-use crate::link::Links;
+use crate::link::{CheckStep, Links};
 use crate::store::Appender;
 
 const LINK: &str = "modem";
@@ -206,18 +206,23 @@ fn pin_permission(conn: &Connection, modem: &ModemConfig) -> (Option<String>, bo
 
 /// `pbxgw check --connect`: opens the port and brings the modem up as the gateway would
 /// (the same PIN rule, and a refusal is remembered the same way).
-pub async fn probe(modem: &ModemConfig, db_path: &std::path::Path) -> Result<String, String> {
-    let conn = crate::store::side_connection(db_path).map_err(|e| e.to_string())?;
-    let port = board::serial::open(&modem.port, modem.baud).map_err(|e| {
-        format!(
-            "cannot open {}: {e}. Is the modem plugged in, the port right, and pbxgw stopped (it holds the port)?",
-            modem.port.display()
-        )
-    })?;
+pub async fn probe(modem: &ModemConfig, db_path: &std::path::Path) -> CheckStep {
+    let conn = match crate::store::side_connection(db_path) {
+        Ok(conn) => conn,
+        Err(e) => return CheckStep::failed(e),
+    };
+    let port =
+        match board::serial::open(&modem.port, modem.baud) {
+            Ok(port) => port,
+            Err(e) => return CheckStep::fails(
+                format!("cannot open {}: {e}", modem.port.display()),
+                "Is the modem plugged in, the port right, and pbxgw stopped (it holds the port)?",
+            ),
+        };
     let mut m = Modem::new(port, modem_settings(modem));
     let (pin_hash, may_enter_pin) = pin_permission(&conn, modem);
     match m.bring_up(may_enter_pin).await {
-        Ok(info) => Ok(format!(
+        Ok(info) => CheckStep::Works(format!(
             "SIM ready, registered to {}{}, {} dBm, SMS centre {}",
             info.operator.as_deref().unwrap_or("a network"),
             if info.roaming { " (roaming)" } else { "" },
@@ -228,7 +233,7 @@ pub async fn probe(modem: &ModemConfig, db_path: &std::path::Path) -> Result<Str
             if let (BringUpError::PinRejected, Some(h)) = (&e, &pin_hash) {
                 set_meta(&conn, "modem.pin_refused", h);
             }
-            Err(e.to_string())
+            CheckStep::failed(e)
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::calls::EventBody;
 use crate::commands::Origin;
 use crate::config::MqttConfig;
 use crate::health::StatusReport;
-use crate::link::LinkState;
+use crate::link::{CheckStep, LinkState};
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::{client_config, TlsError};
 
@@ -303,14 +303,13 @@ fn tls_config(config: &MqttConfig) -> Result<Option<Arc<rustls::ClientConfig>>, 
 /// `pbxgw check --connect`: connects (with a client id of its own, so a running gateway is
 /// not thrown off) and publishes one QoS 1 test message on `{prefix}/{gw}/check`, waiting for
 /// the broker's PUBACK.
-pub async fn probe(config: &MqttConfig, gateway_id: &str) -> Result<String, String> {
+pub async fn probe(config: &MqttConfig, gateway_id: &str) -> CheckStep {
     let topics = Topics::new(&config.topic_prefix, gateway_id);
-    let mut o = options(
-        config,
-        &topics,
-        gateway_id,
-        tls_config(config).map_err(|e| e.to_string())?,
-    );
+    let tls = match tls_config(config) {
+        Ok(tls) => tls,
+        Err(e) => return CheckStep::failed(e),
+    };
+    let mut o = options(config, &topics, gateway_id, tls);
     o.set_client_id(format!("pbxgw-check-{gateway_id}"));
     // The check must not leave an "offline" status behind.
     o.set_last_will(LastWill::new(
@@ -341,9 +340,15 @@ pub async fn probe(config: &MqttConfig, gateway_id: &str) -> Result<String, Stri
         Err(_) => Err("no answer within 10 s".to_owned()),
     };
     let _ = client.try_disconnect();
-    result
-        .map(|()| format!("connected to {at}, a test publish was acknowledged"))
-        .map_err(|e| format!("{e} ({at}); check host, port, tls, username and password"))
+    match result {
+        Ok(()) => CheckStep::Works(format!(
+            "connected to {at}, a test publish was acknowledged"
+        )),
+        Err(e) => CheckStep::fails(
+            format!("{e} ({at})"),
+            "Check host, port, tls, username and password",
+        ),
+    }
 }
 
 impl MqttSink {

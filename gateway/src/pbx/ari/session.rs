@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::model::{decode, AriEvent, Decoded};
 use super::rest::{AriError, AriRest};
 use crate::config::PbxConfig;
-use crate::link::LinkState;
 use crate::link::Links;
+use crate::link::{CheckStep, LinkState};
 use crate::pbx::PbxEvent;
 
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -375,10 +375,12 @@ async fn open(
 
 /// `pbxgw check --connect` for ARI: the credentials (`GET /asterisk/info`), the events
 /// WebSocket for the application, and the live channels; or what to fix.
-pub async fn probe(pbx: &PbxConfig) -> Result<String, String> {
+pub async fn probe(pbx: &PbxConfig) -> CheckStep {
     let settings = AriSettings::from_config(pbx);
-    let tls =
-        crate::tls::client_config_or_plain(pbx.ca_file.as_deref()).map_err(|e| e.to_string())?;
+    let tls = match crate::tls::client_config_or_plain(pbx.ca_file.as_deref()) {
+        Ok(tls) => tls,
+        Err(e) => return CheckStep::failed(e),
+    };
     let password = pbx
         .password
         .clone()
@@ -393,30 +395,40 @@ pub async fn probe(pbx: &PbxConfig) -> Result<String, String> {
     );
     let fix = |e: &dyn std::fmt::Display| match e.to_string() {
         m if m.contains("401") => {
-            format!("{m}. The [{username}] user of ari.conf needs this password")
+            let fix = format!("The [{username}] user of ari.conf needs this password");
+            CheckStep::fails(m, fix)
         }
-        m => format!(
-            "{m}. Check url ({}) and enabled = yes in http.conf and ari.conf",
-            settings.url
+        m => CheckStep::fails(
+            m,
+            format!(
+                "Check url ({}) and enabled = yes in http.conf and ari.conf",
+                settings.url
+            ),
         ),
     };
-    let info = rest
-        .call("GET", "/asterisk/info")
-        .await
-        .map_err(|e| fix(&e))?;
+    let info = match rest.call("GET", "/asterisk/info").await {
+        Ok(info) => info,
+        Err(e) => return fix(&e),
+    };
     let version = serde_json::from_slice::<serde_json::Value>(&info)
         .ok()
         .and_then(|v| v["system"]["version"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "version unknown".into());
-    let mut ws = open(&settings, &rest, &tls).await.map_err(|e| fix(&e))?;
-    let _ = ws.close(None).await;
-    let channels = rest.channels().await.map_err(|e| fix(&e))?;
-    Ok(format!(
-        "reachable at {}, logged in (Asterisk {version}), events of application {} flowing, {} channels up",
-        settings.url,
-        settings.app,
-        channels.len()
-    ))
+    match open(&settings, &rest, &tls).await {
+        Ok(mut ws) => {
+            let _ = ws.close(None).await;
+        }
+        Err(e) => return fix(&e),
+    }
+    match rest.channels().await {
+        Ok(channels) => CheckStep::Works(format!(
+            "reachable at {}, logged in (Asterisk {version}), events of application {} flowing, {} channels up",
+            settings.url,
+            settings.app,
+            channels.len()
+        )),
+        Err(e) => fix(&e),
+    }
 }
 
 #[cfg(test)]
