@@ -180,13 +180,15 @@ async fn check_ami_login(pbx: &crate::config::PbxConfig) -> CheckStep {
     let at = format!("{}:{}", settings.host, settings.port);
     let mut c = match Connection::open(&settings).await {
         Ok(c) => c,
-        Err(e @ AmiError::LoginRefused(_)) => return CheckStep::fails(
-            e,
-            format!(
+        Err(e @ AmiError::LoginRefused(_)) => {
+            return CheckStep::fails(
+                e,
+                format!(
                 "The [{}] section of manager.conf needs this secret, and a permit= for this box",
                 settings.username
             ),
-        ),
+            )
+        }
         Err(e @ (AmiError::Connect { .. } | AmiError::NotAmi(_))) => {
             return CheckStep::fails(
                 e,

@@ -76,11 +76,6 @@ impl Capture {
         Capture { raw, chunks }
     }
 
-    /// The events as one byte stream (for benchmarks).
-    pub fn events_bytes(&self) -> &[u8] {
-        &self.raw[AFTER_LOGIN..]
-    }
-
     /// The chunks as Asterisk's TCP reads delivered them.
     pub fn chunks(&self) -> impl Iterator<Item = (f64, &[u8])> {
         self.chunks

@@ -205,30 +205,6 @@ impl AriRest {
         .await
     }
 
-    pub async fn bridge_add(&self, bridge: &str, channel: &str) -> Result<(), AriError> {
-        let path = format!(
-            "/bridges/{}/addChannel?channel={}",
-            enc(bridge),
-            enc(channel)
-        );
-        self.call("POST", &path).await.map(drop)
-    }
-
-    pub async fn bridge_remove(&self, bridge: &str, channel: &str) -> Result<(), AriError> {
-        let path = format!(
-            "/bridges/{}/removeChannel?channel={}",
-            enc(bridge),
-            enc(channel)
-        );
-        self.call("POST", &path).await.map(drop)
-    }
-
-    pub async fn bridge_destroy(&self, bridge: &str) -> Result<(), AriError> {
-        self.call("DELETE", &format!("/bridges/{}", enc(bridge)))
-            .await
-            .map(drop)
-    }
-
     /// Plays `media` (`sound:welcome`) to a channel.
     pub async fn play(&self, channel: &str, media: &str) -> Result<Playback, AriError> {
         let path = format!("/channels/{}/play?media={}", enc(channel), enc(media));
@@ -281,12 +257,6 @@ impl AriRest {
             enc(format)
         );
         self.json("POST", &path).await
-    }
-
-    pub async fn record_stop(&self, name: &str) -> Result<(), AriError> {
-        self.call("POST", &format!("/recordings/live/{}/stop", enc(name)))
-            .await
-            .map(drop)
     }
 
     /// Leaves the application and goes on at the next priority of the dialplan.
