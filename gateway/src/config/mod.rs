@@ -65,8 +65,6 @@ pub struct ApiConfig {
     pub bind: std::net::SocketAddr,
     /// The bearer token every request but `/health` must carry.
     pub token: Option<Secret>,
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
 }
 
 fn default_api_bind() -> std::net::SocketAddr {
@@ -166,8 +164,6 @@ pub struct ModemConfig {
     #[serde(default = "default_baud")]
     pub baud: u32,
     pub pin: Option<Secret>,
-    pub pin_env: Option<String>,
-    pub pin_file: Option<PathBuf>,
     /// The SMS centre, set when the modem has lost its own (`+48...`).
     pub smsc: Option<String>,
     /// How long to wait for network registration (default 120).
@@ -361,12 +357,14 @@ impl Config {
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_owned(),
             message: parse_error::parse_error_message(text, &e),
-        })?;
-        let mut problems = pbx_keys::foreign_keys(text, &config.pbx);
-        config.resolve_secrets(&mut problems);
+        };
+        let mut doc = toml::de::DeTable::parse(text).map_err(parse_error)?;
+        let mut problems = secret::read_secret_sources(doc.get_mut(), text);
+        let config = Config::deserialize(toml::de::Deserializer::from(doc)).map_err(parse_error)?;
+        problems.extend(pbx_keys::foreign_keys(text, &config.pbx));
         config.validate(&mut problems);
         if problems.is_empty() {
             Ok(config)

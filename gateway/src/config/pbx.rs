@@ -41,8 +41,6 @@ pub struct PbxConfig {
     pub port: Option<u16>,
     // ctip
     pub pin: Option<Secret>,
-    pub pin_env: Option<String>,
-    pub pin_file: Option<PathBuf>,
     /// The PBX's code page for text (852 = IBM852, Polish; the default).
     pub codepage: Option<u16>,
     /// Probe a silent link after this many seconds (default 60).
@@ -54,13 +52,9 @@ pub struct PbxConfig {
     pub gsm_module: Option<String>,
     /// The GSM module's SIM PIN (its own `LOGI` login).
     pub gsm_pin: Option<Secret>,
-    pub gsm_pin_env: Option<String>,
-    pub gsm_pin_file: Option<PathBuf>,
     // ami
     pub username: Option<String>,
     pub secret: Option<Secret>,
-    pub secret_env: Option<String>,
-    pub secret_file: Option<PathBuf>,
     /// `md5` (challenge; the secret never crosses the LAN, the default) or `plain`.
     pub auth: Option<AmiAuth>,
     /// The login's `Events:` filter: `on` (the default) or classes such as
@@ -80,8 +74,6 @@ pub struct PbxConfig {
     // ari
     pub url: Option<String>,
     pub password: Option<Secret>,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
     pub app: Option<String>,
     /// Events of every channel, not only those in the application (`subscribeAll`).
     pub subscribe_all: Option<bool>,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::parse_error::line_at;
 use super::{PbxConfig, PbxKind, Problem};
 
 /// Keys every kind has.
@@ -41,10 +42,7 @@ pub(super) fn foreign_keys(text: &str, pbx: &[PbxConfig]) -> Vec<Problem> {
             if COMMON.contains(&name) || own.contains(&name) {
                 continue;
             }
-            let line = text[..key.span().start.min(text.len())]
-                .matches('\n')
-                .count()
-                + 1;
+            let line = line_at(text, key.span().start);
             let of: Vec<&str> = [PbxKind::Ctip, PbxKind::Ami, PbxKind::Ari]
                 .into_iter()
                 .filter(|k| keys_of(*k).contains(&name))

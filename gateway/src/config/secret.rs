@@ -1,11 +1,15 @@
 //! Secrets in the file: inline, from an environment variable (`x_env`) or a file (`x_file`),
-//! exactly one of them; held in [`Secret`], which never prints its value.
+//! exactly one of them, read before the file is typed; held in [`Secret`], which never prints
+//! its value.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::path::PathBuf;
 
 use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
+use super::parse_error::line_at;
 use super::Problem;
 
 /// A secret value. It is never printed: `Debug`/`Display` show `***`. In the file it is a
@@ -55,48 +59,128 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Fills `value` from `<name>_env` or `<name>_file` when given; exactly one source is allowed.
-pub(super) fn resolve_secret(
-    section: &str,
-    name: &str,
-    value: &mut Option<Secret>,
-    env: &Option<String>,
-    file: &Option<PathBuf>,
-    problems: &mut Vec<Problem>,
-) {
-    let sources = value.is_some() as u8 + env.is_some() as u8 + file.is_some() as u8;
-    if sources > 1 {
-        problems.push(Problem {
-            key: format!("{section}.{name}"),
-            value: "(set more than once)".into(),
-            fix: format!("use only one of {name}, {name}_env, {name}_file"),
-        });
-        return;
+/// The keys that hold secrets. For each, the file may give the value inline (`password`), name
+/// an environment variable (`password_env`) or a file (`password_file`); the sources are read
+/// before the file is typed, so a struct holds one `Option<Secret>` field per secret. A new
+/// secret is that field and its name here.
+const SECRET_KEYS: [&str; 6] = ["pin", "gsm_pin", "secret", "password", "token", "url"];
+
+/// Where a secret comes from, by the suffix of its key.
+#[derive(Clone, Copy)]
+enum Source {
+    Env,
+    File,
+}
+
+impl Source {
+    /// `password_env` → (`password`, Env); a key that names no secret source → None.
+    fn of(key: &str) -> Option<(&'static str, Source)> {
+        let (stem, source) = if let Some(stem) = key.strip_suffix("_env") {
+            (stem, Source::Env)
+        } else {
+            (key.strip_suffix("_file")?, Source::File)
+        };
+        let stem = SECRET_KEYS.into_iter().find(|s| *s == stem)?;
+        Some((stem, source))
     }
-    if let Some(var) = env {
-        match std::env::var(var) {
-            Ok(v) if !v.is_empty() => *value = Some(Secret(v)),
-            _ => problems.push(Problem {
-                key: format!("{section}.{name}_env"),
-                value: format!("{var:?}"),
-                fix: format!("the environment variable {var} is not set or empty; export it"),
-            }),
+
+    /// The secret named by `reference` (a variable name or a path), or the installer's fix.
+    fn read(self, reference: &str) -> Result<String, String> {
+        match self {
+            Source::Env => match std::env::var(reference) {
+                Ok(v) if !v.is_empty() => Ok(v),
+                _ => Err(format!(
+                    "the environment variable {reference} is not set or empty; export it"
+                )),
+            },
+            Source::File => match std::fs::read_to_string(reference) {
+                Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
+                    Ok(v.trim_end_matches(['\r', '\n']).to_owned())
+                }
+                Ok(_) => Err("the file is empty; put the secret in it".into()),
+                Err(e) => Err(format!(
+                    "cannot read it ({e}); check the path and permissions"
+                )),
+            },
         }
     }
-    if let Some(path) = file {
-        match std::fs::read_to_string(path) {
-            Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
-                *value = Some(Secret(v.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// Replaces every `x_env`/`x_file` key of the parsed file by `x` holding the secret it names,
+/// keeping where it was written (errors found later still point at the line). Each problem
+/// names the key, its line and the fix; the secret itself is never shown.
+pub(super) fn read_secret_sources(doc: &mut DeTable<'_>, text: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    read_in_table(doc, "", text, &mut problems);
+    problems
+}
+
+fn read_in_table(table: &mut DeTable<'_>, path: &str, text: &str, problems: &mut Vec<Problem>) {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    for (key, value) in table.iter_mut() {
+        match value.get_mut() {
+            DeValue::Table(inner) => read_in_table(inner, &at(key.get_ref()), text, problems),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if let DeValue::Table(inner) = item.get_mut() {
+                        read_in_table(
+                            inner,
+                            &format!("{}[{i}]", at(key.get_ref())),
+                            text,
+                            problems,
+                        );
+                    }
+                }
             }
-            Ok(_) => problems.push(Problem {
-                key: format!("{section}.{name}_file"),
-                value: path.display().to_string(),
-                fix: "the file is empty; put the secret in it".into(),
-            }),
-            Err(e) => problems.push(Problem {
-                key: format!("{section}.{name}_file"),
-                value: path.display().to_string(),
-                fix: format!("cannot read it ({e}); check the path and permissions"),
+            _ => {}
+        }
+    }
+    let sources: Vec<(String, &str, Source)> = table
+        .keys()
+        .filter_map(|k| {
+            let (stem, source) = Source::of(k.get_ref())?;
+            Some((k.get_ref().to_string(), stem, source))
+        })
+        .collect();
+    for (key, stem, source) in sources {
+        let Some((written_key, written)) = table.remove_entry(key.as_str()) else {
+            continue;
+        };
+        let line = line_at(text, written_key.span().start);
+        if table.contains_key(stem) {
+            problems.push(Problem {
+                key: format!("{} (line {line})", at(stem)),
+                value: "(set more than once)".into(),
+                fix: format!("use only one of {stem}, {stem}_env, {stem}_file"),
+            });
+            continue;
+        }
+        let span = written.span();
+        let DeValue::String(reference) = written.into_inner() else {
+            problems.push(Problem {
+                key: format!("{} (line {line})", at(&key)),
+                value: "…".into(),
+                fix: "write the variable name or the path as a quoted string".into(),
+            });
+            continue;
+        };
+        match source.read(&reference) {
+            Ok(secret) => {
+                table.insert(
+                    Spanned::new(written_key.span(), Cow::Borrowed(stem)),
+                    Spanned::new(span, DeValue::String(Cow::Owned(secret))),
+                );
+            }
+            Err(fix) => problems.push(Problem {
+                key: format!("{} (line {line})", at(&key)),
+                value: format!("{reference:?}"),
+                fix,
             }),
         }
     }

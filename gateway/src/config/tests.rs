@@ -97,6 +97,45 @@ fn missing_env_secret_is_named() {
 }
 
 #[test]
+fn a_secret_given_twice_is_named_with_its_line() {
+    std::env::set_var("PBXGW_TEST_TWICE", "x");
+    let e = load(&format!(
+        "{AMI}secret = \"inline\"\nsecret_env = \"PBXGW_TEST_TWICE\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("pbx[0].secret (line 9)"), "{e}");
+    assert!(
+        e.contains("use only one of secret, secret_env, secret_file"),
+        "{e}"
+    );
+    assert!(!e.contains("inline"), "{e}");
+}
+
+#[test]
+fn a_later_type_error_still_names_its_line_after_a_secret_was_read() {
+    std::env::set_var("PBXGW_TEST_LINES", "s3cr3t");
+    let e = load(&format!(
+        "{AMI}secret_env = \"PBXGW_TEST_LINES\"\nport = \"not a number\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 9, column 8 (key `port`)"), "{e}");
+    assert!(!e.contains("s3cr3t"), "{e}");
+}
+
+#[test]
+fn ca_file_is_a_path_not_a_secret_source() {
+    let c = load(
+        "[gateway]\nid = \"a\"\n[uplink.mqtt]\nhost = \"b\"\nca_file = \"/nonexistent/ca.pem\"\n",
+    );
+    let e = c.map(|_| ()).unwrap_err().to_string();
+    // The CA is checked as a file to read later, never read as a secret named `ca`.
+    assert!(!e.contains("mqtt.ca "), "{e}");
+    assert!(!e.contains("mqtt.ca_file (line"), "{e}");
+}
+
+#[test]
 fn bad_postgres_url_is_not_echoed() {
     let e = load("[gateway]\nid = \"a\"\n[uplink.postgres]\nurl = \"postgresql://u:topsecret@h:notaport/db\"\n")
         .unwrap_err()

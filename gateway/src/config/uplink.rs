@@ -22,12 +22,8 @@ pub struct WebhookConfig {
     /// carry credentials, so it is never shown whole (`url_env`, `url_file` keep it out of
     /// the file).
     pub url: Option<Secret>,
-    pub url_env: Option<String>,
-    pub url_file: Option<PathBuf>,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<Secret>,
-    pub token_env: Option<String>,
-    pub token_file: Option<PathBuf>,
     /// Event kinds to send; `call.*` style prefixes allowed (default: `call.ringing`,
     /// `call.answered`, `call.ended`, the screen-pop set).
     pub kinds: Option<Vec<String>>,
@@ -54,8 +50,6 @@ pub struct MqttConfig {
     pub client_id: Option<String>,
     pub username: Option<String>,
     pub password: Option<Secret>,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
     #[serde(default = "default_topic_prefix")]
     pub topic_prefix: String,
     /// Messages per second while draining a backlog; 0 = as fast as the broker takes them.
@@ -103,8 +97,6 @@ pub struct PostgresConfig {
     /// `postgresql://user:password@host:port/db?sslmode=...` — a secret, since it may carry
     /// the password.
     pub url: Option<Secret>,
-    pub url_env: Option<String>,
-    pub url_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     #[serde(default = "default_pg_batch")]
     pub batch_size: usize,
