@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, PbxConfig, PbxKind};
+use crate::config::{AmiConfig, AriConfig, Config, CtipConfig, PbxConfig};
 use crate::contacts::Directory;
 use crate::link::LinkState;
 use crate::link::Links;
@@ -102,18 +102,18 @@ impl Gateway {
                 shutdown: &shutdown,
                 tasks: &tasks,
             };
-            let control = match pbx.kind {
-                PbxKind::Ctip => PbxControl::Ctip(start_ctip(pbx, start)),
-                PbxKind::Ami => PbxControl::Ami(start_ami(pbx, start)),
-                PbxKind::Ari => PbxControl::Ari(Box::new(start_ari(pbx, start)?)),
+            let control = match pbx {
+                PbxConfig::Ctip(c) => PbxControl::Ctip(start_ctip(c, start)),
+                PbxConfig::Ami(c) => PbxControl::Ami(start_ami(c, start)),
+                PbxConfig::Ari(c) => PbxControl::Ari(Box::new(start_ari(c, start)?)),
             };
-            pbxs.insert(pbx.name.clone(), control);
+            pbxs.insert(pbx.name().to_owned(), control);
         }
         let has_sms_route = config.modem.is_some()
             || config
                 .pbx
                 .iter()
-                .any(|p| p.kind == PbxKind::Ctip && p.gsm_module.is_some());
+                .any(|p| p.as_ctip().is_some_and(|c| c.gsm_module.is_some()));
         let commands = crate::commands::Commands::new(
             config.commands.clone(),
             db_path.clone(),
@@ -303,7 +303,7 @@ impl PbxStart<'_> {
 const PBX_EVENTS: usize = 1024;
 
 /// A CTIP connector and its correlator.
-fn start_ctip(pbx: &PbxConfig, start: PbxStart<'_>) -> crate::pbx::ctip::control::CtipControl {
+fn start_ctip(pbx: &CtipConfig, start: PbxStart<'_>) -> crate::pbx::ctip::control::CtipControl {
     use crate::calls::ctip::{CtipCorrelator, CtipCorrelatorConfig};
     use crate::pbx::ctip::session::{CtipSession, CtipSettings};
     let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
@@ -435,8 +435,9 @@ fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
     let gsm = config
         .pbx
         .iter()
-        .find(|p| p.kind == PbxKind::Ctip && p.gsm_module.is_some());
-    let Some(pbx) = gsm else {
+        .filter_map(PbxConfig::as_ctip)
+        .find_map(|p| Some((p, p.gsm_module.clone()?)));
+    let Some((pbx, module)) = gsm else {
         return;
     };
     let (route, requests) = crate::pbx::ctip::gsm::GsmRoute::channel();
@@ -444,7 +445,7 @@ fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
     tasks.spawn(
         crate::pbx::ctip::gsm::GsmSession {
             link: crate::pbx::ctip::session::CtipSettings::from_config(pbx),
-            module: pbx.gsm_module.clone().unwrap_or_default(),
+            module,
             sim_pin: pbx
                 .gsm_pin
                 .clone()
@@ -471,7 +472,7 @@ fn start_sms_route(config: &Config, parts: SmsParts, tasks: &TaskTracker) {
 }
 
 /// An AMI connector and its correlator.
-fn start_ami(pbx: &PbxConfig, start: PbxStart<'_>) -> crate::pbx::ami::control::AmiControl {
+fn start_ami(pbx: &AmiConfig, start: PbxStart<'_>) -> crate::pbx::ami::control::AmiControl {
     use crate::calls::ami::{AmiCorrelator, AmiCorrelatorConfig};
     use crate::pbx::ami::session::{AmiSession, AmiSettings};
     let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
@@ -501,7 +502,7 @@ fn start_ami(pbx: &PbxConfig, start: PbxStart<'_>) -> crate::pbx::ami::control::
 /// An ARI connector (WebSocket events, REST control), its correlator, and the built-in IVR
 /// when one is configured.
 fn start_ari(
-    pbx: &PbxConfig,
+    pbx: &AriConfig,
     start: PbxStart<'_>,
 ) -> Result<crate::pbx::ari::AriControl, StartError> {
     use crate::calls::ari::{AriCorrelator, AriCorrelatorConfig};
@@ -531,7 +532,7 @@ fn start_ari(
         }
         crate::pbx::ari::ivr::Ivr::start(
             &pbx.name,
-            crate::pbx::ari::ivr::IvrSettings::from_config(ivr),
+            ivr.clone(),
             rest.clone(),
             start.links.clone(),
             start.shutdown.clone(),
@@ -555,7 +556,10 @@ fn start_ari(
     );
     Ok(crate::pbx::ari::AriControl {
         rest,
-        originate: crate::pbx::asterisk::OriginateSettings::from_config(pbx),
+        originate: crate::pbx::asterisk::OriginateSettings::new(
+            &pbx.originate_channel,
+            &pbx.originate_context,
+        ),
     })
 }
 

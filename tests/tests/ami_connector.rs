@@ -152,7 +152,9 @@ async fn control_actions_get_typed_answers() {
         "originate_channel = \"SIP/{extension}\"\n",
     );
     let mut settings_answer = config.clone();
-    settings_answer.pbx[0].probe_after_s = Some(30);
+    if let pbxgw::config::PbxConfig::Ami(ami) = &mut settings_answer.pbx[0] {
+        ami.probe_after_s = 30;
+    }
     let gateway = Gateway::start(&settings_answer).await.unwrap();
     let control = gateway.ami_control("asterisk").unwrap();
     let up = pbxgw_tests::harness::wait_for_link(

@@ -47,7 +47,7 @@ pub(super) fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
     let pbx = config
         .pbx
         .iter()
-        .map(|p| format!("{} ({})", p.name, p.kind.as_str()))
+        .map(|p| format!("{} ({})", p.name(), p.kind().as_str()))
         .collect();
     println!("   PBX links: {}", listed(pbx, "add a [[pbx]] block"));
     println!(
@@ -142,11 +142,12 @@ async fn led_self_test(config: &Config) -> CheckStep {
 
 /// One line per PBX, saying what works or what to fix.
 async fn check_pbx_logins(config: &Config) -> Vec<(String, CheckStep)> {
+    use crate::config::PbxConfig;
     use crate::pbx::ctip::session::{Connection, CtipError, CtipSettings};
     let mut out = Vec::new();
     for pbx in &config.pbx {
-        let result = match pbx.kind {
-            crate::config::PbxKind::Ctip => {
+        let result = match pbx {
+            PbxConfig::Ctip(pbx) => {
                 let settings = CtipSettings::from_config(pbx);
                 let at = format!("{}:{}", settings.host, settings.port);
                 match Connection::open(&settings).await {
@@ -165,16 +166,16 @@ async fn check_pbx_logins(config: &Config) -> Vec<(String, CheckStep)> {
                     Err(e) => CheckStep::failed(e),
                 }
             }
-            crate::config::PbxKind::Ami => check_ami_login(pbx).await,
-            crate::config::PbxKind::Ari => crate::pbx::ari::session::probe(pbx).await,
+            PbxConfig::Ami(pbx) => check_ami_login(pbx).await,
+            PbxConfig::Ari(pbx) => crate::pbx::ari::session::probe(pbx).await,
         };
-        out.push((pbx.name.clone(), result));
+        out.push((pbx.name().to_owned(), result));
     }
     out
 }
 
 /// Logs in to an Asterisk and lists its channels: what `check --connect` says about AMI.
-async fn check_ami_login(pbx: &crate::config::PbxConfig) -> CheckStep {
+async fn check_ami_login(pbx: &crate::config::AmiConfig) -> CheckStep {
     use crate::pbx::ami::session::{AmiError, AmiSettings, Connection};
     let settings = AmiSettings::from_config(pbx);
     let at = format!("{}:{}", settings.host, settings.port);

@@ -12,18 +12,19 @@ pub(super) async fn sniff(
     output: Option<&Path>,
 ) -> anyhow::Result<()> {
     use crate::pbx::ctip::session::CtipSettings;
-    let Some(pbx) = config.pbx.iter().find(|p| p.name == name) else {
-        let names: Vec<_> = config.pbx.iter().map(|p| p.name.as_str()).collect();
+    let Some(pbx) = config.pbx.iter().find(|p| p.name() == name) else {
+        let names: Vec<_> = config.pbx.iter().map(|p| p.name()).collect();
         anyhow::bail!(
             "no [[pbx]] named {name:?} in the config (there are: {})",
             names.join(", ")
         );
     };
-    anyhow::ensure!(
-        pbx.kind == crate::config::PbxKind::Ctip,
-        "sniff speaks CTIP; {name:?} is kind = {:?}",
-        pbx.kind.as_str()
-    );
+    let Some(pbx) = pbx.as_ctip() else {
+        anyhow::bail!(
+            "sniff speaks CTIP; {name:?} is kind = {:?}",
+            pbx.kind().as_str()
+        );
+    };
     let settings = CtipSettings::from_config(pbx);
     let mut out: Box<dyn std::io::Write + Send> = match output {
         Some(path) => Box::new(

@@ -65,6 +65,11 @@ impl fmt::Display for Secret {
 /// secret is that field and its name here.
 const SECRET_KEYS: [&str; 6] = ["pin", "gsm_pin", "secret", "password", "token", "url"];
 
+/// Whether `key` holds a secret (and so may be given as `key_env` or `key_file`).
+pub(super) fn is_secret(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
+
 /// Where a secret comes from, by the suffix of its key.
 #[derive(Clone, Copy)]
 enum Source {

@@ -52,21 +52,49 @@ fn problems_name_key_value_and_fix() {
 #[test]
 fn the_built_in_ivr_is_checked() {
     let problems = problems(
-        "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n[pbx.ivr]\nprompt = \"welcome\"\ncontext = \"\"\nextension = \"queue\"\nvariable = \"IVR DIGIT\"\ntimeout_s = 0\n",
+        "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ari\"\nurl = \"http://h:8088\"\nusername = \"u\"\npassword = \"s\"\napp = \"gw\"\n[pbx.ivr]\nprompt = \"welcome\"\ncontext = \"\"\nextension = \"queue\"\nvariable = \"IVR DIGIT\"\ntimeout_s = 0\n",
     );
     let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
         [
-            "pbx[0].ivr (line 9)",
             "pbx[0].ivr.prompt",
             "pbx[0].ivr.context",
             "pbx[0].ivr.variable",
             "pbx[0].ivr.timeout_s"
         ]
     );
-    assert!(problems[0].fix.contains("kind = \"ari\""));
-    assert!(problems[1].fix.contains("sound:welcome"));
+    assert!(problems[0].fix.contains("sound:welcome"));
+    assert_eq!(problems[3].fix, "use 1 to 60 seconds");
+}
+
+#[test]
+fn an_ivr_under_another_kind_is_refused_by_its_line_and_the_rest_still_checked() {
+    let problems = problems(
+        "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\nresync_every_s = 1\n[pbx.ivr]\nprompt = \"welcome\"\n",
+    );
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["pbx[0].ivr (line 10)", "pbx[0].resync_every_s"]);
+    assert!(
+        problems[0].fix.contains("kind = \"ari\""),
+        "{}",
+        problems[0]
+    );
+}
+
+#[test]
+fn a_block_without_a_kind_or_with_an_unknown_one_says_which_kinds_exist() {
+    let missing = problems("[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nhost = \"h\"\n");
+    assert_eq!(missing[0].key, "pbx[0].kind");
+    assert!(missing[0].fix.contains("\"ctip\", \"ami\" or \"ari\""));
+    let e = load("[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"sip\"\nhost = \"h\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 5"), "{e}");
+    assert!(
+        e.contains("ctip") && e.contains("ami") && e.contains("ari"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -80,7 +108,10 @@ fn secret_from_env_and_file_and_never_printed() {
         f
     ))
     .unwrap();
-    assert_eq!(c.pbx[0].secret.as_ref().unwrap().expose(), "s3cr3t");
+    let PbxConfig::Ami(ami) = &c.pbx[0] else {
+        panic!("an AMI block reads as AMI");
+    };
+    assert_eq!(ami.secret.as_ref().unwrap().expose(), "s3cr3t");
     let mqtt = c.uplink.mqtt.as_ref().unwrap();
     assert_eq!(mqtt.password.as_ref().unwrap().expose(), "hunter2");
     let debug = format!("{c:?}");
@@ -207,7 +238,8 @@ fn keys_of_another_pbx_kind_are_refused_by_name_and_line() {
 fn a_numeric_pin_is_the_digits_it_is() {
     let c = load("[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ctip\"\nhost = \"h\"\npin = 98765431\n")
         .expect("a PIN written as a number loads");
-    assert_eq!(c.pbx[0].pin.as_ref().map(Secret::expose), Some("98765431"));
+    let pin = c.pbx[0].as_ctip().and_then(|p| p.pin.as_ref());
+    assert_eq!(pin.map(Secret::expose), Some("98765431"));
 }
 
 #[test]
@@ -221,12 +253,12 @@ fn every_duration_has_a_range_and_the_overflowing_one_is_refused() {
         keys,
         [
             "sms.cooldown_s",
+            "uplink.mqtt.keepalive_s",
             "pbx[0].probe_after_s",
-            "pbx[0].resync_every_s",
-            "uplink.mqtt.keepalive_s"
+            "pbx[0].resync_every_s"
         ]
     );
-    assert_eq!(problems[1].fix, "use 1 to 3600 seconds");
+    assert_eq!(problems[2].fix, "use 1 to 3600 seconds");
 }
 
 #[test]
@@ -329,11 +361,9 @@ mod shaped {
             }
             if let Ok(c) = load(&text) {
                 let _ = (c.warnings(), c.number_policy(), c.sms.plan());
-                for pbx in &c.pbx {
+                for pbx in c.pbx.iter().filter_map(PbxConfig::as_ctip) {
                     let s = crate::pbx::ctip::session::CtipSettings::from_config(pbx);
                     prop_assert!(std::time::Instant::now().checked_add(s.probe_after).is_some());
-                    let a = crate::pbx::ami::session::AmiSettings::from_config(pbx);
-                    prop_assert!(std::time::Instant::now().checked_add(a.resync_every).is_some());
                 }
             }
         }

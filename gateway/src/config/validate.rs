@@ -57,21 +57,6 @@ impl Config {
             );
             check("modem.send_within_s", m.send_within_s, 1..=3_600, "seconds");
         }
-        for (i, pbx) in self.pbx.iter().enumerate() {
-            let key = |k: &str| format!("pbx[{i}].{k}");
-            check(
-                &key("probe_after_s"),
-                pbx.probe_after_s,
-                1..=3_600,
-                "seconds",
-            );
-            check(
-                &key("resync_every_s"),
-                pbx.resync_every_s,
-                10..=DAY,
-                "seconds",
-            );
-        }
         if let Some(w) = &self.uplink.webhook {
             check(
                 "uplink.webhook.timeout_s",
@@ -97,7 +82,19 @@ impl Config {
         }
     }
 
+    /// Each `[[pbx]]` block by its kind's own checks (`pbx/*/config.rs`).
+    fn validate_pbxs(&self, problems: &mut Vec<Problem>) {
+        for (i, pbx) in self.pbx.iter().enumerate() {
+            pbx.validate(&mut Section::new(format!("pbx[{i}]"), problems));
+        }
+    }
+
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        self.validate_the_rest(problems);
+        self.validate_pbxs(problems);
+    }
+
+    fn validate_the_rest(&self, problems: &mut Vec<Problem>) {
         let mut problem = |key: &str, value: &dyn fmt::Display, fix: &str| {
             problems.push(Problem {
                 key: key.into(),
@@ -224,109 +221,20 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         for (i, pbx) in self.pbx.iter().enumerate() {
-            let key = |k: &str| format!("pbx[{i}].{k}");
-            if !is_topic_safe_id(&pbx.name) {
+            let key = format!("pbx[{i}].name");
+            let name = pbx.name();
+            if !is_topic_safe_id(name) {
                 problem(
-                    &key("name"),
-                    &format!("{:?}", pbx.name),
+                    &key,
+                    &format!("{name:?}"),
                     "use 1-64 letters, digits, '-' or '_'",
                 );
-            } else if !names.insert(pbx.name.as_str()) {
+            } else if !names.insert(name) {
                 problem(
-                    &key("name"),
-                    &format!("{:?}", pbx.name),
+                    &key,
+                    &format!("{name:?}"),
                     "every [[pbx]] needs its own name",
                 );
-            }
-            if pbx.port == Some(0) {
-                problem(&key("port"), &0, "use the PBX's TCP port (1..65535)");
-            }
-            match pbx.kind {
-                PbxKind::Ctip | PbxKind::Ami => {
-                    if pbx.host.as_deref().is_none_or(str::is_empty) {
-                        problem(
-                            &key("host"),
-                            &"(missing)",
-                            "set the PBX's IP address or host name",
-                        );
-                    }
-                }
-                PbxKind::Ari => {
-                    let url = pbx.url.as_deref().unwrap_or("");
-                    if let Err(fix) = crate::pbx::ari::base_url(url) {
-                        let shown = if url.contains('@') {
-                            "(not shown)"
-                        } else {
-                            url
-                        };
-                        problem(&key("url"), &format!("{shown:?}"), &fix);
-                    }
-                }
-            }
-            let needs =
-                |k: &str, present: bool, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)| {
-                    if !present {
-                        problem(
-                            &key(k),
-                            &"(missing)",
-                            &format!(
-                                "required for kind = \"{}\"; set {k}, {k}_env or {k}_file",
-                                pbx.kind.as_str()
-                            ),
-                        );
-                    }
-                };
-            if let Some(cp) = pbx.codepage {
-                if crate::pbx::ctip::codec::CodePage::by_number(cp).is_none() {
-                    problem(
-                        &key("codepage"),
-                        &cp,
-                        "use a single-byte OEM code page such as 852 (Polish) or 437",
-                    );
-                }
-            }
-            for (ext, digit) in &pbx.ivr_map {
-                if ext.is_empty()
-                    || digit.is_empty()
-                    || !digit
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
-                {
-                    problem(
-                        &key("ivr_map"),
-                        &format!("{ext:?} = {digit:?}"),
-                        "map an extension to the digit(s) that lead there, e.g. \"999\" = \"9\"",
-                    );
-                }
-            }
-            match pbx.kind {
-                PbxKind::Ctip => {
-                    needs("pin", pbx.pin.is_some(), &mut problem);
-                    if pbx.gsm_module.is_some() {
-                        needs("gsm_pin", pbx.gsm_pin.is_some(), &mut problem);
-                    }
-                }
-                PbxKind::Ami => {
-                    needs("username", pbx.username.is_some(), &mut problem);
-                    needs("secret", pbx.secret.is_some(), &mut problem);
-                    if let Some(ch) = &pbx.originate_channel {
-                        if !ch.contains("{extension}") {
-                            problem(
-                                &key("originate_channel"),
-                                ch,
-                                "use a dial string with {extension}, e.g. \"PJSIP/{extension}\"",
-                            );
-                        }
-                    }
-                }
-                PbxKind::Ari => {
-                    needs("username", pbx.username.is_some(), &mut problem);
-                    needs("password", pbx.password.is_some(), &mut problem);
-                    needs("app", pbx.app.is_some(), &mut problem);
-                }
-            }
-            if let Some(ivr) = &pbx.ivr {
-                ivr.validate(&|k| key(&format!("ivr.{k}")), &mut problem);
             }
         }
         if let Some(m) = &self.uplink.mqtt {

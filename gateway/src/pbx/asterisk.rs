@@ -27,11 +27,10 @@ pub struct OriginateSettings {
 
 impl OriginateSettings {
     /// `originate_channel` / `originate_context` of a `[[pbx]]` (AMI and ARI alike).
-    pub fn from_config(pbx: &crate::config::PbxConfig) -> OriginateSettings {
-        let default = OriginateSettings::default();
+    pub fn new(channel: &str, context: &str) -> OriginateSettings {
         OriginateSettings {
-            channel: pbx.originate_channel.clone().unwrap_or(default.channel),
-            context: pbx.originate_context.clone().unwrap_or(default.context),
+            channel: channel.to_owned(),
+            context: context.to_owned(),
         }
     }
 
@@ -47,5 +46,16 @@ impl Default for OriginateSettings {
             channel: "PJSIP/{extension}".into(),
             context: "from-internal".into(),
         }
+    }
+}
+
+/// `originate_channel` must say where the agent's extension goes.
+pub fn validate_originate(channel: &str, s: &mut crate::config::Section<'_>) {
+    if !channel.contains("{extension}") {
+        s.problem(
+            "originate_channel",
+            &channel,
+            "use a dial string with {extension}, e.g. \"PJSIP/{extension}\"",
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::config::Secret;
 /// How long Asterisk may take to answer an action.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-pub use crate::config::AmiAuth as AuthType;
+pub use super::config::AmiAuth as AuthType;
 
 /// What an action's sender gets back.
 pub type Reply = oneshot::Sender<Result<ActionResult, AmiError>>;
@@ -43,19 +43,23 @@ pub struct AmiSettings {
 }
 
 impl AmiSettings {
-    pub fn from_config(pbx: &crate::config::PbxConfig) -> AmiSettings {
+    /// A checked block's settings (`pbxgw check` refuses a missing login and out-of-range times).
+    pub fn from_config(pbx: &super::config::AmiConfig) -> AmiSettings {
         AmiSettings {
             name: pbx.name.clone(),
-            host: pbx.host.clone().unwrap_or_default(),
-            port: pbx.port_or_default(),
+            host: pbx.host.clone(),
+            port: pbx.port,
             username: pbx.username.clone().unwrap_or_default(),
             secret: pbx.secret.clone().unwrap_or_else(|| Secret::new("")),
-            auth: pbx.auth.unwrap_or(AuthType::Md5),
-            events: pbx.events.clone().unwrap_or_else(|| "on".into()),
-            ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(60).max(1)),
-            resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(10)),
+            auth: pbx.auth,
+            events: pbx.events.clone(),
+            ping_every: Duration::from_secs(pbx.probe_after_s),
+            resync_every: Duration::from_secs(pbx.resync_every_s),
             answer_within: ANSWER_WITHIN,
-            originate: crate::pbx::asterisk::OriginateSettings::from_config(pbx),
+            originate: crate::pbx::asterisk::OriginateSettings::new(
+                &pbx.originate_channel,
+                &pbx.originate_context,
+            ),
         }
     }
 }

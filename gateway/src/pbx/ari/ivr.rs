@@ -16,41 +16,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::config::IvrConfig;
 use super::model::{AriEvent, Channel};
 use super::rest::{AriError, AriRest};
-use crate::config::IvrConfig;
 use crate::link::Links;
 
 /// How long a prompt may play before the digit timer runs anyway (Asterisk's
 /// `PlaybackFinished` lost with the link, say).
 const PROMPT_AT_MOST: Duration = Duration::from_secs(120);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IvrSettings {
-    /// The first Stasis() argument that selects the IVR.
-    pub arg: String,
-    pub prompt: String,
-    pub context: String,
-    pub extension: String,
-    pub priority: u32,
-    pub variable: String,
-    /// The wait for the digit after the prompt.
-    pub timeout: Duration,
-}
-
-impl IvrSettings {
-    pub fn from_config(ivr: &IvrConfig) -> IvrSettings {
-        IvrSettings {
-            arg: ivr.arg.clone().unwrap_or_else(|| "ivr".into()),
-            prompt: ivr.prompt.clone(),
-            context: ivr.context.clone(),
-            extension: ivr.extension.clone(),
-            priority: ivr.priority.unwrap_or(1),
-            variable: ivr.variable.clone().unwrap_or_else(|| "IVR_DIGIT".into()),
-            timeout: Duration::from_secs(ivr.timeout_s.unwrap_or(5)),
-        }
-    }
-}
 
 /// How one caller's visit to the IVR ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +59,7 @@ impl Ivr {
     /// link as `pbx:NAME:ivr:chose`, `:no-digit` or `:left`.
     pub fn start(
         pbx: &str,
-        settings: IvrSettings,
+        settings: IvrConfig,
         rest: AriRest,
         links: Links,
         shutdown: CancellationToken,
@@ -130,7 +103,7 @@ impl Ivr {
 
 struct Dispatcher {
     pbx: String,
-    settings: IvrSettings,
+    settings: IvrConfig,
     rest: AriRest,
     /// Callers in the IVR by channel id.
     callers: HashMap<String, mpsc::UnboundedSender<AriEvent>>,
@@ -202,7 +175,7 @@ fn caller_of(event: &AriEvent) -> Option<String> {
 /// One caller through the IVR.
 async fn visit(
     rest: &AriRest,
-    settings: &IvrSettings,
+    settings: &IvrConfig,
     channel: &Channel,
     mut events: mpsc::UnboundedReceiver<AriEvent>,
 ) -> Visit {
@@ -239,7 +212,7 @@ async fn visit(
 
 async fn greet(
     rest: &AriRest,
-    settings: &IvrSettings,
+    settings: &IvrConfig,
     channel: &Channel,
     playback: &str,
 ) -> Result<(), AriError> {
@@ -258,7 +231,7 @@ enum Listened {
 /// Waits for the first digit: while the prompt plays (it may be interrupted) and for
 /// `timeout` after it.
 async fn listen(
-    settings: &IvrSettings,
+    settings: &IvrConfig,
     playback: &str,
     events: &mut mpsc::UnboundedReceiver<AriEvent>,
 ) -> Listened {
@@ -275,7 +248,7 @@ async fn listen(
             | Some(AriEvent::ChannelHangupRequest { .. }) => return Listened::Left,
             Some(AriEvent::ChannelDtmfReceived { digit, .. }) => return Listened::Digit(digit),
             Some(AriEvent::PlaybackFinished { playback: p, .. }) if p.id == playback => {
-                deadline = Instant::now() + settings.timeout;
+                deadline = Instant::now() + Duration::from_secs(settings.timeout_s);
             }
             Some(_) => {}
         }
@@ -285,7 +258,7 @@ async fn listen(
 /// Sets the digit (when there is one) and continues in the dialplan.
 async fn go_on(
     rest: &AriRest,
-    settings: &IvrSettings,
+    settings: &IvrConfig,
     channel: &str,
     digit: Option<&str>,
 ) -> Result<(), AriError> {
@@ -333,10 +306,14 @@ context = "inbound"
 extension = "queue""#,
         )
         .expect("parses");
-        let s = IvrSettings::from_config(&config);
         assert_eq!(
-            (s.arg.as_str(), s.variable.as_str(), s.priority, s.timeout),
-            ("ivr", "IVR_DIGIT", 1, Duration::from_secs(5))
+            (
+                config.arg.as_str(),
+                config.variable.as_str(),
+                config.priority,
+                config.timeout_s
+            ),
+            ("ivr", "IVR_DIGIT", 1, 5)
         );
     }
 }

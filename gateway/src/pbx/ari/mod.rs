@@ -37,30 +37,11 @@ pub fn base_url(url: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{authority}{path}"))
 }
 
+pub mod config;
 pub mod ivr;
 pub mod model;
 pub mod rest;
 pub mod session;
-
-/// The keys a `[[pbx]]` block of `kind = "ari"` may hold besides `name`, `kind`, `host` and
-/// `port`; `pbxgw check` refuses the others by name.
-pub const CONFIG_KEYS: &[&str] = &[
-    "url",
-    "username",
-    "password",
-    "password_env",
-    "password_file",
-    "app",
-    "subscribe_all",
-    "continue_unhandled",
-    "ca_file",
-    "ivr",
-    "inbound_contexts",
-    "originate_channel",
-    "originate_context",
-    "probe_after_s",
-    "resync_every_s",
-];
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::model::{decode, AriEvent, Decoded};
 use super::rest::{AriError, AriRest};
-use crate::config::PbxConfig;
 use crate::link::Links;
 use crate::link::{CheckStep, LinkState};
 use crate::pbx::PbxEvent;
@@ -36,19 +35,16 @@ pub struct AriSettings {
 }
 
 impl AriSettings {
-    pub fn from_config(pbx: &PbxConfig) -> AriSettings {
+    /// A checked block's settings (`pbxgw check` refuses a bad URL and out-of-range times).
+    pub fn from_config(pbx: &super::config::AriConfig) -> AriSettings {
         AriSettings {
             name: pbx.name.clone(),
-            url: pbx
-                .url
-                .as_deref()
-                .map(|u| super::base_url(u).unwrap_or_else(|_| u.to_owned()))
-                .unwrap_or_default(),
+            url: super::base_url(&pbx.url).unwrap_or_else(|_| pbx.url.clone()),
             app: pbx.app.clone().unwrap_or_default(),
-            subscribe_all: pbx.subscribe_all.unwrap_or(false),
-            continue_unhandled: pbx.continue_unhandled.unwrap_or(true),
-            ping_every: Duration::from_secs(pbx.probe_after_s.unwrap_or(30).max(1)),
-            resync_every: Duration::from_secs(pbx.resync_every_s.unwrap_or(300).max(5)),
+            subscribe_all: pbx.subscribe_all,
+            continue_unhandled: pbx.continue_unhandled,
+            ping_every: Duration::from_secs(pbx.probe_after_s),
+            resync_every: Duration::from_secs(pbx.resync_every_s),
         }
     }
 
@@ -375,7 +371,7 @@ async fn open(
 
 /// `pbxgw check --connect` for ARI: the credentials (`GET /asterisk/info`), the events
 /// WebSocket for the application, and the live channels; or what to fix.
-pub async fn probe(pbx: &PbxConfig) -> CheckStep {
+pub async fn probe(pbx: &super::config::AriConfig) -> CheckStep {
     let settings = AriSettings::from_config(pbx);
     let tls = match crate::tls::client_config_or_plain(pbx.ca_file.as_deref()) {
         Ok(tls) => tls,

@@ -75,17 +75,15 @@ pub struct CtipSettings {
 }
 
 impl CtipSettings {
-    pub fn from_config(pbx: &crate::config::PbxConfig) -> CtipSettings {
+    /// A checked block's settings (`pbxgw check` refuses a missing PIN or an unknown code page).
+    pub fn from_config(pbx: &super::config::CtipConfig) -> CtipSettings {
         CtipSettings {
             name: pbx.name.clone(),
-            host: pbx.host.clone().unwrap_or_default(),
-            port: pbx.port_or_default(),
+            host: pbx.host.clone(),
+            port: pbx.port,
             pin: pbx.pin.clone().unwrap_or_else(|| Secret::new("")),
-            code_page: pbx
-                .codepage
-                .and_then(CodePage::by_number)
-                .unwrap_or_else(CodePage::ibm852),
-            probe_after: Duration::from_secs(pbx.probe_after_s.unwrap_or(60)),
+            code_page: CodePage::by_number(pbx.codepage).unwrap_or_else(CodePage::ibm852),
+            probe_after: Duration::from_secs(pbx.probe_after_s),
         }
     }
 }
