@@ -4,6 +4,7 @@
 pub mod ami;
 pub mod ari;
 pub mod asterisk;
+pub mod control;
 pub mod ctip;
 
 /// The control handle of one running PBX, whatever its kind: remote commands and the API

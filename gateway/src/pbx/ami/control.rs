@@ -228,6 +228,88 @@ fn typed(action: &str, answer: Result<ActionResult, AmiError>) -> ControlResult 
     }
 }
 
+impl From<ControlError> for crate::pbx::control::ControlFailure {
+    fn from(e: ControlError) -> Self {
+        use crate::pbx::control::ControlFailure as F;
+        match e {
+            ControlError::Refused { message, .. } => F::Refused(message),
+            ControlError::Timeout => F::Timeout,
+            ControlError::NotConnected => F::NotConnected("the PBX link is not up"),
+            ControlError::Invalid(m) => F::Invalid(m),
+        }
+    }
+}
+
+impl AmiControl {
+    async fn done(&self, action: AmiAction) -> crate::pbx::control::ControlResult {
+        let done = self.send(action).await?;
+        Ok(crate::pbx::control::Done {
+            message: Some(done.message),
+            channel: None,
+        })
+    }
+}
+
+impl crate::pbx::control::CallControl for AmiControl {
+    async fn originate(
+        &self,
+        extension: &str,
+        number: &str,
+        caller_id: Option<&str>,
+    ) -> crate::pbx::control::ControlResult {
+        self.done(AmiAction::Originate {
+            extension: extension.to_owned(),
+            number: number.to_owned(),
+            caller_id: caller_id.map(str::to_owned),
+        })
+        .await
+    }
+
+    async fn hangup(
+        &self,
+        call: &crate::pbx::control::CallRef,
+    ) -> crate::pbx::control::ControlResult {
+        let channel = call.channel()?.to_owned();
+        self.done(AmiAction::Hangup { channel }).await
+    }
+
+    async fn transfer(
+        &self,
+        channel: &str,
+        exten: &str,
+        context: &str,
+        kind: crate::pbx::control::TransferKind,
+    ) -> crate::pbx::control::ControlResult {
+        let (channel, exten, context) = (channel.to_owned(), exten.to_owned(), context.to_owned());
+        self.done(match kind {
+            crate::pbx::control::TransferKind::Blind => AmiAction::Redirect {
+                channel,
+                exten,
+                context,
+            },
+            crate::pbx::control::TransferKind::Attended => AmiAction::Atxfer {
+                channel,
+                exten,
+                context,
+            },
+        })
+        .await
+    }
+
+    async fn queue_pause(
+        &self,
+        pause: &crate::pbx::control::QueuePause,
+    ) -> crate::pbx::control::ControlResult {
+        self.done(AmiAction::QueuePause {
+            interface: pause.interface.clone(),
+            queue: pause.queue.clone(),
+            paused: pause.paused,
+            reason: pause.reason.clone(),
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,51 @@ pub struct AriControl {
     pub originate: crate::pbx::asterisk::OriginateSettings,
 }
 
+impl From<rest::AriError> for crate::pbx::control::ControlFailure {
+    fn from(e: rest::AriError) -> Self {
+        use crate::pbx::control::ControlFailure as F;
+        match e {
+            rest::AriError::Refused { message, .. } => F::Refused(message),
+            rest::AriError::Timeout(..) => F::Timeout,
+            rest::AriError::Request(..) => F::NotConnected("the PBX's ARI does not answer"),
+            rest::AriError::Invalid(m) => F::Invalid(m),
+            other => F::Internal(other.to_string()),
+        }
+    }
+}
+
+impl crate::pbx::control::CallControl for AriControl {
+    async fn originate(
+        &self,
+        extension: &str,
+        number: &str,
+        caller_id: Option<&str>,
+    ) -> crate::pbx::control::ControlResult {
+        let endpoint = self.originate.endpoint(extension);
+        let context = &self.originate.context;
+        let channel = self
+            .rest
+            .originate(&endpoint, number, context, caller_id)
+            .await?;
+        Ok(crate::pbx::control::Done {
+            message: None,
+            channel: Some(channel.id),
+        })
+    }
+
+    async fn hangup(
+        &self,
+        call: &crate::pbx::control::CallRef,
+    ) -> crate::pbx::control::ControlResult {
+        let channel = call.channel()?;
+        self.rest.hangup(channel).await?;
+        Ok(crate::pbx::control::Done {
+            message: None,
+            channel: Some(channel.to_owned()),
+        })
+    }
+}
+
 /// The ARI base URL as the connector uses it (`http://host:8088`, or with the http.conf
 /// `prefix`, `http://host:8088/asterisk`): a URL copied with its `/ari` path, or with a
 /// trailing `/`, is read the same; one that cannot be a base URL is refused with the fix.

@@ -322,3 +322,48 @@ impl Control {
 pub(crate) fn refuse(req: CommandRequest) {
     let _ = req.reply.send(Err(CommandError::NotConnected));
 }
+
+impl From<CommandError> for crate::pbx::control::ControlFailure {
+    fn from(e: CommandError) -> Self {
+        use crate::pbx::control::ControlFailure as F;
+        match e {
+            e @ (CommandError::Refused(_) | CommandError::Syntax) => F::Refused(e.to_string()),
+            CommandError::Timeout => F::Timeout,
+            CommandError::NotConnected => F::NotConnected("the PBX link is not up"),
+            CommandError::Invalid(m) => F::Invalid(m.to_owned()),
+        }
+    }
+}
+
+impl CtipControl {
+    async fn done(&self, command: CtipCommand) -> crate::pbx::control::ControlResult {
+        let answer = self.send(command).await?;
+        Ok(crate::pbx::control::Done {
+            message: Some(format!("{answer:?}")),
+            channel: None,
+        })
+    }
+}
+
+impl crate::pbx::control::CallControl for CtipControl {
+    async fn originate(
+        &self,
+        extension: &str,
+        number: &str,
+        _caller_id: Option<&str>,
+    ) -> crate::pbx::control::ControlResult {
+        self.done(CtipCommand::Dial {
+            ext: extension.to_owned(),
+            number: number.to_owned(),
+        })
+        .await
+    }
+
+    async fn hangup(
+        &self,
+        call: &crate::pbx::control::CallRef,
+    ) -> crate::pbx::control::ControlResult {
+        let ext = call.extension()?.to_owned();
+        self.done(CtipCommand::Hangup { ext }).await
+    }
+}

@@ -14,7 +14,14 @@
 //! it), `unknown_pbx`, `not_connected`, `refused` (the PBX or the queue said no, with its
 //! reason), `timeout`, `invalid_number`, `opted_out`, `internal`.
 
+mod call_hangup;
+mod call_originate;
+mod call_transfer;
 pub mod claims;
+mod contacts;
+mod queue_pause;
+mod request;
+mod sms_send;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -22,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use request::{parse, result};
+
 use crate::config::{CommandsConfig, SmsConfig};
-use crate::pbx::ami::control::{AmiAction, ControlError};
-use crate::pbx::ari::rest::AriError;
-use crate::pbx::ctip::control::{CommandError, CtipCommand};
+use crate::pbx::control::ControlFailure;
 use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
@@ -239,200 +246,23 @@ impl Commands {
         Ok(())
     }
 
+    /// Reads the body as the command's typed request and runs it.
     async fn execute(&self, name: &str, request_id: &str, body: &Value) -> Result<Value, Refusal> {
         match name {
-            "sms.send" => self.sms_send(request_id, body),
-            "contacts.upsert" | "contacts.delete" => self.contacts(name, body).await,
-            "call.originate" => {
-                let extension = field(body, "extension")?;
-                let number = field(body, "number")?;
-                self.reach.check(&number)?;
-                match self.pbx(body)? {
-                    PbxControl::Ami(c) => ami(c
-                        .send(AmiAction::Originate {
-                            extension,
-                            number,
-                            caller_id: opt(body, "caller_id"),
-                        })
-                        .await),
-                    PbxControl::Ctip(c) => ctip(
-                        c.send(CtipCommand::Dial {
-                            ext: extension,
-                            number,
-                        })
-                        .await,
-                    ),
-                    PbxControl::Ari(c) => {
-                        let endpoint = c.originate.endpoint(&extension);
-                        let caller_id = opt(body, "caller_id");
-                        let channel = c
-                            .rest
-                            .originate(
-                                &endpoint,
-                                &number,
-                                &c.originate.context,
-                                caller_id.as_deref(),
-                            )
-                            .await
-                            .map_err(ari)?;
-                        Ok(json!({ "channel": channel.id }))
-                    }
-                }
-            }
-            "call.hangup" => match self.pbx(body)? {
-                PbxControl::Ami(c) => ami(c
-                    .send(AmiAction::Hangup {
-                        channel: field(body, "channel")?,
-                    })
-                    .await),
-                PbxControl::Ctip(c) => ctip(
-                    c.send(CtipCommand::Hangup {
-                        ext: field(body, "extension")?,
-                    })
-                    .await,
-                ),
-                PbxControl::Ari(c) => {
-                    let channel = field(body, "channel")?;
-                    c.rest.hangup(&channel).await.map_err(ari)?;
-                    Ok(json!({ "channel": channel }))
-                }
-            },
-            "call.transfer" => {
-                let PbxControl::Ami(c) = self.pbx(body)? else {
-                    return Err(refuse(
-                        "unsupported",
-                        "transfers need an Asterisk (AMI) PBX",
-                    ));
-                };
-                let (channel, exten) = (field(body, "channel")?, field(body, "exten")?);
-                let context = opt(body, "context").unwrap_or_else(|| "from-internal".into());
-                let action = match body.get("kind").and_then(Value::as_str).unwrap_or("blind") {
-                    "blind" => AmiAction::Redirect {
-                        channel,
-                        exten,
-                        context,
-                    },
-                    "attended" => AmiAction::Atxfer {
-                        channel,
-                        exten,
-                        context,
-                    },
-                    other => {
-                        return Err(refuse(
-                            "bad_request",
-                            format!("kind {other:?}: use \"blind\" or \"attended\""),
-                        ))
-                    }
-                };
-                ami(c.send(action).await)
-            }
-            "queue.pause" => {
-                let PbxControl::Ami(c) = self.pbx(body)? else {
-                    return Err(refuse("unsupported", "queues need an Asterisk (AMI) PBX"));
-                };
-                let paused = body.get("paused").and_then(Value::as_bool).unwrap_or(true);
-                ami(c
-                    .send(AmiAction::QueuePause {
-                        interface: field(body, "interface")?,
-                        queue: opt(body, "queue"),
-                        paused,
-                        reason: opt(body, "reason"),
-                    })
-                    .await)
-            }
+            "sms.send" => result(self.sms_send(request_id, parse(body)?)?),
+            "contacts.upsert" => result(self.contacts_upsert(parse(body)?).await?),
+            "contacts.delete" => result(self.contacts_delete(parse(body)?).await?),
+            "call.originate" => result(self.originate(parse(body)?).await?),
+            "call.hangup" => result(self.hangup(parse(body)?).await?),
+            "call.transfer" => result(self.transfer(parse(body)?).await?),
+            "queue.pause" => result(self.queue_pause(parse(body)?).await?),
             _ => Err(refuse("unsupported", format!("command {name:?}"))),
         }
     }
 
-    fn sms_send(&self, request_id: &str, body: &Value) -> Result<Value, Refusal> {
-        use crate::sms::queue::{self, Queued};
-        let target = self
-            .sms
-            .as_ref()
-            .ok_or_else(|| refuse("unsupported", "this gateway has no SMS route"))?;
-        let (to, text) = (field(body, "to")?, field(body, "text")?);
-        if text.chars().count() > 1530 {
-            return Err(refuse(
-                "bad_request",
-                "text longer than 10 parts (1530 characters)",
-            ));
-        }
-        let destination = self.reach.check(&to)?;
-        let request = crate::sms::rules::Enqueue {
-            dedupe_key: format!("mqtt:{request_id}"),
-            origin: "mqtt".into(),
-            call_id: None,
-            destination: destination.clone(),
-            text,
-        };
-        let conn = crate::store::side_connection(&target.db_path)
-            .map_err(|e| refuse("internal", e.to_string()))?;
-        let queued = queue::enqueue(&conn, &request, crate::clock::now_ms(), 0)
-            .map_err(|e| refuse("internal", e.to_string()))?;
-        let id = match queued {
-            Queued::Queued(id) => {
-                target.wake.notify_one();
-                id
-            }
-            Queued::Duplicate => conn
-                .query_row(
-                    "SELECT id FROM sms_out WHERE dedupe_key = ?1",
-                    [&request.dedupe_key],
-                    |r| r.get(0),
-                )
-                .map_err(|e| refuse("internal", e.to_string()))?,
-            Queued::OptedOut => {
-                return Err(refuse(
-                    "opted_out",
-                    format!("{destination} asked not to be texted"),
-                ))
-            }
-            Queued::Cooldown => return Err(refuse("refused", "cooldown")),
-        };
-        Ok(json!({ "sms_id": id, "to": destination, "state": "queued" }))
-    }
-
-    /// `contacts.upsert` `{"number","name","company"?,"note"?}` / `contacts.delete` `{"number"}`.
-    async fn contacts(&self, name: &str, body: &Value) -> Result<Value, Refusal> {
-        use crate::contacts::{ContactError, ContactInput, Directory};
-        let target = self
-            .contacts
-            .as_ref()
-            .ok_or_else(|| refuse("unsupported", "this gateway has no contact directory"))?;
-        let (path, plan) = (target.db_path.clone(), target.plan.clone());
-        let number = field(body, "number")?;
-        let delete = name == "contacts.delete";
-        let input = ContactInput {
-            number,
-            name: if delete {
-                String::new()
-            } else {
-                field(body, "name")?
-            },
-            company: opt(body, "company"),
-            note: opt(body, "note"),
-        };
-        let done = tokio::task::spawn_blocking(move || {
-            let directory = Directory::open(&path, plan)?;
-            if delete {
-                let removed = directory.delete(&input.number)?;
-                return Ok(json!({ "removed": removed }));
-            }
-            let (contact, outcome) = directory.upsert(&input, "mqtt", crate::clock::now_ms())?;
-            Ok(json!({ "contact": contact, "added": outcome == crate::contacts::Upserted::Added }))
-        })
-        .await
-        .map_err(|e| refuse("internal", e.to_string()))?;
-        done.map_err(|e: ContactError| match e {
-            ContactError::Number(n) => refuse("invalid_number", n.to_string()),
-            e @ (ContactError::Sql(_) | ContactError::Task(_)) => refuse("internal", e.to_string()),
-            other => refuse("bad_request", other.to_string()),
-        })
-    }
-
     /// The PBX a command names (`"pbx"`), or the only one there is.
-    fn pbx(&self, body: &Value) -> Result<&PbxControl, Refusal> {
-        if let Some(name) = body.get("pbx").and_then(Value::as_str) {
+    fn pbx(&self, name: Option<&str>) -> Result<&PbxControl, Refusal> {
+        if let Some(name) = name {
             return self
                 .pbxs
                 .get(name)
@@ -450,6 +280,21 @@ impl Commands {
     }
 }
 
+/// What the PBX's failure is to the client.
+impl From<ControlFailure> for Refusal {
+    fn from(f: ControlFailure) -> Refusal {
+        let code = match &f {
+            ControlFailure::Refused(_) => "refused",
+            ControlFailure::Timeout => "timeout",
+            ControlFailure::NotConnected(_) => "not_connected",
+            ControlFailure::Invalid(_) => "bad_request",
+            ControlFailure::Unsupported(_) => "unsupported",
+            ControlFailure::Internal(_) => "internal",
+        };
+        refuse(code, f.to_string())
+    }
+}
+
 fn answer_json(request_id: &str, outcome: Result<Value, Refusal>) -> Value {
     match outcome {
         Ok(result) => json!({ "request_id": request_id, "ok": true, "result": result }),
@@ -458,50 +303,6 @@ fn answer_json(request_id: &str, outcome: Result<Value, Refusal>) -> Value {
             "ok": false,
             "error": { "code": r.code, "message": r.message }
         }),
-    }
-}
-
-fn field(body: &Value, key: &str) -> Result<String, Refusal> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| refuse("bad_request", format!("{key:?} is missing or not a string")))
-}
-
-fn opt(body: &Value, key: &str) -> Option<String> {
-    body.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-fn ami(result: Result<crate::pbx::ami::control::Done, ControlError>) -> Result<Value, Refusal> {
-    match result {
-        Ok(done) => Ok(json!({ "message": done.message })),
-        Err(ControlError::Refused { message, .. }) => Err(refuse("refused", message)),
-        Err(ControlError::Timeout) => Err(refuse("timeout", "no answer from the PBX in time")),
-        Err(ControlError::NotConnected) => Err(refuse("not_connected", "the PBX link is not up")),
-        Err(ControlError::Invalid(m)) => Err(refuse("bad_request", m)),
-    }
-}
-
-fn ari(e: AriError) -> Refusal {
-    match e {
-        AriError::Refused { message, .. } => refuse("refused", message),
-        AriError::Timeout(..) => refuse("timeout", "no answer from the PBX in time"),
-        AriError::Request(..) => refuse("not_connected", "the PBX's ARI does not answer"),
-        AriError::Invalid(m) => refuse("bad_request", m),
-        other => refuse("internal", other.to_string()),
-    }
-}
-
-fn ctip(result: crate::pbx::ctip::control::CommandResult) -> Result<Value, Refusal> {
-    match result {
-        Ok(answer) => Ok(json!({ "message": format!("{answer:?}") })),
-        Err(e @ (CommandError::Refused(_) | CommandError::Syntax)) => {
-            Err(refuse("refused", e.to_string()))
-        }
-        Err(CommandError::Timeout) => Err(refuse("timeout", "no answer from the PBX in time")),
-        Err(CommandError::NotConnected) => Err(refuse("not_connected", "the PBX link is not up")),
-        Err(CommandError::Invalid(m)) => Err(refuse("bad_request", m)),
     }
 }
 
@@ -538,6 +339,90 @@ mod tests {
 
     fn code(v: &Value) -> String {
         v["error"]["code"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// A CTIP PBX (nothing answers its control channel: nothing here reaches it).
+    fn with_ctip(dir: &std::path::Path) -> Commands {
+        let (control, _requests) = crate::pbx::ctip::control::CtipControl::channel();
+        let pbxs = PbxControls::from([("slican".to_owned(), PbxControl::Ctip(control))]);
+        let config = CommandsConfig {
+            allow: KNOWN.iter().map(|s| s.to_string()).collect(),
+            rate_per_minute: 100,
+        };
+        Commands::new(
+            config,
+            crate::store::migrated_db(dir),
+            None,
+            None,
+            pbxs,
+            reach(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_body_of_another_shape_is_refused_naming_the_shape_and_each_kind_says_what_it_cannot()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let c = with_ctip(dir.path());
+        let answer = |name: &'static str, body: &'static str| {
+            let c = &c;
+            async move { c.run(Origin::Api, name, body.as_bytes()).await.unwrap().1 }
+        };
+        let a = answer(
+            "call.originate",
+            r#"{"request_id":"1","extension":201,"number":"601234567"}"#,
+        )
+        .await;
+        assert_eq!(code(&a), "bad_request", "{a}");
+        let message = a["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(r#""extension": "201""#), "{message}");
+        let a = answer(
+            "call.originate",
+            r#"{"request_id":"2","extension":"","number":"601234567"}"#,
+        )
+        .await;
+        assert_eq!(
+            a["error"]["message"],
+            "\"extension\" is missing or not a string"
+        );
+        // A Slican hangs up an extension; a channel is Asterisk's word.
+        let a = answer(
+            "call.hangup",
+            r#"{"request_id":"3","channel":"PJSIP/201-1"}"#,
+        )
+        .await;
+        assert_eq!(
+            a["error"]["message"],
+            "\"extension\" is missing or not a string"
+        );
+        let a = answer(
+            "call.transfer",
+            r#"{"request_id":"4","channel":"c","exten":"205"}"#,
+        )
+        .await;
+        assert_eq!(code(&a), "unsupported", "{a}");
+        assert!(a["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AMI"));
+        let a = answer(
+            "call.transfer",
+            r#"{"request_id":"5","channel":"c","exten":"205","kind":"x"}"#,
+        )
+        .await;
+        assert_eq!(code(&a), "bad_request", "{a}");
+        let a = answer(
+            "queue.pause",
+            r#"{"request_id":"6","interface":"PJSIP/201"}"#,
+        )
+        .await;
+        assert_eq!(code(&a), "unsupported", "{a}");
+        let a = answer(
+            "call.hangup",
+            r#"{"request_id":"7","extension":"201","pbx":"other"}"#,
+        )
+        .await;
+        assert_eq!(code(&a), "unknown_pbx", "{a}");
     }
 
     #[tokio::test]
