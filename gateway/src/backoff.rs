@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     base: Duration,
     cap: Duration,
     current: Duration,
@@ -20,7 +20,7 @@ impl Backoff {
 
     /// The next wait: uniformly random in [current/2, current], then the ceiling doubles up
     /// to the cap. The jitter keeps a fleet of gateways from reconnecting in lockstep.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let ceiling = self.current;
         self.current = (self.current * 2).min(self.cap);
         let half = ceiling / 2;

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 static DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// The files the simulators replay.
-pub const REPLAYED: [&str; 5] = [
+#[cfg(feature = "demo")]
+pub(crate) const REPLAYED: [&str; 5] = [
     "ctip/raw_stream_anon.txt",
     "asterisk/ami_session.raw",
     "asterisk/ami_session.chunks.jsonl",
@@ -34,7 +35,8 @@ pub fn dir() -> PathBuf {
 
 /// Takes the fixtures from `dir` from now on, once every replayed file is there. Only the
 /// first call sets it.
-pub fn use_dir(dir: &Path) -> Result<(), FixtureMissing> {
+#[cfg(feature = "demo")]
+pub(crate) fn use_dir(dir: &Path) -> Result<(), FixtureMissing> {
     for name in REPLAYED {
         let path = dir.join(name);
         std::fs::metadata(&path).map_err(|source| FixtureMissing { path, source })?;
@@ -46,7 +48,7 @@ pub fn use_dir(dir: &Path) -> Result<(), FixtureMissing> {
 /// The bytes of a fixture file, e.g. `fixture_bytes("asterisk/ami_session.raw")`. The
 /// simulators and tests treat a missing fixture as a broken checkout: `pbxgw demo` checks
 /// them first with [`use_dir`].
-pub fn fixture_bytes(name: &str) -> Vec<u8> {
+pub(crate) fn fixture_bytes(name: &str) -> Vec<u8> {
     let path = dir().join(name);
     match std::fs::read(&path) {
         Ok(bytes) => bytes,

@@ -5,7 +5,7 @@
 //! `contacts` names the numbers in call records.
 
 pub mod api;
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod calls;
 pub mod cli;
 pub mod clock;
@@ -27,6 +27,6 @@ pub mod pbx;
 pub mod runtime;
 pub mod sms;
 pub mod store;
-pub mod timefmt;
+pub(crate) mod timefmt;
 pub mod tls;
 pub mod uplink;

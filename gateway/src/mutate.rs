@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 /// Cases per structure-aware property: 2,000 in CI; `PBXGW_FUZZ_CASES` for a long run.
-pub fn cases() -> u32 {
+pub(crate) fn cases() -> u32 {
     std::env::var("PBXGW_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -15,7 +15,7 @@ pub fn cases() -> u32 {
 }
 
 /// A field value no capture holds.
-pub fn weird_text() -> impl Strategy<Value = String> {
+pub(crate) fn weird_text() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
         "[ąęłóżźćńśĄĘŁÓŻŹĆŃŚ¥€漢字😀]{1,12}",
@@ -31,7 +31,7 @@ pub fn weird_text() -> impl Strategy<Value = String> {
 }
 
 /// A JSON value of another type than the one it replaces.
-pub fn weird_json() -> impl Strategy<Value = Value> {
+pub(crate) fn weird_json() -> impl Strategy<Value = Value> {
     prop_oneof![
         weird_text().prop_map(Value::String),
         Just(Value::Null),
@@ -47,7 +47,7 @@ pub fn weird_json() -> impl Strategy<Value = Value> {
 
 /// Replaces leaves of `value` in walk order: the i-th leaf takes `picks[i]` when it is
 /// `Some`. Returns how many leaves there were.
-pub fn mutate_json(value: &mut Value, picks: &mut impl Iterator<Item = Option<Value>>) {
+pub(crate) fn mutate_json(value: &mut Value, picks: &mut impl Iterator<Item = Option<Value>>) {
     match value {
         Value::Object(map) => {
             for v in map.values_mut() {
@@ -68,7 +68,7 @@ pub fn mutate_json(value: &mut Value, picks: &mut impl Iterator<Item = Option<Va
 }
 
 /// Picks for [`mutate_json`]: mostly untouched leaves, some replaced.
-pub fn json_picks() -> impl Strategy<Value = Vec<Option<Value>>> {
+pub(crate) fn json_picks() -> impl Strategy<Value = Vec<Option<Value>>> {
     proptest::collection::vec(
         prop_oneof![6 => Just(None), 1 => weird_json().prop_map(Some)],
         0..80,

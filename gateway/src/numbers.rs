@@ -29,7 +29,7 @@ pub struct NumberPlan {
 }
 
 /// The national trunk prefix of a country, for countries whose plan this box knows.
-pub fn default_trunk_prefix(country_code: &str) -> Option<String> {
+pub(crate) fn default_trunk_prefix(country_code: &str) -> Option<String> {
     match country_code {
         "1" => Some("1".into()),
         "30" | "34" | "39" | "45" | "47" | "48" | "351" | "352" | "420" | "421" => None,
@@ -81,7 +81,7 @@ fn digits_of(number: &str) -> Result<(bool, String), NumberError> {
 }
 
 /// A number as the PBX presented it, as E.164 (see the module doc).
-pub fn e164(number: &str, plan: &NumberPlan) -> Result<String, NumberError> {
+pub(crate) fn e164(number: &str, plan: &NumberPlan) -> Result<String, NumberError> {
     let (international, digits) = digits_of(number)?;
     if international {
         return Ok(format!("+{digits}"));
@@ -168,7 +168,7 @@ pub enum PolicyRefusal {
 
 impl NumberPolicy {
     /// The default for a country: only its own numbers, not its premium-rate ranges.
-    pub fn for_country(country_code: &str) -> NumberPolicy {
+    pub(crate) fn for_country(country_code: &str) -> NumberPolicy {
         let premium: &[&str] = match country_code {
             "48" => &[
                 "+48700", "+48701", "+48703", "+48704", "+48705", "+48707", "+48708",

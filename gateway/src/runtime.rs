@@ -205,7 +205,9 @@ impl Gateway {
     }
 
     /// Resolves when the store's writer stopped on its own (a damaged database), with why.
-    pub fn store_failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+    pub(crate) fn store_failed(
+        &self,
+    ) -> impl std::future::Future<Output = String> + Send + 'static {
         self.writer.failed()
     }
 

@@ -5,7 +5,7 @@ const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::f
 );
 
 /// `1795316989123` -> `"2026-11-22T03:09:49.123Z"`.
-pub fn rfc3339_ms(ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(FORMAT).ok())

@@ -20,7 +20,7 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-pub fn client_config(
+pub(crate) fn client_config(
     ca_file: Option<&Path>,
     client_auth: Option<(&Path, &Path)>,
 ) -> Result<rustls::ClientConfig, TlsError> {

@@ -21,14 +21,14 @@ use tokio_util::sync::CancellationToken;
 use crate::link::Links;
 
 /// Connections served at once: the page and a few tools need a handful.
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// Time a client has to send a request's head, from the connection's start or the end of
 /// the previous response.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one ordinary request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body (contacts, a text to send).
-pub const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 /// Accepts and serves until `shutdown`; connections in flight finish their request.
 pub async fn run(listener: TcpListener, app: Router, links: Links, shutdown: CancellationToken) {

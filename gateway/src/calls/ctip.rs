@@ -114,7 +114,7 @@ pub struct CtipCorrelator {
 /// Most digits kept as one call's dialled number: E.164 has at most 15, plus an outside-line
 /// prefix, `00` and a service code fit easily. ECHO digits past it are dropped and counted, so
 /// a phone left dialling (or a PBX echoing garbage) cannot grow a call without bound.
-pub const MAX_DIALLED_DIGITS: usize = 32;
+pub(crate) const MAX_DIALLED_DIGITS: usize = 32;
 
 impl CtipCorrelator {
     pub fn new(config: CtipCorrelatorConfig) -> CtipCorrelator {

@@ -110,7 +110,7 @@ impl EventBody {
     }
 
     /// The kind-specific fields as a JSON object (flattened into the MQTT payload).
-    pub fn fields_json(&self) -> serde_json::Value {
+    pub(crate) fn fields_json(&self) -> serde_json::Value {
         let value = match self {
             EventBody::CallStarted(b) => serde_json::to_value(b),
             EventBody::CallRinging(b) => serde_json::to_value(b),

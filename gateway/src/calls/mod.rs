@@ -42,7 +42,7 @@ impl<'a> Out<'a> {
         self.push_event(Some(call_id), body);
     }
 
-    pub fn push_event(&mut self, call_id: Option<&str>, body: EventBody) {
+    pub(crate) fn push_event(&mut self, call_id: Option<&str>, body: EventBody) {
         self.insert(self.events.len(), self.ts, call_id, body);
     }
 
@@ -60,7 +60,7 @@ impl<'a> Out<'a> {
     }
 
     /// Emits a call's record dated at its end.
-    pub fn push_ended(&mut self, record: CallRecord) {
+    pub(crate) fn push_ended(&mut self, record: CallRecord) {
         let ts = self.ts;
         self.ts = record.ended_at;
         let id = record.call_id.clone();

@@ -16,12 +16,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-pub use contacts::ContactsCommand;
-pub use sms::SmsCommand;
+pub(crate) use contacts::ContactsCommand;
+pub(crate) use sms::SmsCommand;
 
 #[derive(Debug, Parser)]
 #[command(name = "pbxgw", version, about = "PBX event gateway")]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The configuration file (before or after the command).
     #[arg(short, long, global = true, default_value = config::DEFAULT_PATH)]
     pub config: PathBuf,

@@ -13,13 +13,13 @@ use rusqlite::OptionalExtension;
 use serde_json::{json, Value};
 
 /// How long a request id is remembered.
-pub const KEEP_MS: i64 = 7 * 86_400_000;
+pub(crate) const KEEP_MS: i64 = 7 * 86_400_000;
 /// Most request ids remembered; the oldest go first.
-pub const MAX_CLAIMS: i64 = 10_000;
+pub(crate) const MAX_CLAIMS: i64 = 10_000;
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// This request id is new: run the command, then [`Claims::answer`].
     New,
     /// It ran before: this was its answer.
@@ -30,9 +30,9 @@ pub enum Claim {
 
 #[derive(Debug, thiserror::Error)]
 #[error("command claims: {0}")]
-pub struct ClaimError(String);
+pub(crate) struct ClaimError(String);
 
-pub struct Claims {
+pub(crate) struct Claims {
     db_path: PathBuf,
 }
 
@@ -55,7 +55,7 @@ impl Claims {
     }
 
     /// Claims `request_id` for command `name` from `origin` (`mqtt`, `api`).
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         request_id: &str,
         name: &str,
@@ -132,7 +132,7 @@ impl Claims {
 }
 
 /// The answer a duplicate gets while the first copy still runs.
-pub fn running_answer(request_id: &str) -> Value {
+pub(crate) fn running_answer(request_id: &str) -> Value {
     json!({
         "request_id": request_id,
         "ok": false,

@@ -17,7 +17,7 @@
 mod call_hangup;
 mod call_originate;
 mod call_transfer;
-pub mod claims;
+pub(crate) mod claims;
 mod contacts;
 mod queue_pause;
 mod request;
@@ -36,7 +36,7 @@ use crate::pbx::control::ControlFailure;
 use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
-pub const KNOWN: [&str; 7] = [
+pub(crate) const KNOWN: [&str; 7] = [
     "sms.send",
     "call.originate",
     "call.hangup",
@@ -47,15 +47,15 @@ pub const KNOWN: [&str; 7] = [
 ];
 
 /// Commands running at once (each may wait seconds for a PBX); more are refused `busy`.
-pub const MAX_IN_FLIGHT: usize = 8;
+pub(crate) const MAX_IN_FLIGHT: usize = 8;
 
 /// Admissions of the last minute, for a rate limit.
 #[derive(Debug, Default)]
-pub struct MinuteWindow(VecDeque<Instant>);
+pub(crate) struct MinuteWindow(VecDeque<Instant>);
 
 impl MinuteWindow {
     /// Admits one more unless `limit` were admitted in the last minute.
-    pub fn admit(&mut self, limit: usize) -> bool {
+    pub(crate) fn admit(&mut self, limit: usize) -> bool {
         let now = Instant::now();
         while self
             .0
@@ -74,7 +74,7 @@ impl MinuteWindow {
 
 /// The `busy` answer to a command refused because [`MAX_IN_FLIGHT`] run; `None` without a
 /// usable `request_id`.
-pub fn busy_answer(payload: &[u8]) -> Option<(String, Value)> {
+pub(crate) fn busy_answer(payload: &[u8]) -> Option<(String, Value)> {
     let body: Value = serde_json::from_slice(payload).ok()?;
     let request_id = body.get("request_id")?.as_str()?.to_owned();
     let refusal = refuse(
@@ -103,7 +103,7 @@ impl Origin {
 
 /// A typed refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub code: &'static str,
     pub message: String,
 }
@@ -182,7 +182,7 @@ impl Commands {
 
     /// A slot to run one command; `None` when [`MAX_IN_FLIGHT`] are running (the caller
     /// refuses it as `busy`, or drops it on a flood).
-    pub fn try_begin(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub(crate) fn try_begin(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.in_flight.clone().try_acquire_owned().ok()
     }
 

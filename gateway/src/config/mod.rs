@@ -14,21 +14,22 @@ mod section;
 mod uplink;
 mod validate;
 
-pub use pbx::{AmiAuth, AmiConfig, AriConfig, CtipConfig, IvrConfig, PbxConfig, PbxKind};
+pub(crate) use pbx::{AmiConfig, AriConfig, CtipConfig};
+pub use pbx::{PbxConfig, PbxKind};
 pub use secret::Secret;
-pub use section::Section;
-pub use uplink::{MqttConfig, PostgresConfig, UplinkConfig, WebhookConfig};
+pub(crate) use section::Section;
+pub(crate) use uplink::{MqttConfig, PostgresConfig, UplinkConfig, WebhookConfig};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub const DEFAULT_PATH: &str = "/etc/pbxgw/pbxgw.toml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/pbxgw/pbxgw.toml";
 
 /// True when a PostgreSQL URL turns TLS off explicitly (`sslmode=disable`). Without it the
 /// sink requires TLS, whatever libpq's default `prefer` would do.
-pub fn postgres_tls_disabled(url: &str) -> bool {
+pub(crate) fn postgres_tls_disabled(url: &str) -> bool {
     url.split(['?', '&', ' '])
         .any(|part| part.trim().eq_ignore_ascii_case("sslmode=disable"))
 }
@@ -420,7 +421,7 @@ impl Config {
 }
 
 /// A commented template an installer can start from (`pbxgw config-template`).
-pub const TEMPLATE: &str = include_str!("../../pbxgw.example.toml");
+pub(crate) const TEMPLATE: &str = include_str!("../../pbxgw.example.toml");
 
 #[cfg(test)]
 mod tests;

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 
-pub use crate::pbx::ami::config::{AmiAuth, AmiConfig};
-pub use crate::pbx::ari::config::{AriConfig, IvrConfig};
-pub use crate::pbx::ctip::config::CtipConfig;
+pub(crate) use crate::pbx::ami::config::AmiConfig;
+pub(crate) use crate::pbx::ari::config::AriConfig;
+pub(crate) use crate::pbx::ctip::config::CtipConfig;
 
 use super::Section;
 
@@ -18,7 +18,7 @@ pub enum PbxKind {
 }
 
 impl PbxKind {
-    pub const ALL: [PbxKind; 3] = [PbxKind::Ctip, PbxKind::Ami, PbxKind::Ari];
+    pub(crate) const ALL: [PbxKind; 3] = [PbxKind::Ctip, PbxKind::Ami, PbxKind::Ari];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,7 +71,7 @@ impl PbxConfig {
     }
 
     /// The CTIP block's, when this is a CTIP PBX.
-    pub fn as_ctip(&self) -> Option<&CtipConfig> {
+    pub(crate) fn as_ctip(&self) -> Option<&CtipConfig> {
         match self {
             PbxConfig::Ctip(c) => Some(c),
             _ => None,

@@ -42,7 +42,7 @@ impl Secret {
     }
 
     /// The value, for handing to a protocol. Never log the result.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

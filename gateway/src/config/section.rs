@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 
 use super::Problem;
 
-pub struct Section<'a> {
+pub(crate) struct Section<'a> {
     at: String,
     problems: &'a mut Vec<Problem>,
 }
@@ -38,7 +38,7 @@ impl<'a> Section<'a> {
     }
 
     /// A key this kind of block cannot do without.
-    pub fn required(&mut self, key: &str, present: bool, kind: &str) {
+    pub(crate) fn required(&mut self, key: &str, present: bool, kind: &str) {
         if !present {
             let fix = if super::secret::is_secret(key) {
                 format!("required for kind = \"{kind}\"; set {key}, {key}_env or {key}_file")
@@ -50,7 +50,7 @@ impl<'a> Section<'a> {
     }
 
     /// The PBX's address, which a TCP link cannot do without.
-    pub fn address(&mut self, host: &str, port: u16) {
+    pub(crate) fn address(&mut self, host: &str, port: u16) {
         if host.is_empty() {
             self.problem(
                 "host",
@@ -64,7 +64,7 @@ impl<'a> Section<'a> {
     }
 
     /// The same checks for a nested table (`pbx[0].ivr`).
-    pub fn nested(&mut self, name: &str) -> Section<'_> {
+    pub(crate) fn nested(&mut self, name: &str) -> Section<'_> {
         Section {
             at: self.key(name),
             problems: self.problems,

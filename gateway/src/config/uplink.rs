@@ -66,7 +66,7 @@ pub struct MqttConfig {
 }
 
 impl MqttConfig {
-    pub fn port_or_default(&self) -> u16 {
+    pub(crate) fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(if self.tls() { 8883 } else { 1883 })
     }
 

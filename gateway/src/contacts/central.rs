@@ -16,13 +16,13 @@ use crate::numbers::NumberPlan;
 use crate::uplink::postgres::{self, PgError};
 
 /// The `source` of rows a sync owns.
-pub const SOURCE: &str = "central";
+pub(crate) const SOURCE: &str = "central";
 
 /// The first retry after a failed sync; later ones double up to the sync period.
 const FIRST_RETRY: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     #[error(transparent)]
     Pg(#[from] PgError),
     #[error("PostgreSQL role cannot read pbxgw_contacts: run `GRANT SELECT ON pbxgw_contacts TO <role>` as the database owner")]
@@ -33,7 +33,7 @@ pub enum SyncError {
     Task(String),
 }
 
-pub struct CentralSync {
+pub(crate) struct CentralSync {
     pub config: PostgresConfig,
     pub gateway_id: String,
     pub db_path: PathBuf,
@@ -74,7 +74,7 @@ impl CentralSync {
         }
     }
 
-    pub async fn sync_once(&self) -> Result<ImportReport, SyncError> {
+    pub(crate) async fn sync_once(&self) -> Result<ImportReport, SyncError> {
         let mut client = postgres::connect(&self.config, &self.gateway_id).await?;
         postgres::migrate(&mut client).await?;
         // Shared rows first, so a row for this gateway overrides them.

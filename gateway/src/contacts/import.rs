@@ -14,7 +14,7 @@ pub enum Format {
 
 impl Format {
     /// vCard by extension (`.vcf`, `.vcard`) or by its first line; CSV otherwise.
-    pub fn detect(path: &std::path::Path, bytes: &[u8]) -> Format {
+    pub(crate) fn detect(path: &std::path::Path, bytes: &[u8]) -> Format {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())

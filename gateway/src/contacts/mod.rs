@@ -81,7 +81,7 @@ impl Directory {
     }
 
     /// Checks and cleans a contact: number to E.164, name required, lengths capped.
-    pub fn validate(&self, input: &ContactInput) -> Result<ContactInput, ContactError> {
+    pub(crate) fn validate(&self, input: &ContactInput) -> Result<ContactInput, ContactError> {
         let name = clean(&input.name, "name", MAX_NAME)?.ok_or(ContactError::NoName)?;
         Ok(ContactInput {
             number: e164(&input.number, &self.plan)?,
@@ -102,7 +102,7 @@ impl Directory {
     }
 
     /// Several contacts in one transaction; each bad one is reported and skipped.
-    pub fn upsert_many(
+    pub(crate) fn upsert_many(
         &mut self,
         inputs: Vec<(String, ContactInput)>,
         source: &str,
@@ -164,7 +164,7 @@ impl Directory {
 
     /// Sets `caller_name` and `company` of a record from the other party's contact. The
     /// directory wins over a name the PBX sent (it is what the customer curated).
-    pub fn enrich(&self, record: &mut CallRecord) -> Result<(), ContactError> {
+    pub(crate) fn enrich(&self, record: &mut CallRecord) -> Result<(), ContactError> {
         let outbound = record.direction == Direction::Outbound;
         let party = other_party(outbound, &record.caller, &record.callee);
         if let Some(contact) = party.map(|p| self.lookup(p)).transpose()?.flatten() {
@@ -175,7 +175,7 @@ impl Directory {
     }
 
     /// Replaces the rows a central sync owns with `rows`, in one transaction.
-    pub fn replace_central(
+    pub(crate) fn replace_central(
         &mut self,
         rows: Vec<(String, ContactInput)>,
         now_ms: i64,
@@ -223,7 +223,7 @@ fn apply_all(
 
 /// The number a call's contact is looked up by: the called party of an outbound call, the
 /// caller otherwise.
-pub fn other_party<'a>(
+pub(crate) fn other_party<'a>(
     outbound: bool,
     caller: &'a Option<String>,
     callee: &'a Option<String>,
@@ -237,7 +237,7 @@ pub fn other_party<'a>(
 
 /// What an import or a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
+pub(crate) struct ImportReport {
     pub added: usize,
     pub updated: usize,
     /// Central rows not applied because the number was set on the box.

@@ -25,7 +25,7 @@ use sim::modem::{ModemSim, ModemSimOptions};
 const CTIP_PIN: &str = "1234";
 const AMI_SECRET: &str = "demo-secret";
 /// The local API's token in the demo (printed; the box uses the configured one).
-pub const API_TOKEN: &str = "demo-token-0123456789";
+pub(crate) const API_TOKEN: &str = "demo-token-0123456789";
 
 pub struct DemoOptions {
     /// Stop after this long; `None`: at Ctrl-C.

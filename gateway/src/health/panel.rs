@@ -46,7 +46,10 @@ fn group_pattern<'a>(links: impl Iterator<Item = &'a LinkStatus>) -> Pattern {
 }
 
 /// The LED patterns for a snapshot of the links and the box's fault flag.
-pub fn patterns(links: &BTreeMap<String, LinkStatus>, fault: bool) -> [(&'static str, Pattern); 4] {
+pub(crate) fn patterns(
+    links: &BTreeMap<String, LinkStatus>,
+    fault: bool,
+) -> [(&'static str, Pattern); 4] {
     let of = |prefix: &str| {
         group_pattern(
             links
@@ -78,7 +81,7 @@ pub fn patterns(links: &BTreeMap<String, LinkStatus>, fault: bool) -> [(&'static
 
 /// The panel task: patterns every second, blinking every 125 ms, watchdog kicks while the
 /// store writer answers.
-pub struct Panel {
+pub(crate) struct Panel {
     pub leds: LedBank,
     pub watchdogs: Watchdogs,
     pub links: Links,
@@ -150,7 +153,11 @@ async fn fault(reader: &AsyncReader, data_dir: &std::path::Path) -> bool {
 
 /// Why the fault LED is lit (empty: it is off), for the panel and the status page alike,
 /// so whoever sees it lit can read what to do.
-pub fn fault_reasons(dropped: u64, quarantined: u64, data_dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn fault_reasons(
+    dropped: u64,
+    quarantined: u64,
+    data_dir: &std::path::Path,
+) -> Vec<String> {
     let mut reasons = Vec::new();
     if dropped > 0 {
         reasons.push(format!("events dropped at the size cap: {dropped}"));

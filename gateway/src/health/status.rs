@@ -67,7 +67,7 @@ impl StatusReport {
     }
 
     /// The Last Will: what the broker publishes when the gateway vanishes.
-    pub fn offline_json(gw: &str) -> String {
+    pub(crate) fn offline_json(gw: &str) -> String {
         serde_json::json!({ "v": 1, "gw": gw, "online": false }).to_string()
     }
 }

@@ -28,7 +28,7 @@ impl CheckStep {
         CheckStep::fails(error, "")
     }
 
-    pub fn works(&self) -> bool {
+    pub(crate) fn works(&self) -> bool {
         matches!(self, CheckStep::Works(_))
     }
 }

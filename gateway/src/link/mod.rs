@@ -14,7 +14,7 @@ mod registry;
 mod state;
 mod supervise;
 
-pub use check::CheckStep;
+pub(crate) use check::CheckStep;
 pub use registry::{LinkStatus, Links};
 pub use state::LinkState;
 pub use supervise::LinkError;

@@ -15,9 +15,9 @@ pub struct LinkStatus {
 }
 
 /// Most distinct counter names kept (the gateway itself uses a few dozen).
-pub const MAX_COUNTERS: usize = 256;
+pub(crate) const MAX_COUNTERS: usize = 256;
 /// Where counts for names past [`MAX_COUNTERS`] go.
-pub const OVERFLOW_COUNTER: &str = "counters:other";
+pub(crate) const OVERFLOW_COUNTER: &str = "counters:other";
 
 /// The table of link states, and counters of what each link saw (unknown or malformed
 /// lines, test frames...). Cheap to clone; every clone updates the same tables.

@@ -110,7 +110,7 @@ impl Policy {
         installer_wait: Duration::from_secs(300),
     };
     /// Uplinks: the central side is retried on the plain backoff.
-    pub const UPLINK: Policy = Policy {
+    pub(crate) const UPLINK: Policy = Policy {
         base: Duration::from_millis(500),
         cap: Duration::from_secs(60),
         reset_after: Duration::from_secs(30),

@@ -3,7 +3,7 @@
 
 /// `Local/205@ext-00000022;1` -> `205`, `PJSIP/201-0000001a` -> `201`,
 /// `Local/301@agents/n` -> `301`, `PJSIP/201` -> `201`.
-pub fn extension_of(channel: &str) -> String {
+pub(crate) fn extension_of(channel: &str) -> String {
     let rest = channel.split_once('/').map_or(channel, |(_, r)| r);
     if let Some((ext, _)) = rest.split_once('@') {
         return ext.to_owned();
@@ -50,7 +50,7 @@ impl Default for OriginateSettings {
 }
 
 /// `originate_channel` must say where the agent's extension goes.
-pub fn validate_originate(channel: &str, s: &mut crate::config::Section<'_>) {
+pub(crate) fn validate_originate(channel: &str, s: &mut crate::config::Section<'_>) {
     if !channel.contains("{extension}") {
         s.problem(
             "originate_channel",

@@ -19,7 +19,7 @@ pub struct Done {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ControlFailure {
+pub(crate) enum ControlFailure {
     /// The PBX (or its queue) said no, in its words.
     #[error("{0}")]
     Refused(String),
@@ -37,11 +37,11 @@ pub enum ControlFailure {
     Internal(String),
 }
 
-pub type ControlResult = Result<Done, ControlFailure>;
+pub(crate) type ControlResult = Result<Done, ControlFailure>;
 
 /// Which call a hang-up means: Asterisk names channels, a Slican names extensions.
 #[derive(Debug, Clone, Default)]
-pub struct CallRef {
+pub(crate) struct CallRef {
     pub channel: Option<String>,
     pub extension: Option<String>,
 }

@@ -17,7 +17,7 @@ pub enum PbxControl {
 }
 
 /// The running PBXs' control handles, by `[[pbx]] name`.
-pub type PbxControls = std::collections::BTreeMap<String, PbxControl>;
+pub(crate) type PbxControls = std::collections::BTreeMap<String, PbxControl>;
 
 /// What a connector hands to its correlator.
 #[derive(Debug, Clone)]
@@ -38,14 +38,14 @@ pub enum PbxEvent<M> {
 }
 
 /// A pure decoder that frames a byte stream (CTIP lines, AMI messages).
-pub trait WireDecoder {
+pub(crate) trait WireDecoder {
     type Item;
     fn push(&mut self, bytes: &[u8]);
     fn next_item(&mut self) -> Option<Self::Item>;
 }
 
 /// Reads from the socket until the decoder yields an item; `None` when the peer closed.
-pub async fn read_item<D: WireDecoder>(
+pub(crate) async fn read_item<D: WireDecoder>(
     stream: &mut tokio::net::TcpStream,
     decoder: &mut D,
 ) -> std::io::Result<Option<D::Item>> {

@@ -40,7 +40,7 @@ pub(crate) struct Dispatch<'a> {
 
 impl Dispatch<'_> {
     /// How long until the next queued text is due (at most a second).
-    pub fn until_next_due(&self) -> Duration {
+    pub(crate) fn until_next_due(&self) -> Duration {
         let now = now_ms();
         let due = queue::next_due_at(self.conn)
             .ok()
@@ -50,7 +50,7 @@ impl Dispatch<'_> {
     }
 
     /// Sends every text due now, within the rate limits. `Err` when the route broke.
-    pub async fn send_due<R: Route>(&mut self, route: &mut R) -> Result<(), Failure> {
+    pub(crate) async fn send_due<R: Route>(&mut self, route: &mut R) -> Result<(), Failure> {
         loop {
             let now = now_ms();
             if queue::sent_since(self.conn, now - 60_000, None).unwrap_or(0)

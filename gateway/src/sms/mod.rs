@@ -23,7 +23,7 @@
 //! not dropped).
 
 pub(crate) mod dispatch;
-pub mod pbx_route;
+pub(crate) mod pbx_route;
 pub mod queue;
 pub mod rules;
 pub mod worker;
@@ -37,7 +37,7 @@ use rules::{CallInfo, SmsRules};
 
 /// What the store writer needs to queue texts in its transaction and wake the worker.
 #[derive(Clone)]
-pub struct SmsHook {
+pub(crate) struct SmsHook {
     pub rules: Arc<SmsRules>,
     pub wake: Arc<tokio::sync::Notify>,
 }

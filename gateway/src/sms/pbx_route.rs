@@ -44,7 +44,7 @@ impl Route for GsmRoute {
     }
 }
 
-pub struct PbxGsmWorker {
+pub(crate) struct PbxGsmWorker {
     pub route: GsmRoute,
     pub events: mpsc::Receiver<GsmEvent>,
     pub sms: SmsConfig,

@@ -119,7 +119,7 @@ pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<SmsRow>> {
 }
 
 /// The texts a call caused, oldest first.
-pub fn for_call(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<SmsRow>> {
+pub(crate) fn for_call(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<SmsRow>> {
     let mut s = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM sms_out WHERE call_id = ?1 ORDER BY id"
     ))?;
@@ -137,7 +137,7 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<SmsRow>> {
 }
 
 /// The oldest text due now.
-pub fn next_due(conn: &Connection, now: i64) -> rusqlite::Result<Option<SmsRow>> {
+pub(crate) fn next_due(conn: &Connection, now: i64) -> rusqlite::Result<Option<SmsRow>> {
     conn.query_row(
         &format!(
             "SELECT {COLUMNS} FROM sms_out WHERE state = 'queued' AND next_attempt_ms <= ?1
@@ -150,7 +150,7 @@ pub fn next_due(conn: &Connection, now: i64) -> rusqlite::Result<Option<SmsRow>>
 }
 
 /// When the next queued text falls due, if any is queued.
-pub fn next_due_at(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn next_due_at(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT MIN(next_attempt_ms) FROM sms_out WHERE state = 'queued'",
         [],
@@ -159,7 +159,7 @@ pub fn next_due_at(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 }
 
 /// Texts handed to the modem since `since` (rate limits), optionally to one number.
-pub fn sent_since(conn: &Connection, since: i64, to: Option<&str>) -> rusqlite::Result<u32> {
+pub(crate) fn sent_since(conn: &Connection, since: i64, to: Option<&str>) -> rusqlite::Result<u32> {
     conn.query_row(
         "SELECT COUNT(*) FROM sms_out WHERE state IN ('sending', 'sent', 'delivered')
          AND updated_ms >= ?1 AND (?2 IS NULL OR destination = ?2)",
@@ -169,7 +169,7 @@ pub fn sent_since(conn: &Connection, since: i64, to: Option<&str>) -> rusqlite::
 }
 
 /// Committed before the modem sees the text.
-pub fn claim(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
+pub(crate) fn claim(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
     conn.execute(
         "UPDATE sms_out SET state = 'sending', attempts = attempts + 1, updated_ms = ?2
          WHERE id = ?1 AND state = 'queued'",
@@ -178,7 +178,12 @@ pub fn claim(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
     .map(|n| n == 1)
 }
 
-pub fn mark_sent(conn: &Connection, id: i64, refs: &[String], now: i64) -> rusqlite::Result<()> {
+pub(crate) fn mark_sent(
+    conn: &Connection,
+    id: i64,
+    refs: &[String],
+    now: i64,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE sms_out SET state = 'sent', parts = ?2, part_refs = ?3, updated_ms = ?4,
                             error_code = NULL, error_text = NULL
@@ -189,7 +194,7 @@ pub fn mark_sent(conn: &Connection, id: i64, refs: &[String], now: i64) -> rusql
 }
 
 /// Back to the queue for another attempt at `next`.
-pub fn mark_retry(
+pub(crate) fn mark_retry(
     conn: &Connection,
     id: i64,
     next: i64,
@@ -206,7 +211,7 @@ pub fn mark_retry(
     .map(|_| ())
 }
 
-pub fn mark_failed(
+pub(crate) fn mark_failed(
     conn: &Connection,
     id: i64,
     code: Option<i64>,
@@ -223,7 +228,7 @@ pub fn mark_failed(
 
 /// After a restart: texts caught between "sending" and the modem's answer go out again
 /// (at-least-once). Returns how many.
-pub fn requeue_interrupted(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+pub(crate) fn requeue_interrupted(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE sms_out SET state = 'queued', next_attempt_ms = ?1, updated_ms = ?1,
                             error_text = 'interrupted while sending; sent again, may arrive twice'
@@ -234,7 +239,7 @@ pub fn requeue_interrupted(conn: &Connection, now: i64) -> rusqlite::Result<usiz
 
 /// What a delivery report did to its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
+pub(crate) enum Report {
     /// Every part has arrived.
     Delivered(SmsRow),
     /// A part was given up by the network.
@@ -247,7 +252,7 @@ pub enum Report {
 
 /// Applies a delivery report for the part with reference `mr` to `destination`; `failed`
 /// carries the network's code and reason when it gave up.
-pub fn delivery_report(
+pub(crate) fn delivery_report(
     conn: &Connection,
     mr: &str,
     destination: Option<&str>,
@@ -287,7 +292,7 @@ pub fn delivery_report(
     })
 }
 
-pub fn opt_out(conn: &Connection, number: &str, now: i64) -> rusqlite::Result<()> {
+pub(crate) fn opt_out(conn: &Connection, number: &str, now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO sms_optout (number, at_ms) VALUES (?1, ?2) ON CONFLICT(number) DO NOTHING",
         params![number, now],

@@ -7,7 +7,7 @@ use crate::config::{RuleTrigger, SmsConfig, SmsRule};
 const PLACEHOLDERS: [&str; 4] = ["{caller}", "{extension}", "{date}", "{time}"];
 
 /// The first `{...}` in `text` that is not a known placeholder.
-pub fn unknown_placeholder(text: &str) -> Option<String> {
+pub(crate) fn unknown_placeholder(text: &str) -> Option<String> {
     let mut rest = text;
     while let Some(start) = rest.find('{') {
         let end = rest[start..].find('}').map(|e| start + e + 1)?;
@@ -21,7 +21,7 @@ pub fn unknown_placeholder(text: &str) -> Option<String> {
 }
 
 /// Why a number is not texted.
-pub use crate::numbers::NumberError as Refusal;
+pub(crate) use crate::numbers::NumberError as Refusal;
 
 /// A text a rule wants sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +35,13 @@ pub struct Enqueue {
 
 /// What the calls table knows about the call of an event without a record (a DTMF digit).
 #[derive(Debug, Clone, Default)]
-pub struct CallInfo {
+pub(crate) struct CallInfo {
     pub caller: Option<String>,
     pub callee: Option<String>,
     pub extension: Option<String>,
 }
 
-pub struct SmsRules {
+pub(crate) struct SmsRules {
     config: SmsConfig,
     /// The box's offset from UTC at a moment, for `{date}` and `{time}`.
     offset: fn(i64) -> time::UtcOffset,
@@ -82,7 +82,7 @@ impl SmsRules {
 
     /// The texts `event` triggers (or why a rule could not text), `info` from the calls table
     /// for events that carry no record.
-    pub fn triggered(
+    pub(crate) fn triggered(
         &self,
         event: &CallEvent,
         info: impl FnOnce() -> CallInfo,

@@ -34,14 +34,14 @@ const LINK: &str = "modem";
 
 /// Recovery steps taken, for the status page and the logs.
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct RecoveryCounts {
+pub(crate) struct RecoveryCounts {
     pub resyncs: u64,
     pub radio_cycles: u64,
     pub reopens: u64,
     pub power_cycles: u64,
 }
 
-pub struct SmsWorker {
+pub(crate) struct SmsWorker {
     pub modem: ModemConfig,
     pub sms: SmsConfig,
     pub db_path: PathBuf,

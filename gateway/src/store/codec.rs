@@ -20,7 +20,7 @@ pub fn encode_body(body: &EventBody) -> Result<Vec<u8>, StoreError> {
     postcard::to_stdvec(&EnvelopeRef::V1(body)).map_err(StoreError::Encode)
 }
 
-pub fn decode_body(bytes: &[u8]) -> Result<EventBody, postcard::Error> {
+pub(crate) fn decode_body(bytes: &[u8]) -> Result<EventBody, postcard::Error> {
     match postcard::from_bytes::<Envelope<EventBody>>(bytes)? {
         Envelope::V1(body) => Ok(body),
     }

@@ -61,8 +61,8 @@ mod reserve;
 mod schema;
 mod writer;
 
-pub use codec::{decode_body, encode_body};
-pub use error::{NotAccepted, StoreError};
+pub use codec::encode_body;
+pub(crate) use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{
     AgentCounts, AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader,
@@ -119,7 +119,7 @@ impl StoreOptions {
 
 /// A connection beside the writer, for the tables other parts own (the SMS queue, the
 /// contact directory); it waits for the writer's transactions instead of failing.
-pub fn side_connection(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+pub(crate) fn side_connection(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)

@@ -10,7 +10,7 @@ use crate::config::SyncMode;
 /// The WAL is truncated back to this size after a checkpoint (SQLite's
 /// `journal_size_limit`), and the writer checkpoints it itself when a burst takes it past
 /// this; its size counts toward `store.max_size_mb`.
-pub const WAL_LIMIT: u64 = 4 * 1024 * 1024;
+pub(crate) const WAL_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// A corrupt database that was moved aside at start.
 #[derive(Debug, Clone)]

@@ -135,7 +135,7 @@ impl StoreReader {
     }
 
     /// Every event of one call, in order.
-    pub fn call_events(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) fn call_events(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         self.events_where("call_id = ?1 ORDER BY seq LIMIT 1000", [call_id])
     }
 
@@ -194,7 +194,7 @@ impl StoreReader {
 
     /// Ended calls per extension (the panel's agent key; the queue member's name where a call
     /// has no extension) that started since `since_ms`.
-    pub fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
+    pub(crate) fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
         let doing = "counting calls per agent";
         let mut stmt = self
             .conn

@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Enough for the WAL frames of an eviction and a batch of events.
-pub const RESERVE_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const RESERVE_BYTES: usize = 2 * 1024 * 1024;
 
-pub struct Reserve {
+pub(crate) struct Reserve {
     path: PathBuf,
     held: bool,
 }
@@ -27,7 +27,7 @@ impl Reserve {
     }
 
     /// Frees the room for SQLite.
-    pub fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         if self.held {
             self.held = false;
             match std::fs::remove_file(&self.path) {
@@ -38,7 +38,7 @@ impl Reserve {
     }
 
     /// Takes the room again; on a disk still full, tries again next time.
-    pub fn restore(&mut self) {
+    pub(crate) fn restore(&mut self) {
         if self.held {
             return;
         }

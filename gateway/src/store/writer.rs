@@ -68,7 +68,7 @@ impl Appender {
     }
 
     /// Records that `sink`'s far side has acknowledged everything up to `seq`.
-    pub async fn ack(&self, sink: &str, seq: u64) -> Result<(), NotAccepted> {
+    pub(crate) async fn ack(&self, sink: &str, seq: u64) -> Result<(), NotAccepted> {
         self.tx
             .send(WriterMsg::Ack {
                 sink: sink.to_owned(),
@@ -79,7 +79,7 @@ impl Appender {
     }
 
     /// Waits until everything sent before this call is committed.
-    pub async fn flush(&self) -> Result<(), NotAccepted> {
+    pub(crate) async fn flush(&self) -> Result<(), NotAccepted> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriterMsg::Flush(reply))

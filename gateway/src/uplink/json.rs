@@ -28,7 +28,7 @@ const ENVELOPE: [&str; 9] = [
 /// `payload` if it is at most `max` bytes, else its envelope with `"truncated":true` and the
 /// size it had: an event too large for the transport is still delivered (and acknowledged)
 /// in order, never blocking the ones after it. The full event stays in the local log.
-pub fn fit(payload: Value, max: usize) -> (String, bool) {
+pub(crate) fn fit(payload: Value, max: usize) -> (String, bool) {
     let text = payload.to_string();
     if text.len() <= max {
         return (text, false);
@@ -77,7 +77,7 @@ pub fn event_json(gw: &str, ev: &StoredEvent, historical: bool) -> Value {
 }
 
 /// The call record with its times as RFC 3339 strings.
-pub fn record_fields(record: &CallRecord) -> Value {
+pub(crate) fn record_fields(record: &CallRecord) -> Value {
     let mut v = serde_json::to_value(record).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut v {
         for key in ["started_at", "pbx_answered_at", "answered_at", "ended_at"] {

@@ -15,7 +15,7 @@ use crate::link::Links;
 use crate::store::{Appender, AsyncReader};
 
 /// The names of the sinks the configuration enables; they hold back retention.
-pub fn configured_sinks(config: &Config) -> Vec<String> {
+pub(crate) fn configured_sinks(config: &Config) -> Vec<String> {
     let mut sinks = Vec::new();
     if config.uplink.mqtt.is_some() {
         sinks.push(mqtt::SINK.to_owned());

@@ -28,21 +28,21 @@ use crate::link::{CheckStep, LinkState};
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::{client_config, TlsError};
 
-pub const SINK: &str = "mqtt";
-pub const LINK: &str = "uplink:mqtt";
+pub(crate) const SINK: &str = "mqtt";
+pub(crate) const LINK: &str = "uplink:mqtt";
 /// How many events one read from the log brings.
 const READ_BATCH: usize = 512;
 /// Largest MQTT packet sent or taken (Mosquitto's default is far larger; small brokers and
 /// bridges cap lower).
-pub const MAX_PACKET: usize = 256 * 1024;
+pub(crate) const MAX_PACKET: usize = 256 * 1024;
 /// Largest event payload: the packet less room for the topic and headers. A larger event
 /// goes out as its envelope with `"truncated":true` (see `json::fit`).
-pub const MAX_PAYLOAD: usize = MAX_PACKET - 4 * 1024;
+pub(crate) const MAX_PAYLOAD: usize = MAX_PACKET - 4 * 1024;
 /// Cursor moves are handed to the store at most this often while messages are in flight.
 const STORE_ACK_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
-pub enum MqttError {
+pub(crate) enum MqttError {
     #[error("broker connection: {0}")]
     Connection(Box<ConnectionError>),
     #[error("MQTT client: {0}")]
@@ -74,7 +74,7 @@ impl crate::link::LinkError for MqttError {
 
 /// Topic names under `{prefix}/{gw}/`.
 #[derive(Debug, Clone)]
-pub struct Topics {
+pub(crate) struct Topics {
     base: String,
 }
 
@@ -103,7 +103,7 @@ impl Topics {
     fn command_name<'a>(&self, topic: &'a str) -> Option<&'a str> {
         topic.strip_prefix(&self.base)?.strip_prefix("/cmd/")
     }
-    pub fn command_result(&self, request_id: &str) -> String {
+    pub(crate) fn command_result(&self, request_id: &str) -> String {
         format!("{}/cmd-result/{}", self.base, topic_level(request_id))
     }
 }
@@ -197,7 +197,7 @@ impl Pacer {
     }
 }
 
-pub struct MqttSink {
+pub(crate) struct MqttSink {
     config: MqttConfig,
     ctx: SinkContext,
     topics: Topics,
@@ -702,7 +702,7 @@ impl super::Session for MqttSink {
 /// `status` holds (`None`: it could not be read). Anything else reaching here is refused with
 /// a typed error, never silently dropped. `None` when there is no usable `request_id` to
 /// answer on.
-pub fn answer_command(
+pub(crate) fn answer_command(
     name: &str,
     payload: &[u8],
     status: Option<Value>,

@@ -14,8 +14,8 @@ use crate::link::LinkState;
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::TlsError;
 
-pub const SINK: &str = "postgres";
-pub const LINK: &str = "uplink:postgres";
+pub(crate) const SINK: &str = "postgres";
+pub(crate) const LINK: &str = "uplink:postgres";
 
 struct Migration {
     version: i32,
@@ -71,7 +71,7 @@ impl crate::link::LinkError for PgError {
     }
 }
 
-pub struct PostgresSink {
+pub(crate) struct PostgresSink {
     config: PostgresConfig,
     pg: tokio_postgres::Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,

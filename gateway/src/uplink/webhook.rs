@@ -27,12 +27,12 @@ use crate::link::LinkState;
 use crate::store::{StoreError, StoredEvent};
 use crate::tls::{client_config, TlsError};
 
-pub const SINK: &str = "webhook";
+pub(crate) const SINK: &str = "webhook";
 /// Time to open the TCP connection to the CRM.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most bytes of a CRM's answer read (the body is not used; it is read for reuse of the
 /// connection, and a larger one just closes it).
-pub const MAX_RESPONSE: usize = 64 * 1024;
+pub(crate) const MAX_RESPONSE: usize = 64 * 1024;
 const LINK: &str = "uplink:webhook";
 
 type HttpsClient = Client<
@@ -62,7 +62,7 @@ impl LinkError for WebhookError {
     }
 }
 
-pub struct WebhookSink {
+pub(crate) struct WebhookSink {
     config: WebhookConfig,
     url: Secret,
     client: HttpsClient,
@@ -156,7 +156,7 @@ impl WebhookSink {
 
 /// The URL as it may be shown: scheme, host and port; no userinfo, path or query (they may
 /// carry credentials).
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url.parse::<axum::http::Uri>() {
         Ok(uri) => {
             let scheme = uri.scheme_str().unwrap_or("http");

@@ -85,7 +85,7 @@ impl Capture {
 }
 
 /// The channels a stream of events leaves up, as `CoreShowChannels` lists them.
-pub struct LiveChannels {
+pub(crate) struct LiveChannels {
     decoder: Decoder,
     channels: BTreeMap<String, Vec<(String, String)>>,
 }
@@ -110,11 +110,11 @@ impl LiveChannels {
     }
 
     /// At a message boundary: an answer can go out without splitting an event.
-    pub fn at_boundary(&self) -> bool {
+    pub(crate) fn at_boundary(&self) -> bool {
         self.decoder.pending_bytes() == 0
     }
 
-    pub fn has_channel(&self, name: &str) -> bool {
+    pub(crate) fn has_channel(&self, name: &str) -> bool {
         self.channels
             .values()
             .any(|h| h.iter().any(|(k, v)| k == "Channel" && v == name))

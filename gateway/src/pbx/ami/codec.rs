@@ -10,10 +10,10 @@
 use std::fmt::Write as _;
 
 /// Far above the largest real message (2.3 KB in the capture).
-pub const MAX_MESSAGE: usize = 64 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024;
 /// Longest banner line (`Asterisk Call Manager/11.0.0` is 28 bytes). A peer that sends more
 /// without a line end is no Asterisk: its bytes are dropped as one oversized item.
-pub const MAX_BANNER: usize = 256;
+pub(crate) const MAX_BANNER: usize = 256;
 
 /// One AMI message: its headers in order, repeated keys kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,7 +51,7 @@ impl Message {
         }
     }
 
-    pub fn action_id(&self) -> Option<&str> {
+    pub(crate) fn action_id(&self) -> Option<&str> {
         self.get("ActionID")
     }
 
@@ -109,7 +109,8 @@ impl Decoder {
     }
 
     /// Bytes pushed but not yet part of a decoded message (0 at a message boundary).
-    pub fn pending_bytes(&self) -> usize {
+    #[cfg(feature = "demo")]
+    pub(crate) fn pending_bytes(&self) -> usize {
         self.buf.len() - self.pos + self.skipping
     }
 
@@ -217,7 +218,7 @@ pub struct BadHeader {
 }
 
 /// Encodes an action: `Action`, `ActionID`, then the headers, then the empty line.
-pub fn encode_action(
+pub(crate) fn encode_action(
     action: &str,
     action_id: &str,
     headers: &[(&str, &str)],

@@ -6,7 +6,7 @@ use crate::config::{Secret, Section};
 
 /// The keys of an AMI block besides `name` and `kind`; a key of another kind
 /// is refused by name before the block is read.
-pub const CONFIG_KEYS: &[&str] = &[
+pub(crate) const CONFIG_KEYS: &[&str] = &[
     "host",
     "port",
     "username",
@@ -79,7 +79,7 @@ impl Default for AmiConfig {
 }
 
 impl AmiConfig {
-    pub fn validate(&self, s: &mut Section<'_>) {
+    pub(crate) fn validate(&self, s: &mut Section<'_>) {
         s.address(&self.host, self.port);
         s.required("username", self.username.is_some(), "ami");
         s.required("secret", self.secret.is_some(), "ami");

@@ -51,7 +51,7 @@ pub enum AmiAction {
 
 impl AmiAction {
     /// The action name and its headers.
-    pub fn to_wire(
+    pub(crate) fn to_wire(
         &self,
         originate: &OriginateSettings,
     ) -> (&'static str, Vec<(&'static str, String)>) {
@@ -150,7 +150,7 @@ pub enum ControlError {
     Invalid(String),
 }
 
-pub type ControlResult = Result<Done, ControlError>;
+pub(crate) type ControlResult = Result<Done, ControlError>;
 
 pub struct ControlRequest {
     pub action: AmiAction,

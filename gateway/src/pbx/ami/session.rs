@@ -15,12 +15,12 @@ use super::codec::{encode_action, BadHeader, Decoded, Decoder, Message};
 use crate::config::Secret;
 
 /// How long Asterisk may take to answer an action.
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 pub use super::config::AmiAuth as AuthType;
 
 /// What an action's sender gets back.
-pub type Reply = oneshot::Sender<Result<ActionResult, AmiError>>;
+pub(crate) type Reply = oneshot::Sender<Result<ActionResult, AmiError>>;
 
 #[derive(Debug, Clone)]
 pub struct AmiSettings {
@@ -92,7 +92,7 @@ pub enum AmiError {
 /// Most items one list action (`CoreShowChannels`, `QueueStatus`...) may bring: far more
 /// than a box's PBX has channels. A longer list is dropped whole and the action fails, so a
 /// resync never acts on a list cut short.
-pub const MAX_LIST_ITEMS: usize = 20_000;
+pub(crate) const MAX_LIST_ITEMS: usize = 20_000;
 
 impl crate::link::LinkError for AmiError {
     fn needs_installer(&self) -> bool {
@@ -273,7 +273,7 @@ impl Connection {
 
     /// Fails actions that waited past the answer time with [`AmiError::NoAnswer`]. Returns
     /// how many there were.
-    pub fn expire(&mut self) -> usize {
+    pub(crate) fn expire(&mut self) -> usize {
         let limit = self.answer_within;
         let late: Vec<String> = self
             .pending

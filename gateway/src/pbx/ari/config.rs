@@ -9,7 +9,7 @@ use crate::config::{Secret, Section};
 
 /// The keys of an ARI block besides `name` and `kind`; a key of another kind is refused by
 /// name before the block is read.
-pub const CONFIG_KEYS: &[&str] = &[
+pub(crate) const CONFIG_KEYS: &[&str] = &[
     "url",
     "username",
     "password",
@@ -79,7 +79,7 @@ impl Default for AriConfig {
 }
 
 impl AriConfig {
-    pub fn validate(&self, s: &mut Section<'_>) {
+    pub(crate) fn validate(&self, s: &mut Section<'_>) {
         if let Err(fix) = super::base_url(&self.url) {
             let shown = if self.url.contains('@') {
                 "(not shown)"

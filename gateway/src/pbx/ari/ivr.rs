@@ -27,7 +27,7 @@ const PROMPT_AT_MOST: Duration = Duration::from_secs(120);
 
 /// How one caller's visit to the IVR ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Visit {
+pub(crate) enum Visit {
     /// Went on in the dialplan with this digit.
     Chose(String),
     /// Went on in the dialplan without a digit (silence after the prompt).
@@ -48,7 +48,7 @@ impl Visit {
 
 /// The session's handle: events in, never blocking the session.
 #[derive(Clone)]
-pub struct Ivr {
+pub(crate) struct Ivr {
     events: mpsc::Sender<AriEvent>,
     /// The first Stasis() argument the IVR answers to.
     arg: String,
@@ -85,7 +85,7 @@ impl Ivr {
     /// Hands an event to the IVR. The IVR is a side path: if it falls behind, the event is
     /// dropped for it (its callers' timers still move them on), never held up for the
     /// correlator.
-    pub fn offer(&self, event: &AriEvent) {
+    pub(crate) fn offer(&self, event: &AriEvent) {
         let relevant = matches!(
             event,
             AriEvent::StasisStart { .. }

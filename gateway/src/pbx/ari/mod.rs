@@ -59,7 +59,7 @@ impl crate::pbx::control::CallControl for AriControl {
 /// The ARI base URL as the connector uses it (`http://host:8088`, or with the http.conf
 /// `prefix`, `http://host:8088/asterisk`): a URL copied with its `/ari` path, or with a
 /// trailing `/`, is read the same; one that cannot be a base URL is refused with the fix.
-pub fn base_url(url: &str) -> Result<String, String> {
+pub(crate) fn base_url(url: &str) -> Result<String, String> {
     let fix = "use the ARI base URL, e.g. \"http://192.0.2.10:8088\" (without /ari)";
     let uri: axum::http::Uri = url.trim().parse().map_err(|_| fix.to_owned())?;
     let scheme = match uri.scheme_str() {

@@ -418,7 +418,7 @@ pub fn captured_events(text: &str) -> impl Iterator<Item = (i64, &str, AriEvent)
 }
 
 /// Asterisk's ARI time (`2026-11-22T03:09:49.069+0000`) as Unix milliseconds.
-pub fn timestamp_ms(ts: &str) -> Option<i64> {
+pub(crate) fn timestamp_ms(ts: &str) -> Option<i64> {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
     );

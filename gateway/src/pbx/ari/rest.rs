@@ -59,7 +59,7 @@ pub struct AriRest {
 /// Everything but RFC 3986's unreserved characters is escaped in a path segment or value.
 /// Largest REST answer read: `GET /channels` of a thousand live channels is about 1.5 MB. A
 /// larger answer fails that request (a typed error), it is never buffered whole.
-pub const MAX_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 
 const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -213,7 +213,7 @@ impl AriRest {
 
     /// Plays `media` to a channel under a playback id of our choosing, so that its
     /// `PlaybackFinished` can be recognised and the playback stopped.
-    pub async fn play_as(
+    pub(crate) async fn play_as(
         &self,
         channel: &str,
         playback: &str,
@@ -228,7 +228,7 @@ impl AriRest {
         self.call("POST", &path).await.map(drop)
     }
 
-    pub async fn stop_playback(&self, playback: &str) -> Result<(), AriError> {
+    pub(crate) async fn stop_playback(&self, playback: &str) -> Result<(), AriError> {
         self.call("DELETE", &format!("/playbacks/{}", enc(playback)))
             .await
             .map(drop)
@@ -260,13 +260,13 @@ impl AriRest {
     }
 
     /// Leaves the application and goes on at the next priority of the dialplan.
-    pub async fn continue_next(&self, channel: &str) -> Result<(), AriError> {
+    pub(crate) async fn continue_next(&self, channel: &str) -> Result<(), AriError> {
         let path = format!("/channels/{}/continue", enc(channel));
         self.call("POST", &path).await.map(drop)
     }
 
     /// Leaves the application and goes on in the dialplan.
-    pub async fn continue_in_dialplan(
+    pub(crate) async fn continue_in_dialplan(
         &self,
         channel: &str,
         context: &str,
@@ -282,7 +282,7 @@ impl AriRest {
         self.call("POST", &path).await.map(drop)
     }
 
-    pub async fn set_variable(
+    pub(crate) async fn set_variable(
         &self,
         channel: &str,
         variable: &str,

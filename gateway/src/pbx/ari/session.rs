@@ -22,7 +22,7 @@ use crate::pbx::PbxEvent;
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
-pub struct AriSettings {
+pub(crate) struct AriSettings {
     pub name: String,
     /// `http://host:8088` or `https://...`.
     pub url: String,
@@ -66,10 +66,10 @@ impl AriSettings {
 /// Largest WebSocket message (and frame) taken from Asterisk: a real event is a few KB, a
 /// `ChannelVarset` with a long value a few tens. A larger one ends the connection (counted
 /// as `pbx:NAME:oversized`); the reconnect resyncs from the REST lists.
-pub const MAX_WS_MESSAGE: usize = 512 * 1024;
+pub(crate) const MAX_WS_MESSAGE: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AriSessionError {
+pub(crate) enum AriSessionError {
     #[error("ARI WebSocket {url}: {message}")]
     Connect { url: String, message: String },
     #[error("ARI refused the user name or password (401): check [[pbx]] username/password")]
@@ -102,7 +102,7 @@ impl crate::link::LinkError for AriSessionError {
     }
 }
 
-pub struct AriSession {
+pub(crate) struct AriSession {
     pub settings: AriSettings,
     pub rest: AriRest,
     pub tls: rustls::ClientConfig,

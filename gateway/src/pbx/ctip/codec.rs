@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// Longest line accepted (the longest real message, SMSG with 160 characters, is far below).
-pub const MAX_LINE: usize = 4096;
+pub(crate) const MAX_LINE: usize = 4096;
 
 /// One frame off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,7 @@ impl CodePage {
 
     /// A code page by number (852, 437, 850, ...), if it is a single-byte OEM code page with
     /// a complete table.
-    pub fn by_number(cp: u16) -> Option<CodePage> {
+    pub(crate) fn by_number(cp: u16) -> Option<CodePage> {
         match oem_cp::code_table::DECODING_TABLE_CP_MAP.get(&cp)? {
             oem_cp::code_table_type::TableType::Complete(table) => Some(CodePage(table)),
             oem_cp::code_table_type::TableType::Incomplete(_) => None,
@@ -160,13 +160,10 @@ pub enum Hook {
 pub struct RelCause(pub u16);
 
 impl RelCause {
-    pub const NORMAL: RelCause = RelCause(1);
-    pub const INVALID_NUMBER: RelCause = RelCause(15);
-    pub const REJECTED: RelCause = RelCause(16);
-    pub const BUSY: RelCause = RelCause(17);
-    pub const OUT_OF_ORDER: RelCause = RelCause(18);
-    pub const NO_ANSWER: RelCause = RelCause(35);
-    pub const PICKED_UP_ELSEWHERE: RelCause = RelCause(39);
+    pub(crate) const INVALID_NUMBER: RelCause = RelCause(15);
+    pub(crate) const REJECTED: RelCause = RelCause(16);
+    pub(crate) const BUSY: RelCause = RelCause(17);
+    pub(crate) const OUT_OF_ORDER: RelCause = RelCause(18);
 
     pub fn meaning(self) -> &'static str {
         match self.0 {
@@ -235,11 +232,6 @@ impl NaCode {
             107 => "someone else logged in to this GSM module",
             _ => "unknown refusal",
         }
-    }
-
-    /// Refusals of a login that only the installer can fix.
-    pub fn is_login_refusal(self) -> bool {
-        matches!(self.0, 11 | 12 | 19 | 20)
     }
 }
 
@@ -576,17 +568,17 @@ fn parse_stat_flags(s: &str) -> Option<StatFlags> {
 }
 
 /// `105_` -> `105`: the extension without its padding.
-pub fn normalize_ext(ext: &str) -> &str {
+pub(crate) fn normalize_ext(ext: &str) -> &str {
     ext.trim_end_matches('_')
 }
 
 /// A number field as the PBX presented it: `/101` internal, `_` unknown, digits external.
-pub fn is_internal(number: &str) -> bool {
+pub(crate) fn is_internal(number: &str) -> bool {
     number.starts_with('/')
 }
 
 /// Formats a command (without the `a` and line end) into wire bytes.
-pub fn frame_command(command: &str, code_page: CodePage) -> Vec<u8> {
+pub(crate) fn frame_command(command: &str, code_page: CodePage) -> Vec<u8> {
     let mut out = Vec::with_capacity(command.len() + 3);
     out.push(b'a');
     out.extend(code_page.encode(command));

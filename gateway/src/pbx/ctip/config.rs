@@ -8,7 +8,7 @@ use crate::config::{Secret, Section};
 
 /// The keys of a CTIP block besides `name` and `kind`; a key of another kind
 /// is refused by name before the block is read.
-pub const CONFIG_KEYS: &[&str] = &[
+pub(crate) const CONFIG_KEYS: &[&str] = &[
     "host",
     "port",
     "pin",
@@ -60,7 +60,7 @@ impl Default for CtipConfig {
 }
 
 impl CtipConfig {
-    pub fn validate(&self, s: &mut Section<'_>) {
+    pub(crate) fn validate(&self, s: &mut Section<'_>) {
         s.address(&self.host, self.port);
         s.required("pin", self.pin.is_some(), "ctip");
         if self.gsm_module.is_some() {

@@ -50,7 +50,7 @@ pub enum CommandError {
     Invalid(&'static str),
 }
 
-pub type CommandResult = Result<CommandAnswer, CommandError>;
+pub(crate) type CommandResult = Result<CommandAnswer, CommandError>;
 
 pub struct CommandRequest {
     pub command: CtipCommand,

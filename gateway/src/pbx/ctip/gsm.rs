@@ -147,7 +147,7 @@ pub fn plan(text: &str) -> (u8, Vec<String>) {
 }
 
 /// The text as SMSS carries it: a line end becomes `\n`, a backslash `\\`.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.replace("\r\n", "\n").chars() {
         match c {
@@ -513,11 +513,11 @@ impl GsmSession {
 }
 
 /// Most parts of one text (the concatenation header counts in one byte).
-pub const MAX_PARTS: usize = 255;
+pub(crate) const MAX_PARTS: usize = 255;
 /// Most texts being put together at once; past it the oldest is given up.
-pub const MAX_PENDING: usize = 32;
+pub(crate) const MAX_PENDING: usize = 32;
 /// How long the parts of one text may take to arrive; then it is given up.
-pub const PART_WAIT: Duration = Duration::from_secs(600);
+pub(crate) const PART_WAIT: Duration = Duration::from_secs(600);
 
 /// A text as it reaches the gateway: whole, or given up with `[…]` where parts are missing.
 #[derive(Debug, Clone, PartialEq, Eq)]

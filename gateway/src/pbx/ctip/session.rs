@@ -98,7 +98,7 @@ pub struct Connection {
 
 impl Connection {
     /// Connects and logs in to a GSM module with `LOGI Gnnn <SIM PIN>` (spec p.30).
-    pub async fn open_gsm(
+    pub(crate) async fn open_gsm(
         s: &CtipSettings,
         module: &str,
         sim_pin: &Secret,
@@ -196,7 +196,7 @@ impl Connection {
     }
 
     /// A frame as text, the way it came (for `pbxgw sniff`).
-    pub fn raw_text(&self, frame: &Frame) -> String {
+    pub(crate) fn raw_text(&self, frame: &Frame) -> String {
         match frame {
             Frame::Message(bytes) => format!("a{}", self.code_page.decode(bytes)),
             Frame::Test => "t".to_owned(),
@@ -206,7 +206,7 @@ impl Connection {
     }
 
     /// The next frame, classified. Test frames and noise are proof of life all the same.
-    pub async fn next_received(&mut self) -> Result<Received, CtipError> {
+    pub(crate) async fn next_received(&mut self) -> Result<Received, CtipError> {
         Ok(match self.next_frame().await? {
             Frame::Message(bytes) => {
                 let text = self.code_page.decode(&bytes);
@@ -227,7 +227,9 @@ impl Connection {
     /// count it).
     ///
     /// [`next_received`]: Connection::next_received
-    pub async fn next_message(&mut self) -> Result<Option<(String, Option<Message>)>, CtipError> {
+    pub(crate) async fn next_message(
+        &mut self,
+    ) -> Result<Option<(String, Option<Message>)>, CtipError> {
         Ok(match self.next_received().await? {
             Received::Message { raw, message } => Some((raw, Some(message))),
             other => {
@@ -319,7 +321,7 @@ pub async fn sniff(
     }
 }
 
-pub struct CtipSession {
+pub(crate) struct CtipSession {
     pub settings: CtipSettings,
     pub links: Links,
     pub events: mpsc::Sender<PbxEvent<Message>>,

@@ -90,7 +90,7 @@ fn stat_rel_conn_echo() {
     };
     assert_eq!(
         (cause, cause.meaning()),
-        (RelCause::PICKED_UP_ELSEWHERE, "picked up elsewhere")
+        (RelCause(39), "picked up elsewhere")
     );
     assert_eq!(
         parse_wire("aCONN 101_ /109 0"),
@@ -157,7 +157,6 @@ fn the_rest_of_the_vocabulary() {
     let Message::Na { code: Some(code) } = parse_wire("aNA 11") else {
         panic!()
     };
-    assert!(code.is_login_refusal());
     assert_eq!(code.meaning(), "wrong key (PIN)");
     assert_eq!(
         parse_wire("aOK NCP-000 NO03914 v1.23.0140/15 2025.10.10 01:54'59"),
@@ -325,7 +324,7 @@ mod shaped {
     ];
 
     /// One field's bytes, in the PBX code page.
-    pub fn field() -> impl Strategy<Value = Vec<u8>> {
+    pub(crate) fn field() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             "[0-9]{1,6}".prop_map(String::into_bytes),
             "/[0-9]{1,4}_{0,2}".prop_map(String::into_bytes),
@@ -338,7 +337,7 @@ mod shaped {
         ]
     }
 
-    pub fn separator() -> impl Strategy<Value = &'static [u8]> {
+    pub(crate) fn separator() -> impl Strategy<Value = &'static [u8]> {
         prop_oneof![4 => Just(&b" "[..]), 1 => Just(&b"  "[..]), 1 => Just(&b""[..])]
     }
 
