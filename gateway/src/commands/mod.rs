@@ -19,6 +19,8 @@ mod call_originate;
 mod call_transfer;
 pub(crate) mod claims;
 mod contacts;
+mod contacts_delete;
+mod contacts_upsert;
 mod queue_pause;
 mod request;
 mod sms_send;
