@@ -3,7 +3,7 @@
 
 use pbxgw::calls::{
     CallAnswered, CallEvent, CallRecord, CallRinging, CallStarted, Direction, Disposition,
-    EventBody, Source,
+    EventBody, Offer, Source,
 };
 
 /// The `i`-th event of an endless stream of calls.
@@ -50,6 +50,12 @@ pub fn event(i: u64, ts_ms: i64) -> CallEvent {
                 holds: 0,
                 caller_name: None,
                 company: None,
+                rang: vec![Offer {
+                    extension: extension.clone(),
+                    rang_at: ts_ms - 60_000,
+                    ring_ms: 10_000,
+                    answered: true,
+                }],
             }
             .with_durations(),
         )),

@@ -52,7 +52,7 @@ use std::collections::{HashMap, HashSet};
 use super::record::{CallRecord, Direction, Disposition, Transfer};
 use super::{
     CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording, CallRinging, CallStarted,
-    CallTransferred, EventBody, Out, Source, TransferKind,
+    CallTransferred, EventBody, Offers, Out, Source, TransferKind,
 };
 use crate::pbx::ami::codec::Message;
 use crate::pbx::asterisk::extension_of;
@@ -128,6 +128,8 @@ struct Call {
     transfers: Vec<Transfer>,
     holds: u32,
     last_hangup_at: i64,
+    /// The extensions and queue members it was dialled to.
+    offers: Offers,
 }
 
 impl Call {
@@ -160,6 +162,7 @@ impl Call {
             transfers: Vec::new(),
             holds: 0,
             last_hangup_at: ts,
+            offers: Offers::default(),
         }
     }
 
@@ -264,7 +267,7 @@ impl AmiCorrelator {
             "NewCallerid" => self.new_caller_id(m),
             "Newstate" => self.new_state(out, m),
             "DialBegin" => self.dial_begin(out, m),
-            "DialEnd" => self.dial_end(m),
+            "DialEnd" => self.dial_end(out.ts, m),
             "BridgeCreate" => self.bridge_create(m),
             "BridgeEnter" => self.bridge_enter(out, m),
             "BridgeLeave" => self.bridge_leave(m),
@@ -339,6 +342,7 @@ impl AmiCorrelator {
             call.live.extend(helper.live);
             call.transfers.extend(helper.transfers);
             call.holds += helper.holds;
+            call.offers.absorb(helper.offers);
             call.last_seen = call.last_seen.max(helper.last_seen);
         }
     }
@@ -503,6 +507,9 @@ impl AmiCorrelator {
         if trunk && call.direction != Direction::Inbound {
             call.direction = Direction::Outbound;
         }
+        if !trunk && !dest.is_empty() {
+            call.offers.ring(&extension_of(&dest), out.ts);
+        }
         let (id, caller) = (call.id.clone(), call.caller.clone());
         out.push(
             &id,
@@ -513,11 +520,18 @@ impl AmiCorrelator {
         );
     }
 
-    fn dial_end(&mut self, m: &Message) {
+    fn dial_end(&mut self, ts: i64, m: &Message) {
         let status = m.get("DialStatus").unwrap_or_default();
+        let dest = m.get("DestChannel").unwrap_or_default();
+        let offered = (!dest.is_empty() && !self.is_trunk(dest)).then(|| extension_of(dest));
         let Some(call) = self.call_mut(m.get("Uniqueid")) else {
             return;
         };
+        match &offered {
+            Some(ext) if status == "ANSWER" => call.offers.answered(ext, ts),
+            Some(ext) => call.offers.stopped(ext, ts),
+            None => {}
+        }
         if status == "ANSWER" {
             call.dial_answered = true;
             return;
@@ -790,6 +804,7 @@ impl AmiCorrelator {
             holds: call.holds,
             caller_name: call.caller_name,
             company: None,
+            rang: call.offers.finish(ended_at),
         }
         .with_durations();
         out.push_ended(record);

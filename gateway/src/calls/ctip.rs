@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::record::{CallRecord, Direction, Disposition, Transfer};
 use super::{
     CallAnswered, CallDtmf, CallEvent, CallHeld, CallRinging, CallStarted, CallTransferred,
-    EventBody, Out, Source, TransferKind,
+    EventBody, Offers, Out, Source, TransferKind,
 };
 use crate::pbx::ctip::codec::{is_internal, normalize_ext, Message, RelCause};
 
@@ -95,6 +95,8 @@ struct Call {
     ivr_digits: Option<String>,
     /// All legs ended during a transfer: wait for a recall before ending.
     ending_since: Option<i64>,
+    /// The extensions it rang.
+    offers: Offers,
 }
 
 pub struct CtipCorrelator {
@@ -252,6 +254,7 @@ impl CtipCorrelator {
             holds: 0,
             ivr_digits: None,
             ending_since: None,
+            offers: Offers::default(),
         };
         self.calls.insert(key, call);
         key
@@ -396,6 +399,7 @@ impl CtipCorrelator {
         if already_ringing {
             return;
         }
+        call.offers.ring(ext, out.ts);
         let id = call.id.clone();
         out.push(
             &id,
@@ -480,10 +484,14 @@ impl CtipCorrelator {
     }
 
     fn answer(&mut self, out: &mut Out<'_>, key: u64, ext: &str) {
+        let rang_here = self.call_of(ext, Leg::Ringing) == Some(key);
         self.attach(key, ext, Leg::Talking, out.ts);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        if rang_here {
+            call.offers.answered(ext, out.ts);
+        }
         call.transfer_unanswered = false;
         let first = call.answered_at.is_none();
         let after_transfer = call.transferring.as_deref().is_some_and(|t| t != ext);
@@ -525,6 +533,9 @@ impl CtipCorrelator {
         call.last_activity = out.ts;
         if leg != Some(Leg::Talking) {
             call.causes.push(cause);
+        }
+        if leg == Some(Leg::Ringing) {
+            call.offers.stopped(ext, out.ts);
         }
         if call.transferring.as_deref() == Some(ext) {
             self.complete_transfer(out, key, ext);
@@ -624,6 +635,7 @@ impl CtipCorrelator {
             holds: call.holds,
             caller_name: None,
             company: None,
+            rang: call.offers.finish(ended_at),
         }
         .with_durations();
         out.push_ended(record);

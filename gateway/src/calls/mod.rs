@@ -7,6 +7,7 @@ pub mod ami;
 pub mod ari;
 pub mod ctip;
 pub mod event;
+pub mod offers;
 pub mod pipeline;
 pub mod record;
 
@@ -15,6 +16,8 @@ pub use event::{
     CallRinging, CallStarted, CallTransferred, EventBody, LinkStateChanged, SmsOutcome,
     SmsReceived, Source, TransferKind,
 };
+pub(crate) use offers::Offers;
+pub use offers::{Offer, MAX_OFFERS};
 pub use record::{CallRecord, Direction, Disposition, Transfer};
 
 /// What a correlator emits for one input, before it leaves as events: every event gets the

@@ -55,6 +55,23 @@ impl Disposition {
     }
 }
 
+/// Whether a dial status is the dial's end (Asterisk's `DIALSTATUS` values), not a progress
+/// report (`RINGING`, `PROGRESS`, `PROCEEDING`, `EARLYMEDIA` in ARI's `Dial` events).
+pub(crate) fn dial_ended(status: &str) -> bool {
+    matches!(
+        status,
+        "ANSWER"
+            | "BUSY"
+            | "NOANSWER"
+            | "CANCEL"
+            | "CONGESTION"
+            | "CHANUNAVAIL"
+            | "DONTCALL"
+            | "TORTURE"
+            | "INVALIDARGS"
+    )
+}
+
 /// What a dial status (Asterisk `DIALSTATUS`) says about a call nobody answered, and whether
 /// it only fills in when nothing else was said: CANCEL means the caller hung up while it rang,
 /// a missed call, unless a busy or failed leg said more.
@@ -124,6 +141,8 @@ pub struct CallRecord {
     pub holds: u32,
     pub caller_name: Option<String>,
     pub company: Option<String>,
+    /// Everyone the call rang, in order (empty where the PBX never said).
+    pub rang: Vec<super::Offer>,
 }
 
 impl CallRecord {
@@ -166,6 +185,12 @@ impl CallRecord {
             holds: 0,
             caller_name: None,
             company: None,
+            rang: vec![super::Offer {
+                extension: "201".into(),
+                rang_at: t0,
+                ring_ms: 2_000,
+                answered: true,
+            }],
         }
         .with_durations()
     }

@@ -26,6 +26,8 @@ struct CallRow {
     disposition: Option<&'static str>,
     caller_name: Option<String>,
     company: Option<String>,
+    /// The record's `rang` as JSON (ended calls only).
+    rang: Option<String>,
     ended_seq: Option<i64>,
     last_seq: i64,
 }
@@ -93,6 +95,7 @@ impl CallChanges {
                 row.disposition = Some(r.disposition.as_str());
                 row.caller_name = r.caller_name.clone();
                 row.company = r.company.clone();
+                row.rang = serde_json::to_string(&r.rang).ok();
                 row.ended_seq = Some(seq);
             }
             _ => {}
@@ -131,6 +134,7 @@ impl CallChanges {
                     r.last_seq,
                     r.caller_name,
                     r.company,
+                    r.rang,
                 ])
                 .map_err(StoreError::sql("updating the calls table"))?;
         }
@@ -144,8 +148,8 @@ impl CallChanges {
 const UPSERT: &str = "
 INSERT INTO calls (call_id, pbx, state, direction, caller, callee, extension, agent, queue,
                    started_ms, answered_ms, ended_ms, disposition, ended_seq, last_seq,
-                   caller_name, company)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                   caller_name, company, rang)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 ON CONFLICT(call_id) DO UPDATE SET
     direction   = CASE WHEN excluded.state = 'ended' THEN excluded.direction
                        WHEN calls.state = 'ended' THEN calls.direction
@@ -176,5 +180,6 @@ ON CONFLICT(call_id) DO UPDATE SET
     ended_seq   = COALESCE(excluded.ended_seq, calls.ended_seq),
     caller_name = CASE WHEN excluded.state = 'ended' THEN excluded.caller_name ELSE calls.caller_name END,
     company     = CASE WHEN excluded.state = 'ended' THEN excluded.company ELSE calls.company END,
+    rang        = CASE WHEN excluded.state = 'ended' THEN excluded.rang ELSE calls.rang END,
     state       = CASE WHEN excluded.state = 'ended' OR calls.state = 'ended' THEN 'ended' ELSE 'live' END,
     last_seq    = MAX(calls.last_seq, excluded.last_seq)";

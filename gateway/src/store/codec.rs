@@ -6,30 +6,39 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::calls::EventBody;
 
+mod v1;
+
+/// Writing: always the newest version.
 #[derive(Serialize)]
-enum EnvelopeRef<'a, T> {
-    V1(&'a T),
+enum EnvelopeRef<'a> {
+    /// Written only by the tests that show old rows still read.
+    #[cfg_attr(not(test), allow(dead_code))]
+    V1(&'a v1::EventBody),
+    V2(&'a EventBody),
 }
 
 #[derive(Deserialize)]
-enum Envelope<T> {
-    V1(T),
+enum Envelope {
+    /// Before call records named who the call rang (`rang`).
+    V1(v1::EventBody),
+    V2(EventBody),
 }
 
 pub fn encode_body(body: &EventBody) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(&EnvelopeRef::V1(body)).map_err(StoreError::Encode)
+    postcard::to_stdvec(&EnvelopeRef::V2(body)).map_err(StoreError::Encode)
 }
 
 pub(crate) fn decode_body(bytes: &[u8]) -> Result<EventBody, postcard::Error> {
-    match postcard::from_bytes::<Envelope<EventBody>>(bytes)? {
-        Envelope::V1(body) => Ok(body),
+    match postcard::from_bytes::<Envelope>(bytes)? {
+        Envelope::V1(body) => Ok(body.into()),
+        Envelope::V2(body) => Ok(body),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calls::{CallDtmf, CallStarted, Direction};
+    use crate::calls::{CallDtmf, CallRecord, CallStarted, Direction};
 
     #[test]
     fn round_trip() {
@@ -40,10 +49,55 @@ mod tests {
                 caller: Some("+48123".into()),
                 callee: None,
             }),
+            EventBody::CallEnded(Box::new(CallRecord::example("c1", 1_000))),
         ] {
             let bytes = encode_body(&body).unwrap();
             assert_eq!(decode_body(&bytes).unwrap(), body);
         }
+    }
+
+    #[test]
+    fn a_record_stored_before_rang_existed_still_reads_with_no_offers() {
+        let now = CallRecord::example("c1", 1_000);
+        let old = v1::CallRecord {
+            call_id: now.call_id.clone(),
+            direction: now.direction,
+            caller: now.caller.clone(),
+            callee: now.callee.clone(),
+            extension: now.extension.clone(),
+            agent: None,
+            queue: None,
+            started_at: now.started_at,
+            pbx_answered_at: None,
+            answered_at: now.answered_at,
+            ended_at: now.ended_at,
+            duration_s: now.duration_s,
+            billsec_s: now.billsec_s,
+            disposition: now.disposition,
+            hangup_cause: None,
+            ivr_digits: None,
+            recording: None,
+            transfers: vec![],
+            holds: 0,
+            caller_name: None,
+            company: None,
+        };
+        let bytes = postcard::to_stdvec(&EnvelopeRef::V1(&v1::EventBody::CallEnded(Box::new(old))))
+            .unwrap();
+        let read = decode_body(&bytes).unwrap();
+        let expected = CallRecord {
+            rang: vec![],
+            ..now
+        };
+        assert_eq!(read, EventBody::CallEnded(Box::new(expected)));
+        let dtmf = postcard::to_stdvec(&EnvelopeRef::V1(&v1::EventBody::CallDtmf(CallDtmf {
+            digit: "3".into(),
+        })))
+        .unwrap();
+        assert_eq!(
+            decode_body(&dtmf).unwrap(),
+            EventBody::CallDtmf(CallDtmf { digit: "3".into() })
+        );
     }
 
     #[test]

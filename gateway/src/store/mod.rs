@@ -143,3 +143,54 @@ pub type Event = CallEvent;
 
 #[cfg(test)]
 mod tests;
+
+/// For other stages' tests: real traffic through a real store.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// Stores `events` (any age: retention is set past them) in a fresh database in `dir`,
+    /// waits until the writer has stopped, and opens a reader on it.
+    pub(crate) async fn stored(dir: &std::path::Path, events: Vec<CallEvent>) -> StoreReader {
+        let options = StoreOptions {
+            path: dir.join("pbxgw.db"),
+            sync: crate::config::SyncMode::Normal,
+            max_size_bytes: 512 * 1024 * 1024,
+            history_ms: 20 * 365 * 86_400_000,
+            batch_max: 1000,
+            batch_wait: std::time::Duration::from_millis(1),
+            sinks: Vec::new(),
+            maintenance_every: std::time::Duration::from_secs(3600),
+            hook: None,
+        };
+        let opened = open(&options).expect("store opens");
+        let (appender, writer, _) =
+            spawn_writer(opened, options.clone(), tokio::runtime::Handle::current())
+                .expect("writer starts");
+        let mut receipts = Vec::new();
+        for event in events {
+            receipts.push(appender.submit(event).await.expect("queued"));
+        }
+        for receipt in receipts {
+            receipt.committed().await.expect("stored");
+        }
+        drop(appender);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .expect("writer stops");
+        StoreReader::open(&options.path).expect("reader opens")
+    }
+
+    /// `events` stored, then each agent's (calls, answered, missed) since the epoch, as
+    /// `(agent, calls, answered, missed)` in the agents' order.
+    pub(crate) async fn agent_counts_of(events: Vec<CallEvent>) -> Vec<(String, u64, u64, u64)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        stored(dir.path(), events)
+            .await
+            .agent_counts(0)
+            .expect("counts")
+            .into_iter()
+            .map(|a| (a.agent, a.calls, a.answered, a.missed))
+            .collect()
+    }
+}

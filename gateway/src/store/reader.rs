@@ -80,7 +80,9 @@ pub struct AgentNow {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AgentCounts {
     pub agent: String,
+    /// Calls that rang there.
     pub calls: u64,
+    /// Answered there.
     pub answered: u64,
     /// Rang there and nobody answered (no-answer, busy, abandoned).
     pub missed: u64,
@@ -192,20 +194,29 @@ impl StoreReader {
         Ok(seen.into_values().collect())
     }
 
-    /// Ended calls per extension (the panel's agent key; the queue member's name where a call
-    /// has no extension) that started since `since_ms`.
+    /// Ended calls per extension or agent they rang (the record's `rang`) that started since
+    /// `since_ms`: offered, answered there, missed (nobody answered: no-answer, busy,
+    /// abandoned), and talk time from the answer there to the end.
     pub(crate) fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
         let doing = "counting calls per agent";
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT COALESCE(extension, agent) AS who, COUNT(*),
-                        SUM(disposition = 'answered'),
+                "WITH offered AS (
+                     SELECT c.call_id, json_extract(o.value, '$.extension') AS who,
+                            MAX(json_extract(o.value, '$.answered')) AS answered,
+                            MIN(CASE WHEN json_extract(o.value, '$.answered')
+                                     THEN json_extract(o.value, '$.rang_at')
+                                          + json_extract(o.value, '$.ring_ms') END) AS answered_ms,
+                            c.disposition, c.ended_ms
+                     FROM calls c, json_each(c.rang) o
+                     WHERE c.state = 'ended' AND c.started_ms >= ?1
+                       AND c.disposition IS NOT 'pbx-only'
+                     GROUP BY c.call_id, who)
+                 SELECT who, COUNT(*), SUM(answered),
                         SUM(disposition IN ('no-answer', 'busy', 'abandoned')),
-                        SUM(CASE WHEN answered_ms IS NOT NULL THEN (ended_ms - answered_ms) / 1000 ELSE 0 END)
-                 FROM calls
-                 WHERE state = 'ended' AND started_ms >= ?1 AND who IS NOT NULL
-                   AND disposition IS NOT 'pbx-only'
+                        SUM(CASE WHEN answered THEN MAX(ended_ms - answered_ms, 0) / 1000 ELSE 0 END)
+                 FROM offered WHERE who IS NOT NULL
                  GROUP BY who ORDER BY who",
             )
             .map_err(StoreError::sql(doing))?;

@@ -942,3 +942,35 @@ fn a_listed_channel_with_an_absurd_age_is_adopted_as_new() {
         assert_eq!(started, expected, "{duration}");
     }
 }
+
+/// Per phone over the whole capture, counted by hand from its `DialBegin`/`DialEnd` pairs
+/// (a dial's destination, and whether that dial ended `ANSWER`): calls that rang it, answered
+/// there, and missed (nobody answered the call: the two noanswer calls at 211, the two busy
+/// ones at 210, the two callers who abandoned the overflow queue at 390). 303 is the sales
+/// queue member who rang three times while a colleague answered: offered, never missed.
+/// The blind transfer to 205 rang 208 (the dialplan's 205 dials `Local/208@ext`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_calls_count_for_every_phone_they_rang() {
+    let (events, records) = replayed();
+    let blind: Vec<Vec<(&str, bool)>> = records
+        .values()
+        .filter(|r| r.callee.as_deref() == Some("blindxfer"))
+        .map(|r| {
+            r.rang
+                .iter()
+                .map(|o| (o.extension.as_str(), o.answered))
+                .collect()
+        })
+        .collect();
+    assert_eq!(blind, vec![vec![("202", true), ("208", true)]; 2]);
+    let counts = crate::store::test_support::agent_counts_of(events).await;
+    #[rustfmt::skip]
+    let expected = [
+        ("202", 2, 2, 0), ("203", 2, 2, 0), ("204", 2, 2, 0), ("205", 1, 1, 0),
+        ("206", 2, 2, 0), ("207", 3, 3, 0), ("208", 2, 2, 0), ("210", 2, 0, 2),
+        ("211", 2, 0, 2), ("212", 1, 0, 0), ("301", 3, 3, 0), ("302", 2, 2, 0),
+        ("303", 3, 0, 0), ("304", 2, 1, 0), ("306", 1, 1, 0), ("390", 2, 0, 2),
+    ]
+    .map(|(who, calls, answered, missed)| (who.to_owned(), calls, answered, missed));
+    assert_eq!(counts, expected);
+}

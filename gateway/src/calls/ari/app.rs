@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 use super::{AriCorrelatorConfig, Listing};
 use crate::calls::record::{unanswered_disposition, CallRecord, Direction, Disposition};
 use crate::calls::{
-    CallAnswered, CallDtmf, CallHeld, CallRecording, CallRinging, CallStarted, EventBody, Out,
+    CallAnswered, CallDtmf, CallHeld, CallRecording, CallRinging, CallStarted, EventBody, Offers,
+    Out,
 };
 use crate::pbx::ari::model::{AriEvent, Channel};
 
@@ -42,6 +43,8 @@ struct Call {
     digits: String,
     recording: Option<String>,
     holds: u32,
+    /// The agents the application dialled.
+    offers: Offers,
 }
 
 pub(super) struct AppCorrelator {
@@ -265,6 +268,7 @@ impl AppCorrelator {
             digits: String::new(),
             recording: None,
             holds: 0,
+            offers: Offers::default(),
         };
         out.push(
             &id,
@@ -319,6 +323,13 @@ impl AppCorrelator {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        let extension = crate::pbx::asterisk::extension_of(&peer.name);
+        match status {
+            "" => call.offers.ring(&extension, out.ts),
+            "ANSWER" => call.offers.answered(&extension, out.ts),
+            s if crate::calls::record::dial_ended(s) => call.offers.stopped(&extension, out.ts),
+            _ => {}
+        }
         if status.is_empty() {
             call.dialled = true;
             out.push(
@@ -433,6 +444,7 @@ impl AppCorrelator {
             digits: String::new(),
             recording: None,
             holds: 0,
+            offers: Offers::default(),
         };
         if let Some(leg) = self.legs.get_mut(channel) {
             leg.call = Some(id.clone());
@@ -493,6 +505,7 @@ impl AppCorrelator {
             holds: call.holds,
             caller_name: call.caller_name,
             company: None,
+            rang: call.offers.finish(out.ts),
         }
         .with_durations();
         out.push_ended(record);

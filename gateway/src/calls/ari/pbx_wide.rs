@@ -9,7 +9,7 @@ use crate::calls::record::{
 };
 use crate::calls::{
     CallAnswered, CallDtmf, CallHeld, CallRecording, CallRinging, CallStarted, CallTransferred,
-    EventBody, Out, TransferKind,
+    EventBody, Offers, Out, TransferKind,
 };
 use crate::pbx::ari::model::{timestamp_ms, AriEvent, Bridge, Channel};
 use crate::pbx::asterisk::extension_of;
@@ -89,7 +89,8 @@ struct Call {
     extension: Option<String>,
     agent: Option<String>,
     queue: Option<String>,
-    rang: Vec<String>,
+    /// Everyone it was dialled to.
+    offers: Offers,
     dialled: bool,
     dial_outcome: Option<Disposition>,
     /// How the originate of its first channel went (a `Dial` with no caller).
@@ -365,7 +366,7 @@ impl PbxWideCorrelator {
             extension: None,
             agent: None,
             queue: None,
-            rang: Vec::new(),
+            offers: Offers::default(),
             dialled: false,
             dial_outcome: None,
             origin_outcome: None,
@@ -430,11 +431,7 @@ impl PbxWideCorrelator {
             call.transfers.extend(old.transfers);
             call.holds += old.holds;
             call.last_seen = call.last_seen.max(old.last_seen);
-            for ext in old.rang {
-                if !call.rang.contains(&ext) {
-                    call.rang.push(ext);
-                }
-            }
+            call.offers.absorb(old.offers);
         }
         keep
     }
@@ -507,14 +504,15 @@ impl PbxWideCorrelator {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let extension = extension_of(&peer.name);
         match status {
             "" => {
                 call.dialled = true;
-                let extension = extension_of(&peer.name);
-                if call.rang.contains(&extension) {
+                let again = call.offers.has(&extension);
+                call.offers.ring(&extension, out.ts);
+                if again {
                     return;
                 }
-                call.rang.push(extension.clone());
                 let caller = call.caller.clone();
                 self.push(
                     out,
@@ -522,8 +520,14 @@ impl PbxWideCorrelator {
                     EventBody::CallRinging(CallRinging { extension, caller }),
                 );
             }
-            "ANSWER" => call.dial_answered = true,
+            "ANSWER" => {
+                call.dial_answered = true;
+                call.offers.answered(&extension, out.ts);
+            }
             _ => {
+                if crate::calls::record::dial_ended(status) {
+                    call.offers.stopped(&extension, out.ts);
+                }
                 if let Some((outcome, weak)) = dial_outcome(status) {
                     if !weak || call.dial_outcome.is_none() {
                         call.dial_outcome = Some(outcome);
@@ -814,6 +818,7 @@ impl PbxWideCorrelator {
             holds: call.holds,
             caller_name: call.caller_name,
             company: None,
+            rang: call.offers.finish(out.ts),
         }
         .with_durations();
         out.push_ended(record);

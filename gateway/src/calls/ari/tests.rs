@@ -4,6 +4,12 @@ use crate::pbx::ari::model::{captured_events, decode, timestamp_ms, Decoded};
 
 /// The application's capture through the correlator, each event at its own Asterisk time.
 fn replay() -> (AriCorrelator, Vec<CallEvent>) {
+    let text = crate::fixtures::fixture("asterisk/ari_events.jsonl");
+    assert_eq!(
+        captured_events(&text).count(),
+        text.lines().count(),
+        "every frame decodes"
+    );
     replay_capture(
         AriCorrelatorConfig::new("asterisk"),
         "asterisk/ari_events.jsonl",
@@ -14,9 +20,7 @@ fn replay_capture(config: AriCorrelatorConfig, capture: &str) -> (AriCorrelator,
     let mut c = AriCorrelator::new(config);
     let mut events = Vec::new();
     let text = crate::fixtures::fixture(capture);
-    let frames: Vec<_> = captured_events(&text).collect();
-    assert_eq!(frames.len(), text.lines().count(), "every frame decodes");
-    for (ts, line, e) in frames {
+    for (ts, line, e) in captured_events(&text) {
         events.extend(c.tick(ts));
         events.extend(c.on_message(ts, line, &e));
     }
@@ -292,4 +296,39 @@ fn phones_device_and_endpoint_states_are_agents_and_pseudo_devices_are_not() {
         })
         .collect::<Vec<_>>();
     assert_eq!(agents, Vec::<String>::new());
+}
+
+/// Per phone over the subscribe-all capture, counted by hand from the same session's AMI
+/// events (`ari_all_ami_events.jsonl`: each `DialBegin`'s destination and whether its
+/// `DialEnd` said `ANSWER`): calls that rang it, answered there, missed (nobody answered:
+/// three busy calls at 210, three noanswer at 211, three abandoned in the overflow queue at
+/// 390, and the sales-queue caller who gave up while 303 rang). The failed dials to 212 are
+/// offered but not missed: the call failed, nobody could have answered. The queue rang 390
+/// twice in two of its calls: two offers in the record, one call in the counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_calls_count_for_every_phone_they_rang() {
+    let mut config = AriCorrelatorConfig::new("pbx");
+    config.subscribe_all = true;
+    let (_, events) = replay_capture(config, "asterisk/ari_all_events.jsonl");
+    let records = records(&events);
+    let abandoned: Vec<Vec<&str>> = records
+        .iter()
+        .filter(|r| r.callee.as_deref() == Some("abandon"))
+        .map(|r| r.rang.iter().map(|o| o.extension.as_str()).collect())
+        .collect();
+    assert_eq!(
+        abandoned,
+        [vec!["390"], vec!["390", "390"], vec!["390", "390"]]
+    );
+    let counts = crate::store::test_support::agent_counts_of(events).await;
+    #[rustfmt::skip]
+    let expected = [
+        ("202", 3, 3, 0), ("203", 3, 3, 0), ("204", 2, 2, 0), ("206", 2, 2, 0),
+        ("207", 3, 3, 0), ("208", 2, 2, 0), ("209", 1, 1, 0), ("210", 3, 0, 3),
+        ("211", 3, 0, 3), ("212", 3, 0, 0), ("301", 3, 3, 0), ("302", 2, 2, 0),
+        ("303", 3, 0, 1), ("304", 2, 2, 0), ("305", 1, 1, 0), ("306", 1, 1, 0),
+        ("390", 3, 0, 3),
+    ]
+    .map(|(who, calls, answered, missed)| (who.to_owned(), calls, answered, missed));
+    assert_eq!(counts, expected);
 }

@@ -120,11 +120,31 @@ fn the_first_150_real_lines_make_these_calls() {
         ("851131539", "388615049", Inbound, Some("101"), Answered, 110, six.to_vec()),
     ];
     let records = ended(&events);
+    for r in &records {
+        // The record's `rang` names the phones its `call.ringing` events did, in order, and
+        // only the one who answered is marked so.
+        let mut legs = rang(&events, &r.call_id);
+        legs.dedup();
+        let offered: Vec<String> = r.rang.iter().map(|o| o.extension.clone()).collect();
+        assert_eq!(offered, legs, "{}", r.call_id);
+        let answered: Vec<&str> = r
+            .rang
+            .iter()
+            .filter(|o| o.answered)
+            .map(|o| o.extension.as_str())
+            .collect();
+        assert_eq!(
+            answered,
+            r.extension.as_deref().into_iter().collect::<Vec<_>>()
+        );
+        assert!(r.rang.iter().all(|o| o.ring_ms >= 0
+            && o.rang_at >= r.started_at
+            && o.rang_at + o.ring_ms <= r.ended_at));
+    }
     let got: Vec<_> = records
         .iter()
         .map(|r| {
-            let mut legs = rang(&events, &r.call_id);
-            legs.dedup();
+            let legs: Vec<String> = r.rang.iter().map(|o| o.extension.clone()).collect();
             (
                 r.caller.clone().unwrap_or_default(),
                 r.callee.clone().unwrap_or_default(),
@@ -381,4 +401,25 @@ fn orphan_rel_and_events_without_calls_are_counted_not_fatal() {
     );
     assert!(events.is_empty());
     assert_eq!(c.orphans, 1);
+}
+
+/// The supervisor's counts for the calls of lines 1-150 (the table of
+/// `the_first_150_real_lines_make_these_calls`), counted by hand: per phone, the calls that
+/// rang it, those it answered, and those nobody answered (the hunt-group call of 2 Sep and
+/// the caller who gave up at L71-85 rang all six; 109 also missed 101's two internal calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_calls_count_for_every_phone_they_rang() {
+    let mut c = CtipCorrelator::new(CtipCorrelatorConfig::new("ncp"));
+    let events = replay(&mut c, &timed_stream()[..150]);
+    let counts = crate::store::test_support::agent_counts_of(events).await;
+    let expected = [
+        ("101", 9, 7, 2),
+        ("102", 7, 0, 2),
+        ("103", 7, 0, 2),
+        ("104", 7, 0, 2),
+        ("105", 7, 1, 2),
+        ("109", 9, 0, 4),
+    ]
+    .map(|(who, calls, answered, missed)| (who.to_owned(), calls, answered, missed));
+    assert_eq!(counts, expected);
 }
