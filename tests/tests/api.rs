@@ -69,6 +69,16 @@ async fn the_local_api_answers_with_the_token_only() {
     assert_eq!(calls[0]["extension"], "302");
     let (_, body) = http(port, "GET", "/api/calls?extension=301", t, None).await;
     assert_eq!(json(&body)["calls"].as_array().unwrap().len(), 3, "{body}");
+    assert_eq!(calls[0]["rang"][0]["extension"], "302");
+    assert_eq!(calls[0]["rang"][0]["answered"], true);
+    // 211 never answered: its two missed calls are found by the phone that rang.
+    let (_, body) = http(port, "GET", "/api/calls?extension=211", t, None).await;
+    let missed = json(&body)["calls"].as_array().unwrap().clone();
+    assert_eq!(missed.len(), 2, "{body}");
+    assert!(missed.iter().all(|c| c["disposition"] == "no-answer"
+        && c["extension"].is_null()
+        && c["rang"][0]["extension"] == "211"
+        && c["rang"][0]["answered"] == false));
     let id = calls[0]["call_id"].as_str().unwrap().to_owned();
     let (code, body) = http(port, "GET", &format!("/api/calls/{id}"), t, None).await;
     assert_eq!(code, 200);

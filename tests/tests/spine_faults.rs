@@ -227,6 +227,19 @@ async fn postgres_restart_mid_drain_loses_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(calls, (count / 4) as i64);
+    // Each names the phone it rang, answered there (the record's `rang`, as jsonb).
+    let rang: i64 = pg
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pbxgw_calls WHERE gateway_id = 'gw-pg'
+                 AND jsonb_array_length(rang) = 1 AND rang @> '[{\"answered\": true}]'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rang, (count / 4) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

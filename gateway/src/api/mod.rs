@@ -6,7 +6,7 @@
 //! | `GET /` | the status page (one HTML page; it asks for the token and polls the JSON) |
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
 //! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
-//! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages) |
+//! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages; `extension` also finds the calls that only rang there); each row with `rang` |
 //! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |

@@ -257,7 +257,7 @@ pub struct SmsRule {
     pub name: Option<String>,
     pub on: RuleTrigger,
     pub digit: Option<String>,
-    /// Only calls to (or answered at) this number.
+    /// Only calls to, rung at or answered at this number.
     pub extension: Option<String>,
     /// `{caller}`, `{extension}`, `{date}`, `{time}` are filled in.
     pub text: String,
@@ -411,6 +411,49 @@ impl Config {
                         .to_owned(),
                 );
             }
+        }
+        warnings.extend(self.ivr_rules_that_cannot_fire());
+        warnings
+    }
+
+    /// An `ivr_digit` rule no PBX can trigger: CTIP carries no digits, only the extension a call
+    /// rang, which `ivr_map` turns into a digit; with only CTIP PBXs, a rule whose digit (at
+    /// its extension) no `ivr_map` gives never fires.
+    fn ivr_rules_that_cannot_fire(&self) -> Vec<String> {
+        if self.pbx.iter().any(|p| p.as_ctip().is_none()) || self.pbx.is_empty() {
+            return Vec::new(); // AMI and ARI see the caller's real digits.
+        }
+        let maps: Vec<(&str, &str)> = self
+            .pbx
+            .iter()
+            .filter_map(PbxConfig::as_ctip)
+            .flat_map(|c| &c.ivr_map)
+            .map(|(ext, digit)| (ext.trim_end_matches('_'), digit.as_str()))
+            .collect();
+        let mut warnings = Vec::new();
+        for (i, rule) in self.sms.rules.iter().enumerate() {
+            let (RuleTrigger::IvrDigit, Some(digit)) = (rule.on, rule.digit.as_deref()) else {
+                continue;
+            };
+            let fires = maps.iter().any(|(ext, given)| {
+                given.contains(digit) && rule.extension.as_deref().is_none_or(|want| want == *ext)
+            });
+            if fires {
+                continue;
+            }
+            let name = rule
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("rule{}", i + 1));
+            let (at, fix_ext) = match rule.extension.as_deref() {
+                Some(ext) => (format!(" at extension {ext}"), ext.to_owned()),
+                None => (String::new(), "<the IVR's extension>".to_owned()),
+            };
+            warnings.push(format!(
+                "sms rule {name} (on = \"ivr_digit\", digit {digit}{at}) can never fire: CTIP \
+                 learns IVR digits only from ivr_map, and no [[pbx]] ivr_map gives digit \
+                 {digit}{at}; add ivr_map = {{ \"{fix_ext}\" = \"{digit}\" }} to the CTIP block"
+            ));
         }
         warnings
     }

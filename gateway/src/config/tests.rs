@@ -369,3 +369,37 @@ mod shaped {
         }
     }
 }
+
+#[test]
+fn an_ivr_rule_no_ctip_ivr_map_can_trigger_is_warned_about_with_the_fix() {
+    let config = |ivr_map: &str, extension: &str, more: &str| {
+        format!(
+            "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"ncp\"\nkind = \"ctip\"\nhost = \"h\"\npin = \"1\"\n\
+             ivr_map = {{ {ivr_map} }}\n{more}\n[[sms.rule]]\nname = \"ivr9\"\n\
+             on = \"ivr_digit\"\ndigit = \"9\"\n{extension}text = \"x\"\n"
+        )
+    };
+    let warned = |text: String| load(&text).expect("loads").warnings();
+    // The map sends 9 to 999, the rule wants 9 at 999 (or anywhere): it can fire.
+    assert!(warned(config("\"999_\" = \"9\"", "extension = \"999\"\n", "")).is_empty());
+    assert!(warned(config("\"999\" = \"9\"", "", "")).is_empty());
+    // Digit 9 is given at 999, the rule waits for it at 998: never.
+    let w = warned(config("\"999\" = \"9\"", "extension = \"998\"\n", ""));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("ivr9")
+            && w[0].contains("at extension 998")
+            && w[0].contains(r#"ivr_map = { "998" = "9" }"#),
+        "{w:?}"
+    );
+    // No map at all, no extension: the fix names the IVR's extension to fill in.
+    let w = warned(config("", "", ""));
+    assert!(
+        w[0].contains(r#"ivr_map = { "<the IVR's extension>" = "9" }"#),
+        "{w:?}"
+    );
+    // An Asterisk beside it sees real digits: no warning.
+    let ami =
+        "[[pbx]]\nname = \"ast\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n";
+    assert!(warned(config("", "extension = \"998\"\n", ami)).is_empty());
+}

@@ -97,19 +97,45 @@ fn queue_triggered(
 }
 
 fn call_info(tx: &Transaction<'_>, call_id: &str) -> CallInfo {
-    tx.query_row(
-        "SELECT caller, callee, extension FROM calls WHERE call_id = ?1",
-        [call_id],
-        |r| {
-            Ok(CallInfo {
-                caller: r.get(0)?,
-                callee: r.get(1)?,
-                extension: r.get(2)?,
-            })
-        },
-    )
-    .optional()
-    .ok()
-    .flatten()
-    .unwrap_or_default()
+    let mut info = tx
+        .query_row(
+            "SELECT caller, callee, extension FROM calls WHERE call_id = ?1",
+            [call_id],
+            |r| {
+                Ok(CallInfo {
+                    caller: r.get(0)?,
+                    callee: r.get(1)?,
+                    extension: r.get(2)?,
+                    reached: Vec::new(),
+                })
+            },
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    info.reached = rang_so_far(tx, call_id);
+    info
+}
+
+/// The extensions a live call rang so far: its `call.ringing` events in the log (this
+/// batch's included: they are written before the rules run).
+fn rang_so_far(tx: &Transaction<'_>, call_id: &str) -> Vec<String> {
+    let read = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT body FROM events WHERE call_id = ?1 AND kind = 'call.ringing' ORDER BY seq",
+        )?;
+        let bodies = stmt.query_map([call_id], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut reached = Vec::new();
+        for body in bodies {
+            if let Ok(crate::calls::EventBody::CallRinging(r)) = crate::store::decode_body(&body?) {
+                reached.push(r.extension);
+            }
+        }
+        Ok(reached)
+    };
+    read().unwrap_or_else(|e| {
+        tracing::warn!(call_id, error = %e, "cannot read which extensions the call rang");
+        Vec::new()
+    })
 }

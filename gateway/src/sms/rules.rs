@@ -33,12 +33,14 @@ pub struct Enqueue {
     pub text: String,
 }
 
-/// What the calls table knows about the call of an event without a record (a DTMF digit).
+/// What the store knows about the call of an event without a record (a DTMF digit).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CallInfo {
     pub caller: Option<String>,
     pub callee: Option<String>,
     pub extension: Option<String>,
+    /// Every extension the call rang so far (answered or not).
+    pub reached: Vec<String>,
 }
 
 pub(crate) struct SmsRules {
@@ -102,6 +104,7 @@ impl SmsRules {
                     caller: r.caller.clone(),
                     callee: r.callee.clone(),
                     extension: r.extension.clone(),
+                    reached: r.rang.iter().map(|o| o.extension.clone()).collect(),
                 };
                 (info, r.ivr_digits.clone().unwrap_or_default(), missed)
             }
@@ -168,13 +171,16 @@ impl SmsRules {
     }
 }
 
+/// A rule for an extension fires for a call that reached it: dialled, answered there, or only
+/// rang there (the IVR extension a CTIP call rang while nobody answered).
 fn matches_extension(rule: &SmsRule, info: &CallInfo) -> bool {
     let Some(want) = rule.extension.as_deref() else {
         return true;
     };
-    [&info.callee, &info.extension]
-        .iter()
-        .any(|v| v.as_deref().map(|e| e.trim_end_matches('_')) == Some(want))
+    let named = [&info.callee, &info.extension].into_iter().flatten();
+    named
+        .chain(&info.reached)
+        .any(|e| e.trim_end_matches('_') == want)
 }
 
 #[cfg(test)]
@@ -239,6 +245,7 @@ mod tests {
             caller: Some("601234567".into()),
             callee: Some("ivr".into()),
             extension: None,
+            reached: vec![],
         };
         let got = r.triggered(
             &event(EventBody::CallDtmf(CallDtmf { digit: "1".into() })),
@@ -286,5 +293,30 @@ mod tests {
                 CallInfo::default
             )
             .is_empty());
+    }
+
+    #[test]
+    fn an_extension_filter_matches_an_extension_the_call_only_rang() {
+        let mut config = cfg();
+        config.rules = vec![SmsRule {
+            name: Some("ivr9".into()),
+            on: RuleTrigger::IvrDigit,
+            digit: Some("9".into()),
+            extension: Some("999".into()),
+            text: "x".into(),
+        }];
+        let r = SmsRules {
+            config,
+            offset: |_| time::UtcOffset::UTC,
+        };
+        let nine = || event(EventBody::CallDtmf(CallDtmf { digit: "9".into() }));
+        let info = |reached: &[&str]| CallInfo {
+            caller: Some("601234567".into()),
+            callee: Some("517471313".into()),
+            extension: None,
+            reached: reached.iter().map(|e| e.to_string()).collect(),
+        };
+        assert_eq!(r.triggered(&nine(), || info(&["101", "999_"])).len(), 1);
+        assert!(r.triggered(&nine(), || info(&["101"])).is_empty());
     }
 }

@@ -61,6 +61,7 @@ mod reserve;
 mod schema;
 mod writer;
 
+pub(crate) use codec::decode_body;
 pub use codec::encode_body;
 pub(crate) use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
@@ -152,6 +153,15 @@ pub(crate) mod test_support {
     /// Stores `events` (any age: retention is set past them) in a fresh database in `dir`,
     /// waits until the writer has stopped, and opens a reader on it.
     pub(crate) async fn stored(dir: &std::path::Path, events: Vec<CallEvent>) -> StoreReader {
+        stored_with(dir, events, None).await
+    }
+
+    /// [`stored`], with `hook` run in each batch as the runtime runs the SMS rules.
+    pub(crate) async fn stored_with(
+        dir: &std::path::Path,
+        events: Vec<CallEvent>,
+        hook: Option<std::sync::Arc<dyn BatchHook>>,
+    ) -> StoreReader {
         let options = StoreOptions {
             path: dir.join("pbxgw.db"),
             sync: crate::config::SyncMode::Normal,
@@ -161,7 +171,7 @@ pub(crate) mod test_support {
             batch_wait: std::time::Duration::from_millis(1),
             sinks: Vec::new(),
             maintenance_every: std::time::Duration::from_secs(3600),
-            hook: None,
+            hook,
         };
         let opened = open(&options).expect("store opens");
         let (appender, writer, _) =

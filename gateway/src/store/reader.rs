@@ -110,6 +110,8 @@ pub struct CallSummary {
     /// contact directory while it is live (filled by the API).
     pub caller_name: Option<String>,
     pub company: Option<String>,
+    /// Everyone the call rang (from its record: empty while it is live).
+    pub rang: Vec<crate::calls::Offer>,
 }
 
 pub struct StoreReader {
@@ -247,11 +249,13 @@ impl StoreReader {
             .conn
             .prepare_cached(
                 "SELECT call_id, pbx, state, direction, caller, callee, extension, agent, queue,
-                        started_ms, answered_ms, ended_ms, disposition, caller_name, company
+                        started_ms, answered_ms, ended_ms, disposition, caller_name, company, rang
                  FROM calls
                  WHERE (?1 IS NULL OR caller LIKE '%' || ?1 || '%' OR callee LIKE '%' || ?1 || '%'
                         OR caller_name LIKE '%' || ?1 || '%' OR company LIKE '%' || ?1 || '%')
-                   AND (?2 IS NULL OR extension = ?2 OR agent = ?2)
+                   AND (?2 IS NULL OR extension = ?2 OR agent = ?2
+                        OR EXISTS (SELECT 1 FROM json_each(calls.rang)
+                                   WHERE json_extract(value, '$.extension') = ?2))
                    AND (?3 IS NULL OR started_ms >= ?3)
                    AND (?4 IS NULL OR started_ms < ?4)
                    AND (?5 IS NULL OR state = ?5)
@@ -286,6 +290,10 @@ impl StoreReader {
                     disposition: r.get(12)?,
                     caller_name: r.get(13)?,
                     company: r.get(14)?,
+                    rang: r
+                        .get::<_, Option<String>>(15)?
+                        .and_then(|json| serde_json::from_str(&json).ok())
+                        .unwrap_or_default(),
                 })
             })
             .map_err(StoreError::sql(doing))?;

@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "002_contacts.sql",
         sql: include_str!("../../../migrations/postgres/002_contacts.sql"),
     },
+    Migration {
+        version: 3,
+        name: "003_call_rang.sql",
+        sql: include_str!("../../../migrations/postgres/003_call_rang.sql"),
+    },
 ];
 
 /// How often the link's round trip is measured.
@@ -280,6 +285,7 @@ impl PostgresSink {
                     &calls.caller_name,
                     &calls.company,
                     &calls.last_seq,
+                    &calls.rang,
                 ],
             )
             .await?;
@@ -308,19 +314,19 @@ const UPSERT_CALLS: &str = "
 INSERT INTO pbxgw_calls (gateway_id, call_id, pbx, direction, caller, callee, extension, agent,
     queue, started_at, pbx_answered_at, answered_at, ended_at, duration_s, billsec_s,
     disposition, hangup_cause, ivr_digits, recording, transfers, holds, caller_name, company,
-    last_seq)
+    last_seq, rang)
 SELECT $1, u.call_id, u.pbx, u.direction, u.caller, u.callee, u.extension, u.agent, u.queue,
     to_timestamp(u.started / 1000.0), to_timestamp(u.pbx_answered / 1000.0),
     to_timestamp(u.answered / 1000.0), to_timestamp(u.ended / 1000.0), u.duration_s,
     u.billsec_s, u.disposition, u.hangup_cause, u.ivr_digits, u.recording, u.transfers::jsonb,
-    u.holds, u.caller_name, u.company, u.last_seq
+    u.holds, u.caller_name, u.company, u.last_seq, u.rang::jsonb
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
             $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
-            $20::text[], $21::int[], $22::text[], $23::text[], $24::bigint[])
+            $20::text[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[])
      AS u(call_id, pbx, direction, caller, callee, extension, agent, queue, started,
           pbx_answered, answered, ended, duration_s, billsec_s, disposition, hangup_cause,
-          ivr_digits, recording, transfers, holds, caller_name, company, last_seq)
+          ivr_digits, recording, transfers, holds, caller_name, company, last_seq, rang)
 ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     pbx = excluded.pbx, direction = excluded.direction, caller = excluded.caller,
     callee = excluded.callee, extension = excluded.extension, agent = excluded.agent,
@@ -330,7 +336,7 @@ ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     billsec_s = excluded.billsec_s, disposition = excluded.disposition,
     hangup_cause = excluded.hangup_cause, ivr_digits = excluded.ivr_digits,
     recording = excluded.recording, transfers = excluded.transfers, holds = excluded.holds,
-    caller_name = excluded.caller_name, company = excluded.company,
+    caller_name = excluded.caller_name, company = excluded.company, rang = excluded.rang,
     last_seq = excluded.last_seq, updated_at = now()
 WHERE pbxgw_calls.last_seq <= excluded.last_seq";
 
@@ -361,6 +367,7 @@ struct CallColumns<'a> {
     caller_name: Vec<Option<&'a str>>,
     company: Vec<Option<&'a str>>,
     last_seq: Vec<i64>,
+    rang: Vec<String>,
 }
 
 impl<'a> CallColumns<'a> {
@@ -404,6 +411,8 @@ impl<'a> CallColumns<'a> {
             c.caller_name.push(r.caller_name.as_deref());
             c.company.push(r.company.as_deref());
             c.last_seq.push(e.seq as i64);
+            c.rang
+                .push(serde_json::to_string(&r.rang).unwrap_or_else(|_| "[]".into()));
         }
         c
     }

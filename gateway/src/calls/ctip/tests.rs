@@ -423,3 +423,63 @@ async fn missed_calls_count_for_every_phone_they_rang() {
     .map(|(who, calls, answered, missed)| (who.to_owned(), calls, answered, missed));
     assert_eq!(counts, expected);
 }
+
+/// The IVR of the capture: extension 999 (the real IVR map sent digit 9 there) rang for three
+/// calls from 351148054 on 5 Sep (lines 1049-1054) and nobody answered. A rule for digit 9 at
+/// extension 999 texts the caller for each: the call reached 999 by ringing it, and that is
+/// enough (it used to need an answer there, so this rule never fired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ivr_rule_for_its_extension_fires_on_the_unanswered_ivr_calls() {
+    use crate::config::{RuleTrigger, SmsConfig, SmsRule};
+    let mut config = CtipCorrelatorConfig::new("ncp");
+    config.ivr_map = [("999".to_owned(), "9".to_owned())].into();
+    let mut c = CtipCorrelator::new(config);
+    let mut events = replay(&mut c, &timed_stream());
+    events.extend(c.tick(i64::MAX / 2));
+    let ivr_calls: Vec<(Disposition, Vec<String>)> = ended(&events)
+        .iter()
+        .filter(|r| r.ivr_digits.as_deref() == Some("9"))
+        .map(|r| {
+            (
+                r.disposition,
+                r.rang.iter().map(|o| o.extension.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ivr_calls,
+        vec![(Disposition::NoAnswer, vec!["999".to_owned()]); 3]
+    );
+    let sms = SmsConfig {
+        cooldown_s: 0,
+        rules: vec![SmsRule {
+            name: Some("ivr9".into()),
+            on: RuleTrigger::IvrDigit,
+            digit: Some("9".into()),
+            extension: Some("999".into()),
+            text: "Oddzwonimy, {caller}.".into(),
+        }],
+        ..SmsConfig::default()
+    };
+    let hook = crate::sms::SmsHook {
+        rules: std::sync::Arc::new(crate::sms::rules::SmsRules::new(sms)),
+        wake: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    crate::store::test_support::stored_with(dir.path(), events, Some(std::sync::Arc::new(hook)))
+        .await;
+    let conn = rusqlite::Connection::open(dir.path().join("pbxgw.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT destination, text FROM sms_out ORDER BY id")
+        .unwrap();
+    let texts: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = (
+        "+48351148054".to_owned(),
+        "Oddzwonimy, 351148054.".to_owned(),
+    );
+    assert_eq!(texts, vec![expected; 3]);
+}
