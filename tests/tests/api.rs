@@ -79,6 +79,59 @@ async fn the_local_api_answers_with_the_token_only() {
         && c["extension"].is_null()
         && c["rang"][0]["extension"] == "211"
         && c["rang"][0]["answered"] == false));
+    // Every filter filters; a typo or a value nothing has is refused by name, never ignored.
+    let count = |body: &str| json(body)["calls"].as_array().map_or(0, Vec::len);
+    for (query, expected) in [
+        ("disposition=no-answer", 2),
+        ("disposition=busy", 2),
+        ("direction=outbound", 0),
+        ("direction=internal", 1),
+        ("direction=inbound&disposition=abandoned&queue=overflow", 2),
+        ("queue=sales", 5),
+        ("agent=302", 2),
+    ] {
+        let (code, body) = http(port, "GET", &format!("/api/calls?{query}"), t, None).await;
+        assert_eq!((code, count(&body)), (200, expected), "{query}: {body}");
+    }
+    for (query, named) in [
+        (
+            "disposition=missed",
+            "disposition = \"missed\" is none of: answered, no-answer",
+        ),
+        ("direction=in", "direction = \"in\" is none of: inbound"),
+        ("extention=211", "unknown field `extention`"),
+    ] {
+        let (code, body) = http(port, "GET", &format!("/api/calls?{query}"), t, None).await;
+        let message = json(&body)["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(message.contains(named), "{query}: {message}");
+    }
+    // Paging by cursor: pages of 4 give each of the 35 calls once, newest first.
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut path = "/api/calls?limit=4".to_owned();
+    loop {
+        let (_, body) = http(port, "GET", &path, t, None).await;
+        let page = json(&body);
+        for c in page["calls"].as_array().unwrap() {
+            let id = c["call_id"].as_str().unwrap().to_owned();
+            seen.push((c["started_ms"].as_i64().unwrap(), id));
+        }
+        let Some(next) = page["next"].as_object() else {
+            break;
+        };
+        path = format!(
+            "/api/calls?limit=4&before_ms={}&before_id={}",
+            next["before_ms"],
+            next["before_id"].as_str().unwrap()
+        );
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!((seen.len(), &seen), (35, &sorted));
     let id = calls[0]["call_id"].as_str().unwrap().to_owned();
     let (code, body) = http(port, "GET", &format!("/api/calls/{id}"), t, None).await;
     assert_eq!(code, 200);

@@ -6,7 +6,7 @@
 //! | `GET /` | the status page (one HTML page; it asks for the token and polls the JSON) |
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
 //! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
-//! | `GET /api/calls?number=&extension=&since_ms=&before_ms=&state=&limit=` | the call journal, newest first (`before_ms` pages; `extension` also finds the calls that only rang there); each row with `rang` |
+//! | `GET /api/calls?number=&extension=&agent=&queue=&direction=&disposition=&since_ms=&before_ms=&before_id=&state=&limit=` | the call journal, newest first (`next` says where the next page starts; `extension` also finds the calls that only rang there; an unknown parameter or value is a 400 naming it); each row with `rang` |
 //! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
@@ -26,7 +26,7 @@ pub mod server;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -236,15 +236,38 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
     Json(body).into_response()
 }
 
-async fn calls(State(api): State<Arc<Api>>, Query(mut q): Query<CallQuery>) -> Response {
+/// The journal, a page at a time: a full page says where the next one starts (`next`: the
+/// `before_ms` and `before_id` to ask with).
+async fn calls(
+    State(api): State<Arc<Api>>,
+    query: Result<Query<CallQuery>, QueryRejection>,
+) -> Response {
+    let mut q = match query {
+        Ok(Query(q)) => q,
+        Err(rejection) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &rejection.body_text(),
+            )
+        }
+    };
+    if let Some(why) = q.invalid_value() {
+        return error(StatusCode::BAD_REQUEST, "bad_request", &why);
+    }
     if q.limit == 0 {
         q.limit = 100;
     }
+    let page = q.limit.clamp(1, 500) as usize;
     let rows = match api.ctx.reader.call(move |r| r.calls(&q)).await {
         Ok(rows) => rows,
         Err(e) => return internal(e),
     };
-    Json(json!({ "calls": name_live_calls(&api, rows).await })).into_response()
+    let next = (rows.len() == page)
+        .then(|| rows.last())
+        .flatten()
+        .map(|last| json!({ "before_ms": last.started_ms, "before_id": last.call_id }));
+    Json(json!({ "calls": name_live_calls(&api, rows).await, "next": next })).into_response()
 }
 
 /// Live calls have no record yet: their names come from the directory now. A directory

@@ -51,19 +51,72 @@ pub struct StoreStats {
     pub sinks: Vec<SinkBacklog>,
 }
 
-/// Filters of the call journal.
+/// Filters of the call journal. A parameter it does not know is refused by name (a typo
+/// must not return every call).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CallQuery {
+    /// Caller or callee (any part of the number), or the contact's name or company.
     pub number: Option<String>,
+    /// Answered there, or only rang there.
     pub extension: Option<String>,
+    /// The queue agent who took the call.
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    /// `inbound`, `outbound`, `internal`, `unknown`.
+    pub direction: Option<String>,
+    /// `answered`, `no-answer`, `busy`, `failed`, `abandoned`, `rejected`, `pbx-only`,
+    /// `link-lost`.
+    pub disposition: Option<String>,
     pub since_ms: Option<i64>,
+    /// Calls that started before then: the next page after a page's last call (with
+    /// `before_id` to page past calls that started in the same millisecond).
     pub before_ms: Option<i64>,
+    pub before_id: Option<String>,
     /// `live` or `ended`.
     pub state: Option<String>,
     /// One call by its id.
     pub call_id: Option<String>,
     pub limit: u32,
+}
+
+impl CallQuery {
+    /// The first filter whose value cannot match anything, with the values it takes.
+    pub fn invalid_value(&self) -> Option<String> {
+        use crate::calls::{Direction, Disposition};
+        let directions = [
+            Direction::Inbound,
+            Direction::Outbound,
+            Direction::Internal,
+            Direction::Unknown,
+        ]
+        .map(Direction::as_str);
+        let dispositions = [
+            Disposition::Answered,
+            Disposition::NoAnswer,
+            Disposition::Busy,
+            Disposition::Failed,
+            Disposition::Abandoned,
+            Disposition::Rejected,
+            Disposition::PbxOnly,
+            Disposition::LinkLost,
+        ]
+        .map(Disposition::as_str);
+        let checks = [
+            ("direction", &self.direction, &directions[..]),
+            ("disposition", &self.disposition, &dispositions[..]),
+            ("state", &self.state, &["live", "ended"][..]),
+        ];
+        for (name, value, allowed) in checks {
+            if let Some(value) = value.as_deref().filter(|v| !allowed.contains(v)) {
+                return Some(format!(
+                    "{name} = {value:?} is none of: {}",
+                    allowed.join(", ")
+                ));
+            }
+        }
+        None
+    }
 }
 
 /// An agent on the supervisor's panel.
@@ -253,14 +306,19 @@ impl StoreReader {
                  FROM calls
                  WHERE (?1 IS NULL OR caller LIKE '%' || ?1 || '%' OR callee LIKE '%' || ?1 || '%'
                         OR caller_name LIKE '%' || ?1 || '%' OR company LIKE '%' || ?1 || '%')
+                   AND (?8 IS NULL OR direction = ?8)
+                   AND (?9 IS NULL OR disposition = ?9)
+                   AND (?10 IS NULL OR queue = ?10)
+                   AND (?11 IS NULL OR agent = ?11)
                    AND (?2 IS NULL OR extension = ?2 OR agent = ?2
                         OR EXISTS (SELECT 1 FROM json_each(calls.rang)
                                    WHERE json_extract(value, '$.extension') = ?2))
                    AND (?3 IS NULL OR started_ms >= ?3)
-                   AND (?4 IS NULL OR started_ms < ?4)
+                   AND (?4 IS NULL OR started_ms < ?4
+                        OR (started_ms = ?4 AND ?12 IS NOT NULL AND call_id < ?12))
                    AND (?5 IS NULL OR state = ?5)
                    AND (?7 IS NULL OR call_id = ?7)
-                 ORDER BY started_ms DESC LIMIT ?6",
+                 ORDER BY started_ms DESC, call_id DESC LIMIT ?6",
             )
             .map_err(StoreError::sql(doing))?;
         let params = (
@@ -271,6 +329,11 @@ impl StoreReader {
             q.state.as_deref(),
             i64::from(q.limit.clamp(1, 500)),
             q.call_id.as_deref(),
+            q.direction.as_deref(),
+            q.disposition.as_deref(),
+            q.queue.as_deref(),
+            q.agent.as_deref(),
+            q.before_id.as_deref(),
         );
         let rows = stmt
             .query_map(params, |r| {
