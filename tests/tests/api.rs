@@ -132,6 +132,62 @@ async fn the_local_api_answers_with_the_token_only() {
     sorted.sort_by(|a, b| b.cmp(a));
     sorted.dedup();
     assert_eq!((seen.len(), &seen), (35, &sorted));
+
+    // The report agrees with a count over the journal, figure by figure.
+    let (_, body) = http(port, "GET", "/api/calls?limit=500&state=ended", t, None).await;
+    let journal = json(&body)["calls"].as_array().unwrap().clone();
+    let (_, body) = http(port, "GET", "/api/report?from=0", t, None).await;
+    let report = json(&body);
+    let journal_count = |f: &dyn Fn(&Value) -> bool| journal.iter().filter(|c| f(c)).count();
+    let missed = |c: &Value| {
+        ["no-answer", "busy", "abandoned"].contains(&c["disposition"].as_str().unwrap_or(""))
+    };
+    let totals = &report["totals"];
+    assert_eq!(totals["calls"], journal.len());
+    assert_eq!(
+        totals["answered"],
+        journal_count(&|c| c["disposition"] == "answered")
+    );
+    assert_eq!(
+        totals["inbound"],
+        journal_count(&|c| c["direction"] == "inbound")
+    );
+    assert_eq!(
+        totals["missed"],
+        journal_count(&|c| c["direction"] == "inbound" && missed(c))
+    );
+    assert_eq!(
+        (totals["calls"].as_u64(), totals["missed"].as_u64()),
+        (Some(35), Some(6))
+    );
+    let hours: u64 = report["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(hours, 35);
+    let (_, body) = http(port, "GET", "/api/agents?since_ms=0", t, None).await;
+    assert_eq!(report["agents"], json(&body)["counts"]);
+    let sales = report["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "sales")
+        .unwrap();
+    assert_eq!(
+        (sales["offered"].as_u64(), sales["answered"].as_u64()),
+        (
+            Some(5),
+            Some(
+                journal_count(&|c| c["queue"] == "sales" && c["disposition"] == "answered") as u64
+            )
+        )
+    );
+    for bad in ["from=10&to=5", "form=0"] {
+        let (code, body) = http(port, "GET", &format!("/api/report?{bad}"), t, None).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
     let id = calls[0]["call_id"].as_str().unwrap().to_owned();
     let (code, body) = http(port, "GET", &format!("/api/calls/{id}"), t, None).await;
     assert_eq!(code, 200);

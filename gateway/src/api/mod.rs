@@ -11,6 +11,7 @@
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
+//! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour |
 //! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
 //! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
 //! | `POST /api/contacts` `{"number","name","company"?,"note"?}` | adds or replaces a contact (201 when new) |
@@ -80,6 +81,7 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/calls/{id}", get(call))
         .route("/api/events", get(events))
         .route("/api/agents", get(agents))
+        .route("/api/report", get(report))
         .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))
         .route(
@@ -162,6 +164,16 @@ fn bad_json(rejection: JsonRejection) -> Response {
     error(status, "bad_request", &rejection.body_text())
 }
 
+/// A query string a route does not take (an unknown parameter, a value of the wrong type):
+/// 400 naming it.
+fn bad_query(rejection: QueryRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &rejection.body_text(),
+    )
+}
+
 fn internal(e: impl std::fmt::Display) -> Response {
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -201,12 +213,51 @@ async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Re
     match api
         .ctx
         .reader
-        .call(move |r| Ok((r.agents()?, r.agent_counts(since)?)))
+        .call(move |r| Ok((r.agents()?, r.agent_counts(since, i64::MAX)?)))
         .await
     {
         Ok((now, counts)) => {
             Json(json!({ "agents": now, "counts": counts, "since_ms": since })).into_response()
         }
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    /// Unix ms, inclusive.
+    from: Option<i64>,
+    /// Unix ms, exclusive.
+    to: Option<i64>,
+    service_level_s: Option<u32>,
+}
+
+/// The service level most call centres are held to: answered within 20 s.
+const SERVICE_LEVEL_S: u32 = 20;
+
+async fn report(
+    State(api): State<Arc<Api>>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Response {
+    let q = match query.map_err(bad_query) {
+        Ok(Query(q)) => q,
+        Err(refused) => return refused,
+    };
+    let to = q.to.unwrap_or_else(crate::clock::now_ms);
+    let from = q.from.unwrap_or_else(|| to.saturating_sub(86_400_000));
+    if from >= to {
+        let why = format!("from ({from}) must be before to ({to})");
+        return error(StatusCode::BAD_REQUEST, "bad_request", &why);
+    }
+    let level = q.service_level_s.unwrap_or(SERVICE_LEVEL_S);
+    match api
+        .ctx
+        .reader
+        .call(move |r| r.report(from, to, level))
+        .await
+    {
+        Ok(report) => Json(report).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -242,15 +293,9 @@ async fn calls(
     State(api): State<Arc<Api>>,
     query: Result<Query<CallQuery>, QueryRejection>,
 ) -> Response {
-    let mut q = match query {
+    let mut q = match query.map_err(bad_query) {
         Ok(Query(q)) => q,
-        Err(rejection) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &rejection.body_text(),
-            )
-        }
+        Err(refused) => return refused,
     };
     if let Some(why) = q.invalid_value() {
         return error(StatusCode::BAD_REQUEST, "bad_request", &why);

@@ -57,6 +57,7 @@ mod codec;
 mod error;
 mod open;
 mod reader;
+mod report;
 mod reserve;
 mod schema;
 mod writer;
@@ -66,9 +67,10 @@ pub use codec::encode_body;
 pub(crate) use error::{NotAccepted, StoreError};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{
-    AgentCounts, AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader,
-    StoreStats, StoredEvent,
+    AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats,
+    StoredEvent,
 };
+pub use report::{AgentCounts, HourCounts, QueueCounts, Report, Totals};
 pub use writer::{spawn_writer, Appender, Receipt, WriterHandle};
 
 use crate::calls::CallEvent;
@@ -197,7 +199,7 @@ pub(crate) mod test_support {
         let dir = tempfile::tempdir().expect("temp dir");
         stored(dir.path(), events)
             .await
-            .agent_counts(0)
+            .agent_counts(0, i64::MAX)
             .expect("counts")
             .into_iter()
             .map(|a| (a.agent, a.calls, a.answered, a.missed))

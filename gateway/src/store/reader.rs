@@ -129,20 +129,6 @@ pub struct AgentNow {
     pub ts_ms: i64,
 }
 
-/// One agent's (or extension's) ended calls since a moment: the supervisor's day counts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AgentCounts {
-    pub agent: String,
-    /// Calls that rang there.
-    pub calls: u64,
-    /// Answered there.
-    pub answered: u64,
-    /// Rang there and nobody answered (no-answer, busy, abandoned).
-    pub missed: u64,
-    /// Seconds talked (answer to end).
-    pub talk_s: u64,
-}
-
 /// One row of the call journal (the `calls` table).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CallSummary {
@@ -168,7 +154,7 @@ pub struct CallSummary {
 }
 
 pub struct StoreReader {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: std::path::PathBuf,
 }
 
@@ -247,51 +233,6 @@ impl StoreReader {
             }
         }
         Ok(seen.into_values().collect())
-    }
-
-    /// Ended calls per extension or agent they rang (the record's `rang`) that started since
-    /// `since_ms`: offered, answered there, missed (nobody answered: no-answer, busy,
-    /// abandoned), and talk time from the answer there to the end.
-    pub(crate) fn agent_counts(&self, since_ms: i64) -> Result<Vec<AgentCounts>, StoreError> {
-        let doing = "counting calls per agent";
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "WITH offered AS (
-                     SELECT c.call_id, json_extract(o.value, '$.extension') AS who,
-                            MAX(json_extract(o.value, '$.answered')) AS answered,
-                            MIN(CASE WHEN json_extract(o.value, '$.answered')
-                                     THEN json_extract(o.value, '$.rang_at')
-                                          + json_extract(o.value, '$.ring_ms') END) AS answered_ms,
-                            c.disposition, c.ended_ms
-                     FROM calls c, json_each(c.rang) o
-                     WHERE c.state = 'ended' AND c.started_ms >= ?1
-                       AND c.disposition IS NOT 'pbx-only'
-                     GROUP BY c.call_id, who)
-                 SELECT who, COUNT(*), SUM(answered),
-                        SUM(disposition IN ('no-answer', 'busy', 'abandoned')),
-                        SUM(CASE WHEN answered THEN MAX(ended_ms - answered_ms, 0) / 1000 ELSE 0 END)
-                 FROM offered WHERE who IS NOT NULL
-                 GROUP BY who ORDER BY who",
-            )
-            .map_err(StoreError::sql(doing))?;
-        let rows = stmt
-            .query_map([since_ms], |r| {
-                let count = |i: usize| {
-                    r.get::<_, Option<i64>>(i)
-                        .map(|v| v.unwrap_or(0).max(0) as u64)
-                };
-                Ok(AgentCounts {
-                    agent: r.get(0)?,
-                    calls: count(1)?,
-                    answered: count(2)?,
-                    missed: count(3)?,
-                    talk_s: count(4)?,
-                })
-            })
-            .map_err(StoreError::sql(doing))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(StoreError::sql(doing))
     }
 
     /// The call journal, newest first: filtered by a number (caller or callee), an
