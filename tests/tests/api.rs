@@ -184,8 +184,21 @@ async fn the_local_api_answers_with_the_token_only() {
             )
         )
     );
-    for bad in ["from=10&to=5", "form=0"] {
-        let (code, body) = http(port, "GET", &format!("/api/report?{bad}"), t, None).await;
+    // The missed callers are the report's missed calls; the capture has no callback, so all
+    // are open.
+    let (_, body) = http(port, "GET", "/api/missed?from=0", t, None).await;
+    let missed_view = json(&body);
+    let callers = missed_view["callers"].as_array().unwrap();
+    let tries: u64 = callers.iter().map(|c| c["tries"].as_u64().unwrap()).sum();
+    assert_eq!(Some(tries), totals["missed"].as_u64(), "{body}");
+    assert_eq!(missed_view["open"].as_u64(), Some(callers.len() as u64));
+    for bad in [
+        "report?from=10&to=5",
+        "report?form=0",
+        "missed?to=0&from=1",
+        "missed?x=1",
+    ] {
+        let (code, body) = http(port, "GET", &format!("/api/{bad}"), t, None).await;
         assert_eq!(code, 400, "{bad}: {body}");
     }
     let id = calls[0]["call_id"].as_str().unwrap().to_owned();

@@ -12,6 +12,7 @@
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
 //! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour |
+//! | `GET /api/missed?from=&to=` | each outside caller missed in `[from, to)` (default the last 24 h): how often it tried, and the answered call that closed it (called back, or it called again), with the time it waited |
 //! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
 //! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
 //! | `POST /api/contacts` `{"number","name","company"?,"note"?}` | adds or replaces a contact (201 when new) |
@@ -82,6 +83,7 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/events", get(events))
         .route("/api/agents", get(agents))
         .route("/api/report", get(report))
+        .route("/api/missed", get(missed))
         .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))
         .route(
@@ -223,12 +225,12 @@ async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Re
     }
 }
 
+/// A period of calls: `[from, to)` in Unix ms (default: the day before `to`, which defaults
+/// to now); `service_level_s` for the report's queues.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReportQuery {
-    /// Unix ms, inclusive.
+struct PeriodQuery {
     from: Option<i64>,
-    /// Unix ms, exclusive.
     to: Option<i64>,
     service_level_s: Option<u32>,
 }
@@ -236,21 +238,32 @@ struct ReportQuery {
 /// The service level most call centres are held to: answered within 20 s.
 const SERVICE_LEVEL_S: u32 = 20;
 
-async fn report(
-    State(api): State<Arc<Api>>,
-    query: Result<Query<ReportQuery>, QueryRejection>,
-) -> Response {
-    let q = match query.map_err(bad_query) {
-        Ok(Query(q)) => q,
-        Err(refused) => return refused,
-    };
+/// `(from, to, service level)` of a period query, or the 400 that says what is wrong.
+fn period(
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Result<(i64, i64, u32), Box<Response>> {
+    let Query(q) = query.map_err(|rejection| Box::new(bad_query(rejection)))?;
     let to = q.to.unwrap_or_else(crate::clock::now_ms);
     let from = q.from.unwrap_or_else(|| to.saturating_sub(86_400_000));
     if from >= to {
         let why = format!("from ({from}) must be before to ({to})");
-        return error(StatusCode::BAD_REQUEST, "bad_request", &why);
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &why,
+        )));
     }
-    let level = q.service_level_s.unwrap_or(SERVICE_LEVEL_S);
+    Ok((from, to, q.service_level_s.unwrap_or(SERVICE_LEVEL_S)))
+}
+
+async fn report(
+    State(api): State<Arc<Api>>,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    let (from, to, level) = match period(query) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
     match api
         .ctx
         .reader
@@ -258,6 +271,30 @@ async fn report(
         .await
     {
         Ok(report) => Json(report).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn missed(
+    State(api): State<Arc<Api>>,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    let (from, to, _) = match period(query) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
+    };
+    let plan = api.plan.clone();
+    match api
+        .ctx
+        .reader
+        .call(move |r| r.missed_callers(from, to, &plan))
+        .await
+    {
+        Ok(callers) => {
+            let open = callers.iter().filter(|c| c.callback.is_none()).count();
+            Json(json!({ "from": from, "to": to, "open": open, "callers": callers }))
+                .into_response()
+        }
         Err(e) => internal(e),
     }
 }

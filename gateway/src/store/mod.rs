@@ -55,6 +55,7 @@
 mod calls_table;
 mod codec;
 mod error;
+mod missed;
 mod open;
 mod reader;
 mod report;
@@ -65,6 +66,7 @@ mod writer;
 pub(crate) use codec::decode_body;
 pub use codec::encode_body;
 pub(crate) use error::{NotAccepted, StoreError};
+pub use missed::{Callback, ClosedBy, MissedCaller};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{
     AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats,

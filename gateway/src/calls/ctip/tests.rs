@@ -483,3 +483,61 @@ async fn the_ivr_rule_for_its_extension_fires_on_the_unanswered_ivr_calls() {
     );
     assert_eq!(texts, vec![expected; 3]);
 }
+
+/// Two outside callers of lines 1-150 were missed and got through later: 902151047 (the
+/// unanswered hunt-group call of 2 Sep 16:07, answered by 101 when it called again the next
+/// morning) and 851131539 (gave up at L71-85, answered by 101 at L122-139). Each is closed
+/// by that call, with the time from the miss to that answer; the internal calls 109 missed
+/// are nobody's callback to make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_callers_are_closed_by_their_next_answered_call() {
+    use crate::store::{ClosedBy, MissedCaller};
+    let mut c = CtipCorrelator::new(CtipCorrelatorConfig::new("ncp"));
+    let events = replay(&mut c, &timed_stream()[..150]);
+    let records: Vec<CallRecord> = ended(&events).into_iter().cloned().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let reader = crate::store::test_support::stored(dir.path(), events).await;
+    let plan = crate::config::SmsConfig::default().plan();
+    let got = reader.missed_callers(0, i64::MAX, &plan).unwrap();
+    let closed = |missed: &CallRecord, by: &CallRecord| MissedCaller {
+        number: missed.caller.clone().unwrap(),
+        caller_name: None,
+        tries: 1,
+        first_missed_ms: missed.started_at,
+        last_missed_ms: missed.started_at,
+        call_ids: vec![missed.call_id.clone()],
+        callback: Some(crate::store::Callback {
+            call_id: by.call_id.clone(),
+            how: ClosedBy::CalledAgain,
+            at_ms: by.answered_at.unwrap(),
+            after_ms: by.answered_at.unwrap() - missed.started_at,
+        }),
+    };
+    // Newest first: call #8 closed by #13, then #2 closed by #3 (the table's numbering).
+    assert_eq!(
+        got,
+        vec![
+            closed(&records[7], &records[12]),
+            closed(&records[1], &records[2])
+        ]
+    );
+    let waited = got[1].callback.as_ref().unwrap().after_ms;
+    assert!(
+        (15 * 3_600_000..17 * 3_600_000).contains(&waited),
+        "{waited}"
+    );
+    // A range that ends before the second try sees the same two misses; one that starts
+    // after them sees none.
+    assert_eq!(
+        reader
+            .missed_callers(0, records[8].started_at, &plan)
+            .unwrap()
+            .len(),
+        2
+    );
+    let later = records[12].ended_at;
+    assert!(reader
+        .missed_callers(later, i64::MAX, &plan)
+        .unwrap()
+        .is_empty());
+}
