@@ -192,6 +192,8 @@ async fn the_local_api_answers_with_the_token_only() {
     let tries: u64 = callers.iter().map(|c| c["tries"].as_u64().unwrap()).sum();
     assert_eq!(Some(tries), totals["missed"].as_u64(), "{body}");
     assert_eq!(missed_view["open"].as_u64(), Some(callers.len() as u64));
+    assert_eq!(report["callbacks"]["open"], missed_view["open"]);
+    assert_eq!(report["callbacks"]["closed"], 0);
     for bad in [
         "report?from=10&to=5",
         "report?form=0",

@@ -11,7 +11,7 @@
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
-//! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour |
+//! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour, missed callers reached or still open |
 //! | `GET /api/missed?from=&to=` | each outside caller missed in `[from, to)` (default the last 24 h): how often it tried, and the answered call that closed it (called back, or it called again), with the time it waited |
 //! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
 //! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
@@ -264,10 +264,11 @@ async fn report(
         Ok(p) => p,
         Err(refused) => return *refused,
     };
+    let plan = api.plan.clone();
     match api
         .ctx
         .reader
-        .call(move |r| r.report(from, to, level))
+        .call(move |r| r.report(from, to, level, &plan))
         .await
     {
         Ok(report) => Json(report).into_response(),

@@ -72,7 +72,7 @@ pub use reader::{
     AgentNow, AsyncReader, CallQuery, CallSummary, SinkBacklog, StoreReader, StoreStats,
     StoredEvent,
 };
-pub use report::{AgentCounts, HourCounts, QueueCounts, Report, Totals};
+pub use report::{AgentCounts, Callbacks, HourCounts, QueueCounts, Report, Totals};
 pub use writer::{spawn_writer, Appender, Receipt, WriterHandle};
 
 use crate::calls::CallEvent;

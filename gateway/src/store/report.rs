@@ -64,6 +64,19 @@ pub struct Totals {
     pub talk_s: u64,
 }
 
+/// The period's missed outside callers and how many were reached since (see `missed.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Callbacks {
+    /// Distinct numbers missed.
+    pub missed_callers: u64,
+    /// Reached since: called back, or called again and answered.
+    pub closed: u64,
+    /// Nobody has reached them yet.
+    pub open: u64,
+    /// Average wait from the first missed try to the answer, over the closed ones (ms).
+    pub avg_wait_ms: u64,
+}
+
 /// `GET /api/report`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -75,6 +88,7 @@ pub struct Report {
     pub agents: Vec<AgentCounts>,
     pub queues: Vec<QueueCounts>,
     pub hours: Vec<HourCounts>,
+    pub callbacks: Callbacks,
 }
 
 /// A count read from SQL: NULL (no rows) and negatives (never expected) read as 0.
@@ -135,6 +149,7 @@ impl StoreReader {
         from_ms: i64,
         to_ms: i64,
         service_level_s: u32,
+        plan: &crate::numbers::NumberPlan,
     ) -> Result<Report, StoreError> {
         Ok(Report {
             from_ms,
@@ -144,6 +159,32 @@ impl StoreReader {
             agents: self.agent_counts(from_ms, to_ms)?,
             queues: self.queue_counts(from_ms, to_ms, service_level_s)?,
             hours: self.hour_counts(from_ms, to_ms)?,
+            callbacks: self.callbacks(from_ms, to_ms, plan)?,
+        })
+    }
+
+    fn callbacks(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        plan: &crate::numbers::NumberPlan,
+    ) -> Result<Callbacks, StoreError> {
+        let callers = self.missed_callers(from_ms, to_ms, plan)?;
+        let waits: Vec<i64> = callers
+            .iter()
+            .filter_map(|c| Some(c.callback.as_ref()?.after_ms))
+            .collect();
+        let closed = waits.len() as u64;
+        let total: i128 = waits.iter().map(|w| i128::from(*w)).sum();
+        Ok(Callbacks {
+            missed_callers: callers.len() as u64,
+            closed,
+            open: callers.len() as u64 - closed,
+            avg_wait_ms: if closed == 0 {
+                0
+            } else {
+                (total / i128::from(closed)).clamp(0, i128::from(i64::MAX)) as u64
+            },
         })
     }
 

@@ -521,6 +521,17 @@ async fn missed_callers_are_closed_by_their_next_answered_call() {
             closed(&records[1], &records[2])
         ]
     );
+    let callbacks = reader.report(0, i64::MAX, 20, &plan).unwrap().callbacks;
+    let wait = |i: usize| got[i].callback.as_ref().unwrap().after_ms;
+    assert_eq!(
+        (
+            callbacks.missed_callers,
+            callbacks.closed,
+            callbacks.open,
+            callbacks.avg_wait_ms
+        ),
+        (2, 2, 0, ((wait(0) + wait(1)) / 2) as u64)
+    );
     let waited = got[1].callback.as_ref().unwrap().after_ms;
     assert!(
         (15 * 3_600_000..17 * 3_600_000).contains(&waited),
