@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
-use pbxgw_tests::harness::{free_port, http, stored_events, wait_until};
+use pbxgw_tests::harness::{bin_path, free_port, http, request, stored_events, wait_until};
 use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
 use serde_json::Value;
 
@@ -16,8 +16,15 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_local_api_answers_with_the_token_only() {
+/// A gateway with its API on a free port, fed the whole Asterisk capture (35 calls).
+struct Fed {
+    _ami: AmiSim,
+    dir: tempfile::TempDir,
+    port: u16,
+    gateway: Gateway,
+}
+
+async fn fed_gateway() -> Fed {
     let ami = AmiSim::replaying("gw", "secret", ReplayPlan::default())
         .await
         .expect("a simulator on a loopback port");
@@ -38,7 +45,20 @@ async fn the_local_api_answers_with_the_token_only() {
     })
     .await;
     assert!(settled);
+    let config_path = dir.path().join("pbxgw.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    Fed {
+        _ami: ami,
+        dir,
+        port,
+        gateway,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_api_answers_with_the_token_only() {
+    let fed = fed_gateway().await;
+    let port = fed.port;
     let (code, body) = http(port, "GET", "/health", None, None).await;
     assert_eq!((code, json(&body)["ok"].clone()), (200, Value::Bool(true)));
     for path in ["/api/status", "/api/calls", "/metrics", "/api/sms"] {
@@ -205,7 +225,7 @@ async fn the_local_api_answers_with_the_token_only() {
     }
     let id = calls[0]["call_id"].as_str().unwrap().to_owned();
     let (code, body) = http(port, "GET", &format!("/api/calls/{id}"), t, None).await;
-    assert_eq!(code, 200);
+    assert_eq!(code, 200, "{body}");
     let detail = json(&body);
     assert_eq!(detail["call"]["caller"], "+48224853154");
     let kinds: Vec<&str> = detail["events"]
@@ -300,5 +320,173 @@ async fn the_local_api_answers_with_the_token_only() {
         metrics.contains("pbxgw_link_up{link=\"pbx:asterisk\"} 1"),
         "{metrics}"
     );
-    gateway.stop().await;
+    fed.gateway.stop().await;
+}
+
+fn csv_rows(body: &[u8], separator: u8) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(body).expect("UTF-8");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("a BOM first, so a spreadsheet reads UTF-8");
+    csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("a CSV row").iter().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The journal and the report as a spreadsheet gets them, from the API and from
+/// `pbxgw calls export`: the same calls as the JSON journal, in its order; the report's
+/// tables with the JSON report's figures; filters and refusals as the JSON routes have them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_and_the_report_download_as_csv() {
+    let fed = fed_gateway().await;
+    let (port, t) = (fed.port, Some(TOKEN));
+    let (_, body) = http(port, "GET", "/api/calls?limit=500", t, None).await;
+    let journal = json(&body)["calls"].as_array().unwrap().clone();
+    let ids: Vec<&str> = journal
+        .iter()
+        .map(|c| c["call_id"].as_str().unwrap())
+        .collect();
+
+    let response = request(port, "GET", "/api/calls.csv?sep=semicolon", t, None).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        response.header("content-disposition"),
+        Some("attachment; filename=\"calls.csv\"")
+    );
+    let rows = csv_rows(&response.body, b';');
+    let column = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let csv_ids: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r[column("call_id")].as_str())
+        .collect();
+    assert_eq!(csv_ids, ids);
+    let first = &rows[1];
+    assert_eq!(
+        first[column("caller")],
+        journal[0]["caller"].as_str().unwrap_or("")
+    );
+    assert_eq!(
+        first[column("disposition")],
+        journal[0]["disposition"].as_str().unwrap_or("")
+    );
+    assert!(rows[1..].iter().all(|r| r.len() == rows[0].len()));
+
+    // The JSON journal's filters, and its refusals by name.
+    let response = request(port, "GET", "/api/calls.csv?extension=211", t, None).await;
+    let rows = csv_rows(&response.body, b',');
+    assert_eq!(rows.len(), 3, "a header and 211's two missed calls");
+    assert!(rows[1..]
+        .iter()
+        .all(|r| r[column("disposition")] == "no-answer" && r[column("rang")] == "211"));
+    for (query, named) in [
+        ("extention=211", "unknown field `extention`"),
+        ("sep=pipe", "comma, semicolon, tab"),
+        ("disposition=missed", "is none of"),
+    ] {
+        let (code, body) = http(port, "GET", &format!("/api/calls.csv?{query}"), t, None).await;
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(body.contains(named), "{query}: {body}");
+    }
+    assert_eq!(http(port, "GET", "/api/calls.csv", None, None).await.0, 401);
+
+    // The report's agents and totals, figure for figure.
+    let (_, body) = http(port, "GET", "/api/report?from=0", t, None).await;
+    let report = json(&body);
+    let response = request(port, "GET", "/api/report.csv?from=0&table=agents", t, None).await;
+    let rows = csv_rows(&response.body, b',');
+    assert_eq!(
+        rows[0],
+        [
+            "agent",
+            "calls",
+            "answered",
+            "missed",
+            "talk_s",
+            "avg_ring_s"
+        ]
+    );
+    let agents = report["agents"].as_array().unwrap();
+    assert_eq!(rows.len(), agents.len() + 1);
+    for (row, agent) in rows[1..].iter().zip(agents) {
+        assert_eq!(row[0], agent["agent"].as_str().unwrap());
+        assert_eq!(row[1], agent["calls"].to_string());
+        assert_eq!(row[3], agent["missed"].to_string());
+    }
+    let response = request(
+        port,
+        "GET",
+        "/api/report.csv?from=0&table=totals&sep=tab",
+        t,
+        None,
+    )
+    .await;
+    let rows = csv_rows(&response.body, b'\t');
+    let total = |name: &str| rows[1][rows[0].iter().position(|c| c == name).unwrap()].clone();
+    assert_eq!(total("calls"), report["totals"]["calls"].to_string());
+    assert_eq!(total("missed"), report["totals"]["missed"].to_string());
+    let (code, body) = http(port, "GET", "/api/report.csv?table=people", t, None).await;
+    assert_eq!(code, 400, "{body}");
+
+    // The command line writes the same journal (the calls are today's, in local time).
+    let out = fed.dir.path().join("calls.csv");
+    let done = std::process::Command::new(bin_path("pbxgw"))
+        .args([
+            "calls",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2099-12-31",
+        ])
+        .args(["--sep", "semicolon", "-o"])
+        .arg(&out)
+        .arg("-c")
+        .arg(fed.dir.path().join("pbxgw.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let rows = csv_rows(&std::fs::read(&out).unwrap(), b';');
+    let cli_ids: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r[column("call_id")].as_str())
+        .collect();
+    assert_eq!(cli_ids, ids);
+    let done = std::process::Command::new(bin_path("pbxgw"))
+        .args([
+            "calls",
+            "export",
+            "--report",
+            "queues",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2099-12-31",
+        ])
+        .arg("-c")
+        .arg(fed.dir.path().join("pbxgw.toml"))
+        .output()
+        .unwrap();
+    let rows = csv_rows(&done.stdout, b',');
+    assert_eq!(rows.len(), report["queues"].as_array().unwrap().len() + 1);
+    let done = std::process::Command::new(bin_path("pbxgw"))
+        .args(["calls", "export", "--from", "2026-13-01"])
+        .arg("-c")
+        .arg(fed.dir.path().join("pbxgw.toml"))
+        .output()
+        .unwrap();
+    assert!(!done.status.success());
+    assert!(String::from_utf8_lossy(&done.stderr).contains("YYYY-MM-DD"));
+    fed.gateway.stop().await;
 }

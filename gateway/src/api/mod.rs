@@ -7,11 +7,13 @@
 //! | `GET /health` | `{"ok":true,"gw"}` (no token: for load balancers and monitors) |
 //! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
 //! | `GET /api/calls?number=&extension=&agent=&queue=&direction=&disposition=&since_ms=&before_ms=&before_id=&state=&limit=` | the call journal, newest first (`next` says where the next page starts; `extension` also finds the calls that only rang there; an unknown parameter or value is a 400 naming it); each row with `rang` |
+//! | `GET /api/calls.csv?<the filters of /api/calls>&sep=` | the journal's calls the filters select, all of them, as CSV for a spreadsheet (UTF-8 with BOM, local times; `sep=semicolon` or `tab` instead of commas) |
 //! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
 //! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour, missed callers reached or still open |
+//! | `GET /api/report.csv?from=&to=&service_level_s=&table=&sep=` | one table of the report as CSV: `totals`, `agents` (default), `queues` or `hours` |
 //! | `GET /api/missed?from=&to=` | each outside caller missed in `[from, to)` (default the last 24 h): how often it tried, and the answered call that closed it (called back, or it called again), with the time it waited |
 //! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
 //! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
@@ -24,6 +26,7 @@
 //! a secret.
 
 mod contacts;
+mod export;
 pub mod server;
 
 use std::sync::Arc;
@@ -79,10 +82,12 @@ fn router(api: Arc<Api>) -> Router {
     let protected = Router::new()
         .route("/api/status", get(status))
         .route("/api/calls", get(calls))
+        .route("/api/calls.csv", get(export::calls))
         .route("/api/calls/{id}", get(call))
         .route("/api/events", get(events))
         .route("/api/agents", get(agents))
         .route("/api/report", get(report))
+        .route("/api/report.csv", get(export::report))
         .route("/api/missed", get(missed))
         .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))

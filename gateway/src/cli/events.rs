@@ -7,7 +7,7 @@ use crate::store::{StoreReader, StoreStats};
 use crate::uplink::configured_sinks;
 use crate::uplink::json::event_json;
 
-fn open_reader(config: &Config) -> anyhow::Result<StoreReader> {
+pub(super) fn open_reader(config: &Config) -> anyhow::Result<StoreReader> {
     let path = config.db_path();
     anyhow::ensure!(
         path.exists(),

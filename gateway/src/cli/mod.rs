@@ -1,7 +1,8 @@
 //! The `pbxgw` command line, one file per concern: `run` (the gateway and the demo),
-//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`. `anyhow`
+//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`, `calls`. `anyhow`
 //! lives here and in `main` only.
 
+mod calls;
 mod check;
 mod contacts;
 mod events;
@@ -16,6 +17,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
+pub(crate) use calls::CallsCommand;
 pub(crate) use contacts::ContactsCommand;
 pub(crate) use sms::SmsCommand;
 
@@ -73,6 +75,11 @@ pub enum Command {
     Contacts {
         #[command(subcommand)]
         command: ContactsCommand,
+    },
+    /// Export the call journal or the report as CSV for a spreadsheet.
+    Calls {
+        #[command(subcommand)]
+        command: CallsCommand,
     },
     /// The whole data path on this machine, no hardware: PBX simulators replaying real
     /// traffic, a modem on a pseudo-terminal, a gateway with a temporary data dir and its
@@ -148,6 +155,7 @@ fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
         }
         Command::Sms { command } => sms::sms(command, config),
         Command::Contacts { command } => contacts::contacts(command, config),
+        Command::Calls { command } => calls::calls(command, config),
         #[cfg(feature = "demo")]
         Command::Demo {
             duration,

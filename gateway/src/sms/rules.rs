@@ -49,28 +49,11 @@ pub(crate) struct SmsRules {
     offset: fn(i64) -> time::UtcOffset,
 }
 
-/// The local time zone's offset at Unix second `at` (the box's /etc/localtime, DST
-/// included); UTC if it cannot be known.
-fn local_offset(at: i64) -> time::UtcOffset {
-    // time_t is 32 bits on armv7 glibc: a moment it cannot hold has no known offset.
-    #[allow(clippy::useless_conversion, reason = "time_t is i64 on 64-bit targets")]
-    let Some(t) = at.try_into().ok() else {
-        return time::UtcOffset::UTC;
-    };
-    // SAFETY: localtime_r only writes the `tm` we pass; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return time::UtcOffset::UTC;
-    }
-    time::UtcOffset::from_whole_seconds(tm.tm_gmtoff as i32).unwrap_or(time::UtcOffset::UTC)
-}
-
 impl SmsRules {
     pub fn new(config: SmsConfig) -> SmsRules {
         SmsRules {
             config,
-            offset: local_offset,
+            offset: crate::timefmt::local_offset,
         }
     }
 

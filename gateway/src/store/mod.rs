@@ -55,6 +55,7 @@
 mod calls_table;
 mod codec;
 mod error;
+mod export;
 mod missed;
 mod open;
 mod reader;
@@ -66,6 +67,7 @@ mod writer;
 pub(crate) use codec::decode_body;
 pub use codec::encode_body;
 pub(crate) use error::{NotAccepted, StoreError};
+pub use export::{Csv, ExportError, ReportTable, Separator, EXPORT_PAGE};
 pub use missed::{Callback, ClosedBy, MissedCaller};
 pub use open::{open, Opened, Quarantine};
 pub use reader::{

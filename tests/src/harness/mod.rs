@@ -6,7 +6,7 @@ mod postgres;
 
 pub use collector::{Collector, Received};
 pub use gateway::{bin_path, GatewayProc, TestConfig};
-pub use http::http;
+pub use http::{http, request, Response};
 pub use mosquitto::Mosquitto;
 pub use postgres::Postgres;
 
