@@ -87,6 +87,8 @@ pub enum EventBody {
     SmsDelivered(SmsOutcome),
     SmsFailed(SmsOutcome),
     SmsReceived(SmsReceived),
+    /// Derived by the store: an answered call reached a caller missed before it.
+    CallbackClosed(CallbackClosed),
 }
 
 impl EventBody {
@@ -106,6 +108,7 @@ impl EventBody {
             EventBody::SmsDelivered(_) => "sms.delivered",
             EventBody::SmsFailed(_) => "sms.failed",
             EventBody::SmsReceived(_) => "sms.received",
+            EventBody::CallbackClosed(_) => "callback.closed",
         }
     }
 
@@ -126,11 +129,38 @@ impl EventBody {
                 serde_json::to_value(b)
             }
             EventBody::SmsReceived(b) => serde_json::to_value(b),
+            EventBody::CallbackClosed(b) => serde_json::to_value(b),
         };
         // Serializing plain structs of strings and numbers cannot fail; keep the event
         // publishable with an empty body rather than dropping it if it ever did.
         value.unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
     }
+}
+
+/// How a missed caller was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClosedBy {
+    /// Someone at the exchange called the number and it answered.
+    CalledBack,
+    /// The number called again and someone answered.
+    CalledAgain,
+}
+
+/// `callback.closed`: the answered call (the event's `call_id`) that reached an outside
+/// caller whose earlier calls nobody answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackClosed {
+    /// The caller's number as the PBX gave it on the first missed call.
+    pub number: String,
+    pub how: ClosedBy,
+    /// The missed calls it closes, oldest first.
+    pub missed_call_ids: Vec<String>,
+    pub first_missed_ms: i64,
+    /// When the closing call was answered (Unix ms).
+    pub answered_ms: i64,
+    /// From the first missed call to that answer: how long the caller waited.
+    pub after_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,8 +13,8 @@ pub mod record;
 
 pub use event::{
     AgentState, AgentStateChanged, CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording,
-    CallRinging, CallStarted, CallTransferred, EventBody, LinkStateChanged, SmsOutcome,
-    SmsReceived, Source, TransferKind,
+    CallRinging, CallStarted, CallTransferred, CallbackClosed, ClosedBy, EventBody,
+    LinkStateChanged, SmsOutcome, SmsReceived, Source, TransferKind,
 };
 pub(crate) use offers::Offers;
 pub use offers::{Offer, MAX_OFFERS};

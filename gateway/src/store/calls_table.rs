@@ -28,6 +28,8 @@ struct CallRow {
     company: Option<String>,
     /// The record's `rang` as JSON (ended calls only).
     rang: Option<String>,
+    /// The outside party as the record gives it (ended calls only).
+    party: Option<String>,
     ended_seq: Option<i64>,
     last_seq: i64,
 }
@@ -96,14 +98,21 @@ impl CallChanges {
                 row.caller_name = r.caller_name.clone();
                 row.company = r.company.clone();
                 row.rang = serde_json::to_string(&r.rang).ok();
+                row.party = super::missed::Row::of_record(r)
+                    .party()
+                    .map(|(number, _)| number.to_owned());
                 row.ended_seq = Some(seq);
             }
             _ => {}
         }
     }
 
-    /// Writes one upsert per call touched by the batch.
-    pub(crate) fn apply(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+    /// Writes one upsert per call touched by the batch (the party in E.164 by `plan`).
+    pub(crate) fn apply(
+        self,
+        tx: &Transaction<'_>,
+        plan: &crate::numbers::NumberPlan,
+    ) -> Result<(), StoreError> {
         if self.order.is_empty() {
             return Ok(());
         }
@@ -135,6 +144,7 @@ impl CallChanges {
                     r.caller_name,
                     r.company,
                     r.rang,
+                    r.party.map(|n| super::missed::number_key(&n, plan)),
                 ])
                 .map_err(StoreError::sql("updating the calls table"))?;
         }
@@ -148,8 +158,8 @@ impl CallChanges {
 const UPSERT: &str = "
 INSERT INTO calls (call_id, pbx, state, direction, caller, callee, extension, agent, queue,
                    started_ms, answered_ms, ended_ms, disposition, ended_seq, last_seq,
-                   caller_name, company, rang)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                   caller_name, company, rang, party)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
 ON CONFLICT(call_id) DO UPDATE SET
     direction   = CASE WHEN excluded.state = 'ended' THEN excluded.direction
                        WHEN calls.state = 'ended' THEN calls.direction
@@ -181,5 +191,6 @@ ON CONFLICT(call_id) DO UPDATE SET
     caller_name = CASE WHEN excluded.state = 'ended' THEN excluded.caller_name ELSE calls.caller_name END,
     company     = CASE WHEN excluded.state = 'ended' THEN excluded.company ELSE calls.company END,
     rang        = CASE WHEN excluded.state = 'ended' THEN excluded.rang ELSE calls.rang END,
+    party       = CASE WHEN excluded.state = 'ended' THEN excluded.party ELSE calls.party END,
     state       = CASE WHEN excluded.state = 'ended' OR calls.state = 'ended' THEN 'ended' ELSE 'live' END,
     last_seq    = MAX(calls.last_seq, excluded.last_seq)";

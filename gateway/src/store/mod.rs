@@ -52,6 +52,7 @@
 //! from a time-based floor (Unix ms × 1000) so central never mistakes new events for
 //! duplicates of old ones. The service never crash-loops over a bad file.
 
+mod callbacks;
 mod calls_table;
 mod codec;
 mod error;
@@ -95,6 +96,8 @@ pub struct StoreOptions {
     pub maintenance_every: std::time::Duration,
     /// Work another stage does inside each batch's transaction (the SMS rules); `None`: none.
     pub hook: Option<std::sync::Arc<dyn BatchHook>>,
+    /// How the site writes numbers: a missed caller is matched with its callback in E.164.
+    pub plan: crate::numbers::NumberPlan,
 }
 
 /// Work another stage does inside each batch's transaction, so that what a batch triggers
@@ -120,6 +123,7 @@ impl StoreOptions {
             sinks: Vec::new(),
             maintenance_every: std::time::Duration::from_secs(60),
             hook: None,
+            plan: config.sms.plan(),
         }
     }
 }
@@ -178,6 +182,7 @@ pub(crate) mod test_support {
             sinks: Vec::new(),
             maintenance_every: std::time::Duration::from_secs(3600),
             hook,
+            plan: crate::config::SmsConfig::default().plan(),
         };
         let opened = open(&options).expect("store opens");
         let (appender, writer, _) =

@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "005_call_offers.sql",
         sql: include_str!("../../../migrations/sqlite/005_call_offers.sql"),
     },
+    Migration {
+        version: 6,
+        name: "006_calls_by_start.sql",
+        sql: include_str!("../../../migrations/sqlite/006_calls_by_start.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.

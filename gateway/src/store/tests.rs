@@ -18,6 +18,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         sinks: vec!["mqtt".into()],
         maintenance_every: Duration::from_secs(60),
         hook: None,
+        plan: crate::config::SmsConfig::default().plan(),
     }
 }
 
@@ -571,4 +572,104 @@ async fn a_database_damaged_at_run_time_stops_the_writer_and_is_moved_aside_at_r
     let opened = open(&opts).expect("a fresh database");
     let q = opened.quarantine.as_ref().expect("moved aside");
     assert!(q.moved_to.exists());
+}
+
+/// A callback closes the misses since the last answered call with the number, in whatever
+/// national form either was written; another number closes nothing, and a miss older than
+/// the look-back (a week) gets no event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_call_closes_the_earlier_misses_of_its_number_once() {
+    use crate::calls::{CallRecord, CallbackClosed, ClosedBy, Direction, Disposition};
+    let t0 = 1_795_000_000_000;
+    let hour = 3_600_000;
+    let call = |id: &str, at: i64, direction: Direction, party: &str, disposition| {
+        let mut r = CallRecord {
+            direction,
+            disposition,
+            ..CallRecord::example(id, at)
+        };
+        match direction {
+            Direction::Outbound => (r.caller, r.callee) = (Some("201".into()), Some(party.into())),
+            _ => r.caller = Some(party.into()),
+        }
+        if disposition != Disposition::Answered {
+            r.answered_at = None;
+        }
+        CallEvent {
+            ts_ms: r.ended_at,
+            source: Source::Ami,
+            pbx: "p".into(),
+            call_id: Some(id.into()),
+            raw: None,
+            body: EventBody::CallEnded(Box::new(r)),
+        }
+    };
+    let (inbound, outbound) = (Direction::Inbound, Direction::Outbound);
+    let events = vec![
+        call("m1", t0, inbound, "+48601000001", Disposition::NoAnswer),
+        call("m4", t0, inbound, "+48601000003", Disposition::NoAnswer),
+        call("m2", t0 + hour, inbound, "601000001", Disposition::Busy),
+        call(
+            "a",
+            t0 + 2 * hour,
+            outbound,
+            "601 000 001",
+            Disposition::Answered,
+        ),
+        call(
+            "m3",
+            t0 + 3 * hour,
+            inbound,
+            "+48601000001",
+            Disposition::NoAnswer,
+        ),
+        call(
+            "b",
+            t0 + 4 * hour,
+            inbound,
+            "+48601000002",
+            Disposition::Answered,
+        ),
+        call(
+            "c",
+            t0 + 8 * 24 * hour,
+            inbound,
+            "+48601000003",
+            Disposition::Answered,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let reader = super::test_support::stored(dir.path(), events).await;
+    let closed: Vec<(Option<String>, CallbackClosed)> = reader
+        .events_after(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            Ok(EventBody::CallbackClosed(c)) => Some((e.call_id, c)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closed,
+        vec![(
+            Some("a".into()),
+            CallbackClosed {
+                number: "+48601000001".into(),
+                how: ClosedBy::CalledBack,
+                missed_call_ids: vec!["m1".into(), "m2".into()],
+                first_missed_ms: t0,
+                answered_ms: t0 + 2 * hour + 2_000,
+                after_ms: 2 * hour + 2_000,
+            }
+        )]
+    );
+    // The view over any period still sees m4 closed by c, and m3 open.
+    let plan = crate::config::SmsConfig::default().plan();
+    let view = reader.missed_callers(0, i64::MAX, &plan).unwrap();
+    let open: Vec<&str> = view
+        .iter()
+        .filter(|c| c.callback.is_none())
+        .flat_map(|c| c.call_ids.iter().map(String::as_str))
+        .collect();
+    assert_eq!(open, ["m3"]);
 }

@@ -216,6 +216,15 @@ struct Writer {
     reserve: super::reserve::Reserve,
 }
 
+/// What a batch's transaction added besides its events.
+#[derive(Default)]
+struct Written {
+    /// Texts the hook queued.
+    queued: usize,
+    /// Events the store derived (after the batch's own, in the next seqs).
+    derived: usize,
+}
+
 struct Batch {
     appends: Vec<(CallEvent, oneshot::Sender<Result<u64, NotAccepted>>)>,
     flushes: Vec<oneshot::Sender<()>>,
@@ -378,14 +387,14 @@ impl Writer {
             result = self.write(&rows);
         }
         match result {
-            Ok(queued) => {
-                if queued > 0 {
+            Ok(written) => {
+                if written.queued > 0 {
                     if let Some(hook) = &self.options.hook {
-                        hook.committed(queued);
+                        hook.committed(written.queued);
                     }
                 }
                 let first = self.next_seq;
-                self.next_seq += encoded.len() as u64;
+                self.next_seq += (encoded.len() + written.derived) as u64;
                 self.grew_since_size_check |= !encoded.is_empty();
                 self.dirty_cursors.clear();
                 for (i, (_, _, reply)) in encoded.into_iter().enumerate() {
@@ -463,13 +472,13 @@ impl Writer {
         }
     }
 
-    /// One transaction: the events, the calls they change, the texts they trigger, moved
-    /// cursors, `last_seq`. Returns how many texts were queued.
-    fn write(&mut self, rows: &[(&CallEvent, &[u8])]) -> Result<usize, StoreError> {
+    /// One transaction: the events, the calls they change, the events the store derives
+    /// from them (`callback.closed`), the texts they trigger, moved cursors, `last_seq`.
+    fn write(&mut self, rows: &[(&CallEvent, &[u8])]) -> Result<Written, StoreError> {
+        let mut written = Written::default();
         if rows.is_empty() && self.dirty_cursors.is_empty() {
-            return Ok(0);
+            return Ok(written);
         }
-        let mut queued = 0;
         let now = crate::clock::now_ms();
         let tx = self
             .conn
@@ -483,11 +492,10 @@ impl Writer {
                 )
                 .map_err(StoreError::sql("preparing the event insert"))?;
             let mut calls = CallChanges::default();
-            for (i, (event, body)) in rows.iter().enumerate() {
-                let seq = (self.next_seq + i as u64) as i64;
+            let mut insert_one = |seq: u64, event: &CallEvent, body: &[u8]| {
                 insert
                     .execute((
-                        seq,
+                        seq as i64,
                         event.ts_ms,
                         event.source.as_str(),
                         &event.pbx,
@@ -496,13 +504,23 @@ impl Writer {
                         &event.raw,
                         body,
                     ))
-                    .map_err(StoreError::sql("inserting an event"))?;
-                calls.note(event, seq);
+                    .map_err(StoreError::sql("inserting an event"))
+            };
+            for (i, (event, body)) in rows.iter().enumerate() {
+                let seq = self.next_seq + i as u64;
+                insert_one(seq, event, body)?;
+                calls.note(event, seq as i64);
             }
-            calls.apply(&tx)?;
+            calls.apply(&tx, &self.options.plan)?;
+            let events: Vec<&CallEvent> = rows.iter().map(|(e, _)| *e).collect();
+            for event in super::callbacks::closed_by(&tx, &events, &self.options.plan)? {
+                let seq = self.next_seq + (rows.len() + written.derived) as u64;
+                let body = encode_body(&event.body)?;
+                insert_one(seq, &event, &body)?;
+                written.derived += 1;
+            }
             if let Some(hook) = &self.options.hook {
-                let events: Vec<&CallEvent> = rows.iter().map(|(e, _)| *e).collect();
-                queued = hook.in_batch(&tx, &events, now);
+                written.queued = hook.in_batch(&tx, &events, now);
             }
             let mut cursor = tx
                 .prepare_cached(
@@ -518,7 +536,7 @@ impl Writer {
                     .map_err(StoreError::sql("moving a sink cursor"))?;
             }
             if !rows.is_empty() {
-                let last = (self.next_seq + rows.len() as u64 - 1) as i64;
+                let last = (self.next_seq + (rows.len() + written.derived) as u64 - 1) as i64;
                 cached(
                     &tx,
                     "INSERT INTO meta (key, value) VALUES ('last_seq', ?1)
@@ -529,7 +547,7 @@ impl Writer {
             }
         }
         tx.commit().map_err(StoreError::sql("committing a batch"))?;
-        Ok(queued)
+        Ok(written)
     }
 
     /// The lowest cursor among configured sinks: rows above it are still undelivered.

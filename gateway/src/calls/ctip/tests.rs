@@ -521,6 +521,43 @@ async fn missed_callers_are_closed_by_their_next_answered_call() {
             closed(&records[1], &records[2])
         ]
     );
+    // The store said so as the closing calls ended: one callback.closed each, stored with
+    // (after) that call.ended, about that call, with the same figures.
+    let log = reader.events_after(0, 100_000).unwrap();
+    let announced: Vec<(u64, crate::calls::CallbackClosed)> = log
+        .iter()
+        .filter_map(|e| match &e.body {
+            Ok(EventBody::CallbackClosed(c)) => Some((e.seq, c.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(announced.len(), 2, "{announced:?}");
+    for ((seq, event), view) in announced.iter().zip([&got[1], &got[0]]) {
+        let callback = view.callback.as_ref().unwrap();
+        assert_eq!(
+            (
+                &event.number,
+                &event.missed_call_ids,
+                event.how,
+                event.after_ms,
+                event.answered_ms
+            ),
+            (
+                &view.number,
+                &view.call_ids,
+                callback.how,
+                callback.after_ms,
+                callback.at_ms
+            )
+        );
+        let closing = log
+            .iter()
+            .find(|e| e.kind == "call.ended" && e.call_id.as_ref() == Some(&callback.call_id))
+            .unwrap();
+        assert!(closing.seq < *seq);
+        let this = log.iter().find(|e| e.seq == *seq).unwrap();
+        assert_eq!(this.call_id.as_ref(), Some(&callback.call_id));
+    }
     let callbacks = reader.report(0, i64::MAX, 20, &plan).unwrap().callbacks;
     let wait = |i: usize| got[i].callback.as_ref().unwrap().after_ms;
     assert_eq!(
