@@ -265,6 +265,20 @@ async fn the_local_api_answers_with_the_token_only() {
     );
     let (_, body) = http(port, "GET", "/api/sms", t, None).await;
     assert_eq!(json(&body)["sms"].as_array().unwrap().len(), 0);
+    // Any command runs as on MQTT, refused the same typed way.
+    for (name, status, code) in [
+        ("call.originate", 403, "not_allowed"),
+        ("no.such", 501, "unsupported"),
+    ] {
+        let body = r#"{"extension":"201","number":"601234567"}"#;
+        let path = format!("/api/commands/{name}");
+        let (got, answer) = http(port, "POST", &path, t, Some(body)).await;
+        assert_eq!(
+            (got, json(&answer)["error"]["code"].clone()),
+            (status, Value::from(code)),
+            "{name}: {answer}"
+        );
+    }
 
     let (_, body) = http(port, "GET", "/api/agents", t, None).await;
     let agents = json(&body)["agents"].as_array().unwrap().clone();

@@ -1,8 +1,9 @@
 //! The supervisor's view of a gateway fed by the real Asterisk capture, with the modem
 //! simulator on a pty, SMS rules and a private Mosquitto: the status page rendered by a real
 //! headless Chromium (Debian's `chromium`), the agents retained on MQTT `agent/{id}`, and the
-//! per-agent day counts. The page's screenshot is kept as `status-page.png` in the test's
-//! temporary target directory (its path is printed).
+//! per-agent day counts, the day report and the missed callers; then a missed caller called
+//! back and texted from the page. Screenshots are kept as `status-page*.png` in the test's
+//! temporary target directory (their paths are printed).
 //!
 //! Chromium, Mosquitto and the pty modem are native to the build host: x86_64 only.
 #![cfg(target_arch = "x86_64")]
@@ -13,7 +14,7 @@ use std::time::Duration;
 use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
 use pbxgw_tests::harness::{
-    find_binary, free_port, http, stored_events, wait_until, Collector, Mosquitto,
+    free_port, http, stored_events, wait_until, Browser, Collector, Mosquitto,
 };
 use pbxgw_tests::sim::ami::{AmiSim, ReplayPlan};
 use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
@@ -25,38 +26,6 @@ const CALLER: &str = "+48224853154";
 
 fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// Chromium, headless, on `url`: the DOM after the page's scripts ran, and a screenshot.
-fn chromium(url: &str, screenshot: &std::path::Path) -> String {
-    let chromium = find_binary("chromium", &[], "chromium");
-    let profile = tempfile::tempdir().unwrap();
-    let run = |extra: &[String]| {
-        let out = std::process::Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--window-size=1400,2400",
-                "--virtual-time-budget=10000",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(extra)
-            .arg(url)
-            .output()
-            .expect("chromium runs");
-        assert!(
-            out.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    run(&[format!("--screenshot={}", screenshot.display())]);
-    run(&["--dump-dom".to_owned()])
 }
 
 /// The text of the element with `id` in a DOM dump (up to its closing tag), tags stripped and
@@ -100,6 +69,7 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
     let text = format!(
         "[gateway]\nid = \"gw-page\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
          [uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n[modem]\nport = {:?}\n[sms]\nrate_per_minute = 100\n\
+         [commands]\nallow = [\"call.originate\", \"sms.send\"]\n\
          [[sms.rule]]\nname = \"missed\"\non = \"missed_call\"\ntext = \"Oddzwonimy.\"\n\
          [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n",
         dir.path().join("data"),
@@ -204,11 +174,16 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     let url = format!("http://127.0.0.1:{port}/#token={TOKEN}&call={call_id}");
-    let dom = tokio::task::spawn_blocking(move || chromium(&url, &shot))
-        .await
-        .unwrap();
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    let mut page = Browser::open(&url).await;
+    let shown = "document.querySelector('#detail-sms td') !== null \
+                 && document.querySelector('#missed button.act') !== null \
+                 && /pbx:asterisk (excellent|good|average|poor)/\
+                    .test(document.getElementById('quality').textContent)";
+    page.wait_for(shown, Duration::from_secs(30)).await;
+    page.screenshot(&shot).await;
     println!("status page screenshot: {}", shot.display());
+    let dom = page.eval("document.documentElement.outerHTML").await;
+    let dom = dom.as_str().unwrap_or_default().to_owned();
     assert!(
         std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
         "a screenshot"
@@ -282,5 +257,98 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
         contacts.contains("Jan Kowalski") && contacts.contains(CALLER),
         "{contacts}"
     );
+    let report = element_text(&dom, "report-box", "section");
+    let (_, body) = http(port, "GET", "/api/report", t, None).await;
+    let totals = &json(&body)["totals"];
+    assert!(
+        report.contains(&format!("calls {}", totals["calls"]))
+            && report.contains(&format!("missed {}", totals["missed"])),
+        "the day's figures: {report}"
+    );
+    assert!(element_text(&dom, "report-agents", "table").contains("302"));
+    let missed = element_text(&dom, "missed", "table");
+    assert!(
+        missed.contains("open") && missed.contains("Call back"),
+        "{missed}"
+    );
+
+    act_from_the_desk(&mut page, port, &ami, &modem).await;
     gateway.stop().await;
+}
+
+/// The supervisor calls a missed caller back and texts it from the page, in a real browser:
+/// each asks for a confirmation, runs as the gateway's command, and shows its answer; the
+/// Originate reaches the (fake) Asterisk and the text the modem on the pty.
+async fn act_from_the_desk(page: &mut Browser, port: u16, ami: &AmiSim, modem: &ModemSim) {
+    let call_back = "document.querySelector('#missed button.act[data-act=call]')";
+    page.wait_for(&format!("{call_back} !== null"), Duration::from_secs(30))
+        .await;
+    let number = page.eval(&format!("{call_back}.dataset.number")).await;
+    let number = number.as_str().unwrap().to_owned();
+
+    page.eval(&format!("{call_back}.click()")).await;
+    page.wait_for(
+        "document.getElementById('confirm').open",
+        Duration::from_secs(5),
+    )
+    .await;
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-confirm.png");
+    page.screenshot(&shot).await;
+    println!("confirmation screenshot: {}", shot.display());
+    page.eval("document.getElementById('confirm-extension').value = '201'; document.getElementById('confirm-yes').click()")
+        .await;
+    let result = "document.getElementById('action-result').textContent";
+    page.wait_for(
+        &format!("{result}.startsWith('call to')"),
+        Duration::from_secs(15),
+    )
+    .await;
+    let shown = page.eval(result).await;
+    assert_eq!(shown, format!("call to {number}: done"), "{shown}");
+    let originated = ami.log.lock().unwrap().actions.iter().any(|a| {
+        a.get("Action") == Some("Originate")
+            && a.get("Channel").is_some_and(|c| c.ends_with("/201"))
+            && a.get("Exten")
+                .is_some_and(|e| e.ends_with(&number[number.len() - 9..]))
+    });
+    assert!(originated, "{:?}", ami.log.lock().unwrap().actions);
+
+    let sent_before = modem.log.lock().unwrap().pdus.len();
+    let text = "document.querySelector('#missed button.act[data-act=sms]')";
+    page.eval(&format!("{text}.click()")).await;
+    page.wait_for(
+        "document.getElementById('confirm').open",
+        Duration::from_secs(5),
+    )
+    .await;
+    page.eval("document.getElementById('confirm-text').value = 'Oddzwonimy jutro rano.'; document.getElementById('confirm-yes').click()")
+        .await;
+    page.wait_for(
+        &format!("{result}.startsWith('text to')"),
+        Duration::from_secs(15),
+    )
+    .await;
+    let shown = page.eval(result).await;
+    assert!(
+        shown
+            .as_str()
+            .unwrap_or_default()
+            .contains(": done (queued as #"),
+        "{shown}"
+    );
+    let reached = wait_until(Duration::from_secs(30), || {
+        modem.log.lock().unwrap().pdus.len() > sent_before
+    })
+    .await;
+    assert!(reached, "the text reached the modem");
+    let (_, body) = http(port, "GET", "/api/sms", Some(TOKEN), None).await;
+    let queued = json(&body)["sms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["text"] == "Oddzwonimy jutro rano.");
+    assert!(queued, "{body}");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-desk.png");
+    page.screenshot(&shot).await;
+    println!("desk screenshot: {}", shot.display());
 }

@@ -20,6 +20,7 @@
 //! | `POST /api/contacts` `{"number","name","company"?,"note"?}` | adds or replaces a contact (201 when new) |
 //! | `GET /api/sms?limit=` | the SMS queue, newest first |
 //! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
+//! | `POST /api/commands/{name}` `{...}` | runs a command as MQTT `cmd/{name}` does (`call.originate`, `call.hangup`, `call.transfer`, `sms.send`, …: the `[commands]` allow-list, rate limit and request ids apply); 202 with the typed result, or the typed error (403 not allowed, 501 unsupported, 429 rate limited, 502 PBX not connected or silent, 422 refused or invalid) |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Everything but `/` and `/health` needs `Authorization: Bearer <[api] token>`. No response carries
@@ -91,6 +92,7 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/missed", get(missed))
         .route("/api/quality", get(quality))
         .route("/api/sms", get(sms_list).post(sms_send))
+        .route("/api/commands/{name}", axum::routing::post(command))
         .route(
             "/api/contacts",
             get(contacts::search).post(contacts::create),
@@ -488,6 +490,25 @@ async fn sms_send(
     State(api): State<Arc<Api>>,
     body: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
 ) -> Response {
+    run_command(&api, "sms.send", body).await
+}
+
+async fn command(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    body: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
+) -> Response {
+    run_command(&api, &name, body).await
+}
+
+/// Runs a command as MQTT `cmd/{name}` would (the `[commands]` allow-list, rate limit,
+/// request ids), a request id made up when the body has none; the typed answer with the
+/// status that says what happened.
+async fn run_command(
+    api: &Api,
+    name: &str,
+    body: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
+) -> Response {
     let mut body = match body {
         Ok(Json(body)) => body,
         Err(rejection) => return bad_json(rejection),
@@ -512,18 +533,17 @@ async fn sms_send(
             "too many commands are running; try again",
         );
     };
-    match commands
-        .run(Origin::Api, "sms.send", payload.as_bytes())
-        .await
-    {
+    match commands.run(Origin::Api, name, payload.as_bytes()).await {
         Some((_, answer)) if answer["ok"] == true => {
             (StatusCode::ACCEPTED, Json(answer)).into_response()
         }
         Some((_, answer)) => {
             let status = match answer["error"]["code"].as_str() {
                 Some("not_allowed") => StatusCode::FORBIDDEN,
+                Some("unsupported") => StatusCode::NOT_IMPLEMENTED,
                 Some("rate_limited") => StatusCode::TOO_MANY_REQUESTS,
                 Some("in_progress") => StatusCode::CONFLICT,
+                Some("not_connected" | "timeout") => StatusCode::BAD_GATEWAY,
                 Some("internal") => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };

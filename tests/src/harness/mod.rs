@@ -1,9 +1,11 @@
+mod browser;
 mod collector;
 mod gateway;
 mod http;
 mod mosquitto;
 mod postgres;
 
+pub use browser::Browser;
 pub use collector::{Collector, Received};
 pub use gateway::{bin_path, GatewayProc, TestConfig};
 pub use http::{http, request, Response};
