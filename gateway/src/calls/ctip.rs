@@ -28,12 +28,12 @@
 //! Call-waiting (CW) joins or starts a call like RING. An extension can then be on two calls;
 //! its REL is applied to the ringing one for causes 16/17/35/39, else to the talking one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::record::{CallRecord, Direction, Disposition, Transfer};
 use super::{
-    CallAnswered, CallDtmf, CallEvent, CallHeld, CallRinging, CallStarted, CallTransferred,
-    EventBody, Offers, Out, Source, TransferKind,
+    CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording, CallRinging, CallStarted,
+    CallTransferred, EventBody, Offers, Out, Source, TransferKind,
 };
 use crate::pbx::ctip::codec::{is_internal, normalize_ext, Message, RelCause};
 
@@ -97,6 +97,8 @@ struct Call {
     ending_since: Option<i64>,
     /// The extensions it rang.
     offers: Offers,
+    /// The PBX's recording id (RECB), until cancelled (RECC).
+    recording: Option<String>,
 }
 
 pub struct CtipCorrelator {
@@ -111,7 +113,13 @@ pub struct CtipCorrelator {
     pub orphans: u64,
     /// Dialled digits past [`MAX_DIALLED_DIGITS`] on one call, dropped.
     pub digits_dropped: u64,
+    /// Recording ids of calls that ended, newest last: RECE comes up to a minute after the
+    /// call, and names the file of a call the correlator no longer holds.
+    recorded: VecDeque<(String, String)>,
 }
+
+/// Ended calls whose recording may still be announced (RECE): a minute's worth on a busy PBX.
+const MAX_RECORDED: usize = 256;
 
 /// Most digits kept as one call's dialled number: E.164 has at most 15, plus an outside-line
 /// prefix, `00` and a service code fit easily. ECHO digits past it are dropped and counted, so
@@ -128,6 +136,7 @@ impl CtipCorrelator {
             reaped: 0,
             orphans: 0,
             digits_dropped: 0,
+            recorded: VecDeque::new(),
         }
     }
 
@@ -159,6 +168,15 @@ impl CtipCorrelator {
             }
             Message::Conn { ext, number, .. } => self.conn(&mut out, normalize_ext(ext), number),
             Message::Rel { ext, cause } => self.rel(&mut out, normalize_ext(ext), *cause),
+            Message::Recb { ext, rec_id } => {
+                self.recording(&mut out, normalize_ext(ext), rec_id, true)
+            }
+            Message::Recc { ext, rec_id } => {
+                self.recording(&mut out, normalize_ext(ext), rec_id, false)
+            }
+            Message::Rece {
+                rec_id, ip, path, ..
+            } => self.recording_ready(&mut out, rec_id, ip, path),
             _ => {}
         }
         out.events
@@ -255,6 +273,7 @@ impl CtipCorrelator {
             ivr_digits: None,
             ending_since: None,
             offers: Offers::default(),
+            recording: None,
         };
         self.calls.insert(key, call);
         key
@@ -483,6 +502,49 @@ impl CtipCorrelator {
         }
     }
 
+    /// RECB (`begins`) or RECC on `ext`'s call: the call's recording id is set or cancelled.
+    fn recording(&mut self, out: &mut Out<'_>, ext: &str, rec_id: &str, begins: bool) {
+        let Some(key) = self
+            .call_of(ext, Leg::Talking)
+            .or_else(|| self.call_of(ext, Leg::Ringing))
+        else {
+            self.orphans += 1;
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if begins {
+            call.recording = Some(rec_id.to_owned());
+        } else if call.recording.as_deref() == Some(rec_id) {
+            call.recording = None;
+        }
+        let id = call.id.clone();
+        recording_event(out, &id, rec_id.to_owned(), begins);
+    }
+
+    /// RECE: the recording `rec_id` is ready on the PBX card at `ip` (fetched by FTP); a
+    /// `call.recording` for its call, open or ended within the last [`MAX_RECORDED`].
+    fn recording_ready(&mut self, out: &mut Out<'_>, rec_id: &str, ip: &str, path: &str) {
+        let open = self
+            .calls
+            .values()
+            .find(|c| c.recording.as_deref() == Some(rec_id))
+            .map(|c| c.id.clone());
+        let ended = || {
+            self.recorded
+                .iter()
+                .find(|(id, _)| id == rec_id)
+                .map(|(_, call)| call.clone())
+        };
+        let Some(call_id) = open.or_else(ended) else {
+            self.orphans += 1;
+            return;
+        };
+        let file = format!("ftp://{ip}/{}", path.trim_start_matches('/'));
+        recording_event(out, &call_id, file, false);
+    }
+
     fn answer(&mut self, out: &mut Out<'_>, key: u64, ext: &str) {
         let rang_here = self.call_of(ext, Leg::Ringing) == Some(key);
         self.attach(key, ext, Leg::Talking, out.ts);
@@ -630,7 +692,7 @@ impl CtipCorrelator {
             disposition,
             hangup_cause,
             ivr_digits: call.ivr_digits,
-            recording: None,
+            recording: call.recording.clone(),
             transfers: call.transfers,
             holds: call.holds,
             caller_name: None,
@@ -638,8 +700,21 @@ impl CtipCorrelator {
             rang: call.offers.finish(ended_at),
         }
         .with_durations();
+        if let Some(rec_id) = call.recording {
+            if self.recorded.len() == MAX_RECORDED {
+                self.recorded.pop_front();
+            }
+            self.recorded.push_back((rec_id, call.id));
+        }
         out.push_ended(record);
     }
+}
+
+fn recording_event(out: &mut Out<'_>, call_id: &str, file: String, active: bool) {
+    out.push(
+        call_id,
+        EventBody::CallRecording(CallRecording { file, active }),
+    );
 }
 
 /// An unanswered call's disposition from the causes its legs were released with.

@@ -403,6 +403,67 @@ fn orphan_rel_and_events_without_calls_are_counted_not_fatal() {
     assert_eq!(c.orphans, 1);
 }
 
+/// The Slican's recording (RECB at the answer, RECE up to a minute after the call): the record
+/// carries the PBX's recording id, and the file's place arrives as a `call.recording` for the
+/// ended call; a cancelled recording (RECC) leaves the record without one; a RECE for no call
+/// the correlator knows is counted, not fatal.
+#[test]
+fn a_recorded_call_carries_its_recording_id_and_then_its_file() {
+    let recording = |events: &[CallEvent]| -> Vec<(Option<String>, String, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::CallRecording(r) => Some((e.call_id.clone(), r.file.clone(), r.active)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut c = CtipCorrelator::new(CtipCorrelatorConfig::new("p"));
+    let events = feed(
+        &mut c,
+        &[
+            (0, "RING 101_ 600100200 0 517471313 _ 600100200"),
+            (2_000, "CONN 101_ 600100200 0"),
+            (2_000, "RECB 101_ 123456700"),
+            (60_000, "REL 101_ 16"),
+            (
+                85_000,
+                "RECE 101_ 123456700 192.168.0.1 Nagrania/2026/rozmowa.wav",
+            ),
+        ],
+    );
+    let record = ended(&events)[0].clone();
+    assert_eq!(record.recording.as_deref(), Some("123456700"));
+    let id = Some(record.call_id.clone());
+    assert_eq!(
+        recording(&events),
+        [
+            (id.clone(), "123456700".to_owned(), true),
+            (
+                id,
+                "ftp://192.168.0.1/Nagrania/2026/rozmowa.wav".to_owned(),
+                false
+            )
+        ]
+    );
+
+    let mut c = CtipCorrelator::new(CtipCorrelatorConfig::new("p"));
+    let events = feed(
+        &mut c,
+        &[
+            (0, "RING 101_ 600100200 0 517471313 _ 600100200"),
+            (2_000, "CONN 101_ 600100200 0"),
+            (2_000, "RECB 101_ 123456800"),
+            (9_000, "RECC 101_ 123456800"),
+            (60_000, "REL 101_ 16"),
+            (61_000, "RECE 101_ 999999900 192.168.0.1 x.wav"),
+        ],
+    );
+    assert_eq!(ended(&events)[0].recording, None);
+    assert_eq!(recording(&events).len(), 2, "begun and cancelled");
+    assert_eq!(c.orphans, 1, "the RECE nobody knows");
+}
+
 /// The supervisor's counts for the calls of lines 1-150 (the table of
 /// `the_first_150_real_lines_make_these_calls`), counted by hand: per phone, the calls that
 /// rang it, those it answered, and those nobody answered (the hunt-group call of 2 Sep and
