@@ -9,7 +9,7 @@ use pbxgw::config::Config;
 use pbxgw::runtime::Gateway;
 use pbxgw_tests::harness::wait_until;
 use pbxgw_tests::harness::{Collector, Mosquitto};
-use pbxgw_tests::sim::ami::AmiSim;
+use pbxgw_tests::sim::ami::{AmiSim, AmiSimBehaviour};
 use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
 use serde_json::Value;
 
@@ -18,13 +18,23 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
     let broker = Mosquitto::start();
     let modem = ModemSim::start(ModemSimOptions::default())
         .expect("a modem simulator on a pseudo-terminal");
-    let ami = AmiSim::start("gw", "secret")
-        .await
-        .expect("a simulator on a loopback port");
+    // One call is up on 201, to record.
+    let ami = AmiSim::start_with(
+        "gw",
+        "secret",
+        AmiSimBehaviour {
+            events_after_login: vec![
+                "Event: Newchannel\r\nChannel: PJSIP/201-0000001a\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\nChannelState: 6\r\nExten: 100\r\nContext: from-internal\r\n\r\n".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("a simulator on a loopback port");
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\", \"contacts.upsert\", \"contacts.delete\"]\n\
+         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\", \"record.start\", \"record.stop\", \"contacts.upsert\", \"contacts.delete\"]\n\
          [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
         dir.path().join("data"),
         broker.port(),
@@ -132,6 +142,61 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
             Value::from("Originate successfully queued")
         ),
         "{a}"
+    );
+
+    // Recording a live call on demand: MixMonitor with a file named after the channel, then
+    // StopMixMonitor; the answer names the file.
+    send(
+        "record.start",
+        r#"{"request_id":"r-1","channel":"PJSIP/201-0000001a"}"#,
+    )
+    .await;
+    let a = answer("r-1").await;
+    assert_eq!(a["ok"], true, "{a}");
+    let file = a["result"]["recording"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        file.starts_with("pbxgw-PJSIP-201-0000001a-") && file.ends_with(".wav"),
+        "{a}"
+    );
+    send(
+        "record.stop",
+        r#"{"request_id":"r-2","channel":"PJSIP/201-0000001a"}"#,
+    )
+    .await;
+    assert_eq!(answer("r-2").await["ok"], true);
+    send(
+        "record.stop",
+        r#"{"request_id":"r-3","channel":"PJSIP/999-00000099"}"#,
+    )
+    .await;
+    let a = answer("r-3").await;
+    assert_eq!(
+        (a["error"]["code"].clone(), a["error"]["message"].clone()),
+        (Value::from("refused"), Value::from("No such channel")),
+        "{a}"
+    );
+    let actions: Vec<(String, String)> = ami
+        .log
+        .lock()
+        .unwrap()
+        .actions
+        .iter()
+        .filter(|m| m.get("Action").is_some_and(|a| a.ends_with("MixMonitor")))
+        .map(|m| {
+            let file = m.get("File").unwrap_or_default().to_owned();
+            (m.get("Action").unwrap_or_default().to_owned(), file)
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("MixMonitor".to_owned(), file),
+            ("StopMixMonitor".to_owned(), String::new()),
+            ("StopMixMonitor".to_owned(), String::new())
+        ]
     );
 
     // Central IT keeps the box's directory: add, then remove.

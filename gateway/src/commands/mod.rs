@@ -1,5 +1,6 @@
 //! Remote commands (MQTT `cmd/{name}`, and the local API): `sms.send`, `call.originate`,
-//! `call.hangup`, `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. Each is
+//! `call.hangup`, `call.transfer`, `record.start`, `record.stop`, `queue.pause`,
+//! `contacts.upsert`, `contacts.delete`. Each is
 //! validated, allowed only when listed in `[commands] allow`, rate-limited (`rate_per_minute`
 //! for MQTT and the local API each, so a flood on one does not starve the other), run at most
 //! [`MAX_IN_FLIGHT`] at once, and run exactly once per `request_id`: the id is claimed in
@@ -16,6 +17,7 @@
 
 mod call_hangup;
 mod call_originate;
+mod call_record;
 mod call_transfer;
 pub(crate) mod claims;
 mod contacts;
@@ -38,11 +40,13 @@ use crate::pbx::control::ControlFailure;
 use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
-pub(crate) const KNOWN: [&str; 7] = [
+pub(crate) const KNOWN: [&str; 9] = [
     "sms.send",
     "call.originate",
     "call.hangup",
     "call.transfer",
+    "record.start",
+    "record.stop",
     "queue.pause",
     "contacts.upsert",
     "contacts.delete",
@@ -257,6 +261,8 @@ impl Commands {
             "call.originate" => result(self.originate(parse(body)?).await?),
             "call.hangup" => result(self.hangup(parse(body)?).await?),
             "call.transfer" => result(self.transfer(parse(body)?).await?),
+            "record.start" => result(self.record_start(parse(body)?).await?),
+            "record.stop" => result(self.record_stop(parse(body)?).await?),
             "queue.pause" => result(self.queue_pause(parse(body)?).await?),
             _ => Err(refuse("unsupported", format!("command {name:?}"))),
         }
@@ -595,7 +601,8 @@ mod tests {
             #[test]
             fn any_payload_of_any_command_gets_a_typed_answer(
                 name in proptest::sample::select(&["sms.send", "call.originate", "call.hangup",
-                    "call.transfer", "queue.pause", "contacts.upsert", "contacts.delete",
+                    "call.transfer", "record.start", "record.stop", "queue.pause",
+                    "contacts.upsert", "contacts.delete",
                     "ping", "status", "x"][..]),
                 mut body in body(),
                 id in "[a-z0-9-]{1,12}",

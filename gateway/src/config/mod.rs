@@ -145,7 +145,8 @@ impl Config {
 #[serde(deny_unknown_fields, default)]
 pub struct CommandsConfig {
     /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
-    /// `call.transfer`, `queue.pause`, `contacts.upsert`, `contacts.delete`. None by default.
+    /// `call.transfer`, `record.start`, `record.stop`, `queue.pause`, `contacts.upsert`,
+    /// `contacts.delete`. None by default.
     pub allow: Vec<String>,
     pub rate_per_minute: u32,
 }

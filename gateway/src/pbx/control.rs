@@ -16,6 +16,10 @@ pub struct Done {
     /// The channel the action made or acted on (ARI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// The recording's name (`record.start`): what `record.stop` takes on ARI, the file name
+    /// in Asterisk's monitor directory on AMI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,7 +111,20 @@ pub(crate) trait CallControl {
             "queues need an Asterisk (AMI) PBX",
         ))
     }
+
+    /// Starts recording `channel` as `name`.
+    async fn record(&self, _channel: &str, _name: &str) -> ControlResult {
+        Err(ControlFailure::Unsupported(RECORDS_ITSELF))
+    }
+
+    /// Stops recording `channel` (ARI needs the recording's `name`).
+    async fn stop_recording(&self, _channel: &str, _name: Option<&str>) -> ControlResult {
+        Err(ControlFailure::Unsupported(RECORDS_ITSELF))
+    }
 }
+
+const RECORDS_ITSELF: &str =
+    "recording on demand needs an Asterisk PBX; a Slican records by its own rules";
 
 impl CallControl for PbxControl {
     async fn originate(
@@ -150,6 +167,22 @@ impl CallControl for PbxControl {
             PbxControl::Ctip(c) => c.queue_pause(pause).await,
             PbxControl::Ami(c) => c.queue_pause(pause).await,
             PbxControl::Ari(c) => c.queue_pause(pause).await,
+        }
+    }
+
+    async fn record(&self, channel: &str, name: &str) -> ControlResult {
+        match self {
+            PbxControl::Ctip(c) => c.record(channel, name).await,
+            PbxControl::Ami(c) => c.record(channel, name).await,
+            PbxControl::Ari(c) => c.record(channel, name).await,
+        }
+    }
+
+    async fn stop_recording(&self, channel: &str, name: Option<&str>) -> ControlResult {
+        match self {
+            PbxControl::Ctip(c) => c.stop_recording(channel, name).await,
+            PbxControl::Ami(c) => c.stop_recording(channel, name).await,
+            PbxControl::Ari(c) => c.stop_recording(channel, name).await,
         }
     }
 }

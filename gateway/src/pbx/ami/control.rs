@@ -246,6 +246,7 @@ impl AmiControl {
         Ok(crate::pbx::control::Done {
             message: Some(done.message),
             channel: None,
+            recording: None,
         })
     }
 }
@@ -271,6 +272,29 @@ impl crate::pbx::control::CallControl for AmiControl {
     ) -> crate::pbx::control::ControlResult {
         let channel = call.channel()?.to_owned();
         self.done(AmiAction::Hangup { channel }).await
+    }
+
+    async fn record(&self, channel: &str, name: &str) -> crate::pbx::control::ControlResult {
+        let file = format!("{name}.wav");
+        let mut done = self
+            .done(AmiAction::MixMonitor {
+                channel: channel.to_owned(),
+                file: file.clone(),
+            })
+            .await?;
+        done.recording = Some(file);
+        Ok(done)
+    }
+
+    async fn stop_recording(
+        &self,
+        channel: &str,
+        _name: Option<&str>,
+    ) -> crate::pbx::control::ControlResult {
+        self.done(AmiAction::StopMixMonitor {
+            channel: channel.to_owned(),
+        })
+        .await
     }
 
     async fn transfer(

@@ -40,6 +40,7 @@ impl crate::pbx::control::CallControl for AriControl {
         Ok(crate::pbx::control::Done {
             message: None,
             channel: Some(channel.id),
+            recording: None,
         })
     }
 
@@ -52,6 +53,37 @@ impl crate::pbx::control::CallControl for AriControl {
         Ok(crate::pbx::control::Done {
             message: None,
             channel: Some(channel.to_owned()),
+            recording: None,
+        })
+    }
+
+    async fn record(&self, channel: &str, name: &str) -> crate::pbx::control::ControlResult {
+        let recording = self
+            .rest
+            .record(&format!("channel:{channel}"), name, "wav")
+            .await?;
+        Ok(crate::pbx::control::Done {
+            message: None,
+            channel: Some(channel.to_owned()),
+            recording: Some(recording.name),
+        })
+    }
+
+    async fn stop_recording(
+        &self,
+        channel: &str,
+        name: Option<&str>,
+    ) -> crate::pbx::control::ControlResult {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(crate::pbx::control::ControlFailure::Invalid(
+                "ARI stops a recording by its name: give the \"file\" record.start answered".into(),
+            ));
+        };
+        self.rest.stop_recording(name).await?;
+        Ok(crate::pbx::control::Done {
+            message: None,
+            channel: Some(channel.to_owned()),
+            recording: Some(name.to_owned()),
         })
     }
 }

@@ -259,6 +259,12 @@ impl AriRest {
         self.json("POST", &path).await
     }
 
+    /// Stops the live recording `name` (the file is kept).
+    pub(crate) async fn stop_recording(&self, name: &str) -> Result<(), AriError> {
+        let path = format!("/recordings/live/{}/stop", enc(name));
+        self.call("POST", &path).await.map(drop)
+    }
+
     /// Leaves the application and goes on at the next priority of the dialplan.
     pub(crate) async fn continue_next(&self, channel: &str) -> Result<(), AriError> {
         let path = format!("/channels/{}/continue", enc(channel));

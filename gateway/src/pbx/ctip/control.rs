@@ -341,6 +341,7 @@ impl CtipControl {
         Ok(crate::pbx::control::Done {
             message: Some(format!("{answer:?}")),
             channel: None,
+            recording: None,
         })
     }
 }
