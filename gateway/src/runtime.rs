@@ -87,6 +87,7 @@ impl Gateway {
             ),
             None => links.set("store", LinkState::Up, None),
         }
+        crate::health::watch::restore_history(&links.quality, &config.gateway.data_dir);
         let reader = AsyncReader::open(&options.path)?;
         let db_path = options.path.clone();
         let (appender, writer, committed) =
@@ -177,6 +178,18 @@ impl Gateway {
             tasks.spawn(sink.run());
         }
         start_panel(config, &links, &appender, &db_path, &shutdown, &tasks)?;
+        tasks.spawn(crate::health::watch::keep_history(
+            links.quality.clone(),
+            config.gateway.data_dir.clone(),
+            shutdown.clone(),
+        ));
+        if !config.monitor.is_empty() {
+            tasks.spawn(crate::health::watch::watch(
+                config.monitor.clone(),
+                links.quality.clone(),
+                shutdown.clone(),
+            ));
+        }
         start_sms_route(
             config,
             SmsParts {

@@ -58,7 +58,24 @@ pub struct Config {
     pub board: BoardConfig,
     /// The local HTTP API; absent: not served.
     pub api: Option<ApiConfig>,
+    /// Servers the site depends on, whose TCP connect time is charted beside the links'.
+    #[serde(default)]
+    pub monitor: Vec<MonitorConfig>,
 }
+
+/// `[[monitor]]`: a server to watch (a TCP connect every minute; ICMP needs privileges the
+/// hardened service does not have).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Shown as `monitor:<name>`.
+    pub name: String,
+    /// `host:port`, e.g. `crm.example.com:443`.
+    pub target: String,
+}
+
+/// Most `[[monitor]]` targets: each costs a connection a minute and a chart.
+pub const MAX_MONITORS: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

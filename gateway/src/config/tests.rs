@@ -403,3 +403,34 @@ fn an_ivr_rule_no_ctip_ivr_map_can_trigger_is_warned_about_with_the_fix() {
         "[[pbx]]\nname = \"ast\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n";
     assert!(warned(config("", "extension = \"998\"\n", ami)).is_empty());
 }
+
+/// `[[monitor]]` targets: a name each (shown as `monitor:<name>`), a `host:port`; a bad one
+/// is named with what to write, a second block of the same name too.
+#[test]
+fn monitors_need_a_plain_name_and_a_host_with_a_port() {
+    let ok = load(
+        "[gateway]\nid = \"g\"\n[[monitor]]\nname = \"crm\"\ntarget = \"crm.example.com:443\"\n\
+         [[monitor]]\nname = \"dc-v6\"\ntarget = \"[2001:db8::1]:5432\"\n",
+    )
+    .expect("valid monitors");
+    assert_eq!(ok.monitor.len(), 2);
+    let problems = problems(
+        "[gateway]\nid = \"g\"\n[[monitor]]\nname = \"crm\"\ntarget = \"crm.example.com\"\n\
+         [[monitor]]\nname = \"crm\"\ntarget = \"x:0\"\n[[monitor]]\nname = \"a b\"\ntarget = \":80\"\n",
+    );
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "monitor[0].target",
+            "monitor[1].name",
+            "monitor[1].target",
+            "monitor[2].name",
+            "monitor[2].target"
+        ]
+    );
+    assert!(problems[0].fix.contains("host:port"), "{:?}", problems[0]);
+    let typo = load("[gateway]\nid = \"g\"\n[[monitor]]\nname = \"x\"\nhost = \"y:1\"\n");
+    let message = format!("{:?}", typo.expect_err("an unknown key"));
+    assert!(message.contains("unknown field `host`"), "{message}");
+}

@@ -8,6 +8,36 @@ use std::ops::RangeInclusive;
 use super::*;
 
 impl Config {
+    fn validate_monitors(&self, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)) {
+        if self.monitor.len() > MAX_MONITORS {
+            let fix = format!("watch at most {MAX_MONITORS} servers");
+            problem("monitor", &self.monitor.len(), &fix);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, m) in self.monitor.iter().enumerate() {
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if m.name.is_empty() || m.name.len() > 40 || !m.name.chars().all(plain) {
+                let fix = "up to 40 letters, digits, '-', '_' or '.'";
+                problem(&format!("monitor[{i}].name"), &format!("{:?}", m.name), fix);
+            } else if !seen.insert(m.name.as_str()) {
+                let fix = "give each [[monitor]] its own name";
+                problem(&format!("monitor[{i}].name"), &format!("{:?}", m.name), fix);
+            }
+            let port = m.target.rsplit_once(':').and_then(|(host, port)| {
+                (!host.is_empty()).then_some(())?;
+                port.parse::<u16>().ok().filter(|p| *p > 0)
+            });
+            if port.is_none() {
+                let fix = "host:port, e.g. \"crm.example.com:443\" or \"[2001:db8::1]:443\"";
+                problem(
+                    &format!("monitor[{i}].target"),
+                    &format!("{:?}", m.target),
+                    fix,
+                );
+            }
+        }
+    }
+
     /// Every duration key has an allowed range, so a value from the file can never
     /// overflow a clock or a timer, and nothing is silently clamped.
     fn validate_ranges(&self, problem: &mut dyn FnMut(&str, &dyn fmt::Display, &str)) {
@@ -130,6 +160,7 @@ impl Config {
             );
         }
         self.validate_ranges(&mut problem);
+        self.validate_monitors(&mut problem);
         if let Some(w) = &self.uplink.webhook {
             let url = w.url.as_ref().map_or("", |u| u.expose());
             let scheme_ok = url.starts_with("https://") || url.starts_with("http://");

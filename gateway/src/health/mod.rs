@@ -3,5 +3,6 @@
 
 pub mod panel;
 mod status;
+pub(crate) mod watch;
 
 pub use status::StatusReport;

@@ -1,12 +1,14 @@
 //! Link quality: round-trip times of each link (AMI `Ping`, the CTIP `WHO`/`RQST` probe, a
 //! PostgreSQL `SELECT 1`, the MQTT status publish's PUBACK), kept for 24 hours (one sample a
-//! minute, the worst) and classified for the status page.
+//! minute, the worst) and classified for the status page. The history is saved in the data
+//! directory now and then and at shutdown, and read back at start, so a restart does not
+//! blank the charts.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const KEEP_MS: i64 = 24 * 3_600_000;
 /// Samples of one minute are folded into one (the worst), so a day always fits whatever the
@@ -14,7 +16,7 @@ const KEEP_MS: i64 = 24 * 3_600_000;
 const BUCKET_MS: i64 = 60_000;
 const MAX_SAMPLES: usize = (KEEP_MS / BUCKET_MS) as usize + 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     Excellent,
@@ -37,7 +39,7 @@ impl Quality {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub at_ms: i64,
     /// `None`: the probe went unanswered.
@@ -91,6 +93,82 @@ impl QualityLog {
     }
 }
 
+/// The saved history's file in the data directory.
+pub const FILE: &str = "quality.bin";
+
+/// The history could not be saved or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a saved link history ({source})")]
+    Format {
+        path: std::path::PathBuf,
+        source: postcard::Error,
+    },
+}
+
+impl QualityLog {
+    /// Writes the history to `path` (a new file renamed over the old one, so a power cut
+    /// leaves one or the other whole).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), HistoryError> {
+        let bytes =
+            postcard::to_stdvec(&self.history()).map_err(|source| HistoryError::Format {
+                path: path.to_owned(),
+                source,
+            })?;
+        let io = |source| HistoryError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, bytes).map_err(io)?;
+        std::fs::rename(&partial, path).map_err(io)
+    }
+
+    /// Adds the samples saved in `path` that are still within the day before `now_ms`, before
+    /// any recorded since (a missing file is an empty history).
+    pub fn load(&self, path: &std::path::Path, now_ms: i64) -> Result<(), HistoryError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(HistoryError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        let saved: BTreeMap<String, Vec<Sample>> =
+            postcard::from_bytes(&bytes).map_err(|source| HistoryError::Format {
+                path: path.to_owned(),
+                source,
+            })?;
+        let Ok(mut map) = self.0.lock() else {
+            return Ok(());
+        };
+        for (link, samples) in saved {
+            let mut current = map.remove(&link).unwrap_or_default();
+            let since = current.front().map_or(i64::MAX, |s| s.at_ms);
+            let older = samples
+                .into_iter()
+                .filter(|s| s.at_ms < since && (0..=KEEP_MS).contains(&(now_ms - s.at_ms)));
+            let mut merged: VecDeque<Sample> = older.collect();
+            merged.append(&mut current);
+            while merged.len() > MAX_SAMPLES {
+                merged.pop_front();
+            }
+            if !merged.is_empty() {
+                map.insert(link, merged);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// No answer is worst; else the slower round trip.
 fn worse(a: &Sample, b: &Sample) -> bool {
     match (a.rtt_ms, b.rtt_ms) {
@@ -103,6 +181,40 @@ fn worse(a: &Sample, b: &Sample) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Saved, read back a day later minus a minute: what is still within the day comes
+    /// back, the rest is gone; a damaged file is a typed error, a missing one no history.
+    #[test]
+    fn the_history_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let log = QualityLog::default();
+        let t0 = 1_795_000_000_000;
+        log.record("pbx:a", Some(Duration::from_millis(12)), t0);
+        log.record("monitor:crm", None, t0 + 3 * BUCKET_MS);
+        log.record(
+            "monitor:crm",
+            Some(Duration::from_millis(220)),
+            t0 + 4 * BUCKET_MS,
+        );
+        log.save(&path).unwrap();
+        let back = QualityLog::default();
+        back.load(&path, t0 + 3 * BUCKET_MS + KEEP_MS).unwrap();
+        let history = back.history();
+        assert!(!history.contains_key("pbx:a"), "older than a day");
+        assert_eq!(history["monitor:crm"], log.history()["monitor:crm"]);
+        assert_eq!(history["monitor:crm"][1].quality, Quality::Average);
+
+        QualityLog::default()
+            .load(&dir.path().join("none"), t0)
+            .unwrap();
+        std::fs::write(&path, b"\xff\xff\xff").unwrap();
+        let err = QualityLog::default().load(&path, t0).unwrap_err();
+        assert!(
+            err.to_string().contains("not a saved link history"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn samples_are_classified_and_kept_for_a_day() {
