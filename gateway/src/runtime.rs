@@ -46,6 +46,8 @@ pub struct Gateway {
     writer: WriterHandle,
     /// Every PBX's control handle, by `[[pbx]] name`.
     pbxs: PbxControls,
+    /// The SMS rules in force (a reload replaces them).
+    sms_rules: Arc<crate::sms::LiveRules>,
 }
 
 impl Gateway {
@@ -61,9 +63,12 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         let links = Links::new();
         let sms_wake = Arc::new(tokio::sync::Notify::new());
+        let sms_rules = Arc::new(crate::sms::LiveRules::new(
+            crate::sms::rules::SmsRules::new(config.sms.clone()),
+        ));
         if options.hook.is_none() {
             options.hook = Some(Arc::new(crate::sms::SmsHook {
-                rules: Arc::new(crate::sms::rules::SmsRules::new(config.sms.clone())),
+                rules: sms_rules.clone(),
                 wake: sms_wake.clone(),
             }));
         }
@@ -209,7 +214,14 @@ impl Gateway {
             tasks,
             writer,
             pbxs,
+            sms_rules,
         })
+    }
+
+    /// Puts the SMS rules of `config` (already loaded and validated) in force for the next
+    /// events; how many rules there are now. Everything else takes a restart.
+    pub fn reload(&self, config: &Config) -> usize {
+        self.sms_rules.replace(config.sms.clone())
     }
 
     /// Where producers hand events to the store.
@@ -590,16 +602,22 @@ pub enum RunError {
 }
 
 /// `pbxgw run`: start, wait for SIGTERM/SIGINT, stop cleanly. A second signal exits at once.
-pub async fn run(config: Config) -> Result<(), RunError> {
+pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), RunError> {
     // Listen before starting anything: a SIGTERM during start-up must stop us cleanly, not
     // kill the process with the default action.
     let mut signals = StopSignals::listen().map_err(RunError::Signals)?;
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(RunError::Signals)?;
     let gateway = Gateway::start(&config).await?;
     tracing::info!(gateway = %config.gateway.id, "pbxgw running");
     let store_failed = gateway.store_failed();
-    let failure = tokio::select! {
-        _ = signals.next() => None,
-        reason = store_failed => Some(reason),
+    tokio::pin!(store_failed);
+    let failure = loop {
+        tokio::select! {
+            _ = signals.next() => break None,
+            reason = &mut store_failed => break Some(reason),
+            _ = hangups.recv() => reload(&gateway, &path),
+        }
     };
     if let Some(reason) = failure {
         // The start-up check moves a damaged database aside: stop, and let the service
@@ -617,6 +635,20 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     gateway.stop().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: the file is read and checked again; valid, its SMS rules are in force from the
+/// next event; invalid, the running rules stay and the log says why.
+fn reload(gateway: &Gateway, path: &std::path::Path) {
+    match Config::load(path) {
+        Ok(config) => {
+            let rules = gateway.reload(&config);
+            tracing::info!(
+                "configuration reloaded: {rules} SMS rules in force; other changes take a restart"
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running rules stay"),
+    }
 }
 
 /// SIGTERM and SIGINT, registered once for the whole run.

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 use super::runtime;
 use crate::config::Config;
 
-/// The gateway, until SIGTERM/SIGINT.
-pub(super) fn run(config: &Path) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config)?;
+/// The gateway, until SIGTERM/SIGINT; SIGHUP reloads the SMS rules.
+pub(super) fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path)?;
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }
-    runtime()?.block_on(crate::runtime::run(config))?;
+    runtime()?.block_on(crate::runtime::run(config, path.to_owned()))?;
     Ok(ExitCode::SUCCESS)
 }
 

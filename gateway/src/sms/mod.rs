@@ -38,19 +38,47 @@ use rules::{CallInfo, SmsRules};
 /// What the store writer needs to queue texts in its transaction and wake the worker.
 #[derive(Clone)]
 pub(crate) struct SmsHook {
-    pub rules: Arc<SmsRules>,
+    pub rules: Arc<LiveRules>,
     pub wake: Arc<tokio::sync::Notify>,
+}
+
+/// The SMS rules in force: replaced whole by a reload (SIGHUP), read by every batch.
+pub struct LiveRules(std::sync::RwLock<Arc<SmsRules>>);
+
+impl LiveRules {
+    pub(crate) fn new(rules: SmsRules) -> LiveRules {
+        LiveRules(std::sync::RwLock::new(Arc::new(rules)))
+    }
+
+    pub(crate) fn current(&self) -> Arc<SmsRules> {
+        match self.0.read() {
+            Ok(rules) => rules.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `config`'s rules in force for the next batch; how many there are.
+    pub fn replace(&self, config: crate::config::SmsConfig) -> usize {
+        let rules = Arc::new(SmsRules::new(config));
+        let count = rules.config().rules.len();
+        match self.0.write() {
+            Ok(mut current) => *current = rules,
+            Err(poisoned) => *poisoned.into_inner() = rules,
+        }
+        count
+    }
 }
 
 impl std::fmt::Debug for SmsHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SmsHook({} rules)", self.rules.config().rules.len())
+        let rules = self.rules.current();
+        write!(f, "SmsHook({} rules)", rules.config().rules.len())
     }
 }
 
 impl crate::store::BatchHook for SmsHook {
     fn in_batch(&self, tx: &Transaction<'_>, events: &[&CallEvent], now: i64) -> usize {
-        queue_triggered(tx, &self.rules, events, now)
+        queue_triggered(tx, &self.rules.current(), events, now)
     }
 
     fn committed(&self, _queued: usize) {
@@ -138,4 +166,60 @@ fn rang_so_far(tx: &Transaction<'_>, call_id: &str) -> Vec<String> {
         tracing::warn!(call_id, error = %e, "cannot read which extensions the call rang");
         Vec::new()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{CallRecord, Direction, Disposition, EventBody, Source};
+    use crate::config::{RuleTrigger, SmsConfig, SmsRule};
+
+    fn missed(id: &str) -> CallEvent {
+        let record = CallRecord {
+            direction: Direction::Inbound,
+            disposition: Disposition::NoAnswer,
+            caller: Some("+48601234567".into()),
+            answered_at: None,
+            ..CallRecord::example(id, 1_795_000_000_000)
+        };
+        CallEvent {
+            ts_ms: record.ended_at,
+            source: Source::Ami,
+            pbx: "p".into(),
+            call_id: Some(id.into()),
+            raw: None,
+            body: EventBody::CallEnded(Box::new(record)),
+        }
+    }
+
+    /// A reload (SIGHUP) puts new rules in force from the next batch: a missed call before
+    /// it texts nobody, the same after it texts the caller.
+    #[test]
+    fn replaced_rules_apply_from_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = rusqlite::Connection::open(crate::store::migrated_db(dir.path())).unwrap();
+        let hook = SmsHook {
+            rules: Arc::new(LiveRules::new(SmsRules::new(SmsConfig::default()))),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        };
+        let batch = |conn: &mut rusqlite::Connection, id: &str| {
+            let tx = conn.transaction().unwrap();
+            let queued = crate::store::BatchHook::in_batch(&hook, &tx, &[&missed(id)], 0);
+            tx.commit().unwrap();
+            queued
+        };
+        assert_eq!(batch(&mut conn, "before"), 0);
+        let config = SmsConfig {
+            rules: vec![SmsRule {
+                name: Some("missed".into()),
+                on: RuleTrigger::MissedCall,
+                digit: None,
+                extension: None,
+                text: "Oddzwonimy.".into(),
+            }],
+            ..SmsConfig::default()
+        };
+        assert_eq!(hook.rules.replace(config), 1);
+        assert_eq!(batch(&mut conn, "after"), 1);
+    }
 }

@@ -23,8 +23,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     if args.get(1).map(String::as_str) == Some("gateway") {
-        let config = Config::load(Path::new(&args[2]))?;
-        return Ok(rt.block_on(pbxgw::runtime::run(config))?);
+        let path = Path::new(&args[2]);
+        let config = Config::load(path)?;
+        return Ok(rt.block_on(pbxgw::runtime::run(config, path.to_owned()))?);
     }
     let n: usize = std::env::var("PBXGW_BENCH_LINES")
         .ok()

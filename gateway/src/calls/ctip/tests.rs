@@ -523,7 +523,9 @@ async fn the_ivr_rule_for_its_extension_fires_on_the_unanswered_ivr_calls() {
         ..SmsConfig::default()
     };
     let hook = crate::sms::SmsHook {
-        rules: std::sync::Arc::new(crate::sms::rules::SmsRules::new(sms)),
+        rules: std::sync::Arc::new(crate::sms::LiveRules::new(
+            crate::sms::rules::SmsRules::new(sms),
+        )),
         wake: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
