@@ -48,6 +48,7 @@ pub struct Gateway {
     pbxs: PbxControls,
     /// The SMS rules in force (a reload replaces them).
     sms_rules: Arc<crate::sms::LiveRules>,
+    commands: Arc<crate::commands::Commands>,
 }
 
 impl Gateway {
@@ -138,6 +139,13 @@ impl Gateway {
                 policy: config.number_policy(),
             },
         );
+        let commands = Arc::new(match &config.source {
+            Some(path) => commands.with_reload(crate::commands::ReloadTarget {
+                path: path.clone(),
+                rules: sms_rules.clone(),
+            }),
+            None => commands,
+        });
         let ctx = SinkContext {
             gateway_id: config.gateway.id.clone(),
             reader,
@@ -146,7 +154,7 @@ impl Gateway {
             links: links.clone(),
             sinks: configured_sinks(config),
             shutdown: shutdown.clone(),
-            commands: Some(Arc::new(commands)),
+            commands: Some(commands.clone()),
         };
         if let Some(api) = &config.api {
             let listener = crate::api::bind(api)
@@ -215,13 +223,15 @@ impl Gateway {
             writer,
             pbxs,
             sms_rules,
+            commands,
         })
     }
 
-    /// Puts the SMS rules of `config` (already loaded and validated) in force for the next
-    /// events; how many rules there are now. Everything else takes a restart.
+    /// Puts the SMS rules and the number policy of `config` (already loaded and validated)
+    /// in force for the next events and commands; how many SMS rules there are now.
+    /// Everything else takes a restart.
     pub fn reload(&self, config: &Config) -> usize {
-        self.sms_rules.replace(config.sms.clone())
+        self.commands.apply(config, &self.sms_rules)
     }
 
     /// Where producers hand events to the store.
@@ -644,7 +654,7 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
         Ok(config) => {
             let rules = gateway.reload(&config);
             tracing::info!(
-                "configuration reloaded: {rules} SMS rules in force; other changes take a restart"
+                "configuration reloaded: {rules} SMS rules and the number policy in force; other changes take a restart"
             );
         }
         Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running rules stay"),

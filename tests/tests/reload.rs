@@ -9,14 +9,16 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use pbxgw_tests::harness::{free_port, wait_until, GatewayProc};
+use pbxgw_tests::harness::{free_port, http, wait_until, GatewayProc};
 
 fn config(data: &std::path::Path, api: u16, rules: &str) -> String {
     format!(
         "[gateway]\nid = \"gw-reload\"\ndata_dir = {data:?}\n[api]\nbind = \"127.0.0.1:{api}\"\n\
-         token = \"reload-token-0123456789\"\n{rules}"
+         token = \"{TOKEN}\"\n[commands]\nallow = [\"config.reload\"]\n{rules}"
     )
 }
+
+const TOKEN: &str = "reload-token-0123456789";
 
 const RULE: &str =
     "[[sms.rule]]\nname = \"missed\"\non = \"missed_call\"\ntext = \"Oddzwonimy.\"\n";
@@ -48,7 +50,7 @@ async fn sighup_reloads_the_sms_rules_and_refuses_a_broken_file() {
     let reloaded = wait_until(Duration::from_secs(10), || {
         gateway
             .log()
-            .contains("configuration reloaded: 2 SMS rules in force")
+            .contains("configuration reloaded: 2 SMS rules and the number policy in force")
     })
     .await;
     assert!(reloaded, "{}", gateway.log());
@@ -77,5 +79,27 @@ async fn sighup_reloads_the_sms_rules_and_refuses_a_broken_file() {
         gateway.is_running(),
         "a broken file does not stop the gateway"
     );
+
+    // The same from central (MQTT `cmd/config.reload`) or the local API: refused with the
+    // problems while the file is broken, then the rules of the mended file.
+    let reload = || {
+        http(
+            api,
+            "POST",
+            "/api/commands/config.reload",
+            Some(TOKEN),
+            Some("{}"),
+        )
+    };
+    let (status, body) = reload().await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("invalid_config") && body.contains("sms.rule[0].digit"),
+        "{body}"
+    );
+    std::fs::write(&path, config(&data, api, RULE)).unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body.contains("\"sms_rules\":1"), "{body}");
     assert_eq!(gateway.terminate().and_then(|s| s.code()), Some(0));
 }

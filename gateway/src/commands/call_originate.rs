@@ -26,7 +26,7 @@ impl Request for Originate {
 
 impl Commands {
     pub(super) async fn originate(&self, r: Originate) -> Result<Done, Refusal> {
-        self.reach.check(&r.number)?;
+        self.reach().check(&r.number)?;
         let pbx = self.pbx(r.pbx.as_deref())?;
         Ok(pbx
             .originate(&r.extension, &r.number, r.caller_id.as_deref())

@@ -1,6 +1,6 @@
 //! Remote commands (MQTT `cmd/{name}`, and the local API): `sms.send`, `call.originate`,
 //! `call.hangup`, `call.transfer`, `record.start`, `record.stop`, `queue.pause`,
-//! `contacts.upsert`, `contacts.delete`. Each is
+//! `contacts.upsert`, `contacts.delete`, `config.reload`. Each is
 //! validated, allowed only when listed in `[commands] allow`, rate-limited (`rate_per_minute`
 //! for MQTT and the local API each, so a flood on one does not starve the other), run at most
 //! [`MAX_IN_FLIGHT`] at once, and run exactly once per `request_id`: the id is claimed in
@@ -13,13 +13,15 @@
 //! `rate_limited`, `busy` (too many in flight), `in_progress` (a copy with this id is
 //! running), `interrupted` (the gateway stopped while it ran), `unsupported` (no PBX can do
 //! it), `unknown_pbx`, `not_connected`, `refused` (the PBX or the queue said no, with its
-//! reason), `timeout`, `invalid_number`, `opted_out`, `internal`.
+//! reason), `timeout`, `invalid_number`, `opted_out`, `invalid_config` (a reload found the
+//! file broken, naming every problem), `internal`.
 
 mod call_hangup;
 mod call_originate;
 mod call_record;
 mod call_transfer;
 pub(crate) mod claims;
+mod config_reload;
 mod contacts;
 mod contacts_delete;
 mod contacts_upsert;
@@ -40,8 +42,9 @@ use crate::pbx::control::ControlFailure;
 use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
-pub(crate) const KNOWN: [&str; 9] = [
+pub(crate) const KNOWN: [&str; 10] = [
     "sms.send",
+    "config.reload",
     "call.originate",
     "call.hangup",
     "call.transfer",
@@ -147,6 +150,30 @@ impl Reach {
     }
 }
 
+pub use config_reload::ReloadTarget;
+
+impl Commands {
+    /// `config.reload` reads `target.path` and replaces `target.rules`.
+    pub fn with_reload(mut self, target: ReloadTarget) -> Commands {
+        self.reload = Some(target);
+        self
+    }
+
+    fn reach(&self) -> Reach {
+        match self.reach.read() {
+            Ok(reach) => reach.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_reach(&self, reach: Reach) {
+        match self.reach.write() {
+            Ok(mut current) => *current = reach,
+            Err(poisoned) => *poisoned.into_inner() = reach,
+        }
+    }
+}
+
 /// Where `contacts.*` edit the directory.
 pub struct ContactsTarget {
     pub db_path: std::path::PathBuf,
@@ -158,7 +185,10 @@ pub struct Commands {
     sms: Option<SmsTarget>,
     contacts: Option<ContactsTarget>,
     pbxs: PbxControls,
-    reach: Reach,
+    /// Replaced whole by a reload.
+    reach: std::sync::RwLock<Reach>,
+    /// Where `config.reload` reads the file and what it changes; `None`: not from a file.
+    reload: Option<ReloadTarget>,
     /// Admission times of the last minute, per origin.
     recent: Mutex<HashMap<&'static str, MinuteWindow>>,
     claims: claims::Claims,
@@ -179,7 +209,8 @@ impl Commands {
             sms,
             contacts,
             pbxs,
-            reach,
+            reach: std::sync::RwLock::new(reach),
+            reload: None,
             recent: Mutex::new(HashMap::new()),
             claims: claims::Claims::open(db_path),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
@@ -261,6 +292,7 @@ impl Commands {
             "call.originate" => result(self.originate(parse(body)?).await?),
             "call.hangup" => result(self.hangup(parse(body)?).await?),
             "call.transfer" => result(self.transfer(parse(body)?).await?),
+            "config.reload" => result(self.config_reload(parse(body)?).await?),
             "record.start" => result(self.record_start(parse(body)?).await?),
             "record.stop" => result(self.record_stop(parse(body)?).await?),
             "queue.pause" => result(self.queue_pause(parse(body)?).await?),
@@ -601,7 +633,7 @@ mod tests {
             #[test]
             fn any_payload_of_any_command_gets_a_typed_answer(
                 name in proptest::sample::select(&["sms.send", "call.originate", "call.hangup",
-                    "call.transfer", "record.start", "record.stop", "queue.pause",
+                    "call.transfer", "record.start", "record.stop", "queue.pause", "config.reload",
                     "contacts.upsert", "contacts.delete",
                     "ping", "status", "x"][..]),
                 mut body in body(),

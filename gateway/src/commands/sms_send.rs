@@ -43,7 +43,7 @@ impl Commands {
                 "text longer than 10 parts (1530 characters)",
             ));
         }
-        let destination = self.reach.check(&request.to)?;
+        let destination = self.reach().check(&request.to)?;
         let enqueue = crate::sms::rules::Enqueue {
             dedupe_key: format!("mqtt:{request_id}"),
             origin: "mqtt".into(),

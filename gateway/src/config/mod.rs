@@ -61,6 +61,10 @@ pub struct Config {
     /// Servers the site depends on, whose TCP connect time is charted beside the links'.
     #[serde(default)]
     pub monitor: Vec<MonitorConfig>,
+    /// The file this was read from (`config.reload` reads it again); `None` when built from
+    /// text.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[[monitor]]`: a server to watch (a TCP connect every minute; ICMP needs privileges the
@@ -163,7 +167,7 @@ impl Config {
 pub struct CommandsConfig {
     /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
     /// `call.transfer`, `record.start`, `record.stop`, `queue.pause`, `contacts.upsert`,
-    /// `contacts.delete`. None by default.
+    /// `contacts.delete`, `config.reload`. None by default.
     pub allow: Vec<String>,
     pub rate_per_minute: u32,
 }
@@ -374,7 +378,9 @@ impl Config {
             path: path.to_owned(),
             error,
         })?;
-        Config::from_toml(&text, path)
+        let mut config = Config::from_toml(&text, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
