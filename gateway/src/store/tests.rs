@@ -663,6 +663,34 @@ async fn an_answered_call_closes_the_earlier_misses_of_its_number_once() {
             }
         )]
     );
+    // The numbers missed this week are read back at start: a miss stored before a restart is
+    // closed by a callback after it.
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = crate::clock::now_ms() - 24 * hour;
+    let first = vec![call(
+        "r1",
+        t1,
+        inbound,
+        "+48601000009",
+        Disposition::NoAnswer,
+    )];
+    drop(super::test_support::stored(dir.path(), first).await);
+    let second = vec![call(
+        "r2",
+        t1 + hour,
+        outbound,
+        "601000009",
+        Disposition::Answered,
+    )];
+    let after_restart = super::test_support::stored(dir.path(), second).await;
+    let kinds: Vec<String> = after_restart
+        .events_after(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["call.ended", "call.ended", "callback.closed"]);
+
     // The view over any period still sees m4 closed by c, and m3 open.
     let plan = crate::config::SmsConfig::default().plan();
     let view = reader.missed_callers(0, i64::MAX, &plan).unwrap();

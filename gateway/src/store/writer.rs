@@ -214,6 +214,8 @@ struct Writer {
     /// file aside at start (as for corruption found there).
     corrupt: Option<String>,
     reserve: super::reserve::Reserve,
+    /// Numbers missed this week: only answered calls with them can close a miss.
+    missed: super::callbacks::MissedNumbers,
 }
 
 /// What a batch's transaction added besides its events.
@@ -260,6 +262,7 @@ impl Writer {
                 cursors.insert(sink, seq.max(0) as u64);
             }
         }
+        let missed = super::callbacks::MissedNumbers::load(&conn, crate::clock::now_ms())?;
         let now = Instant::now();
         let reserve = super::reserve::Reserve::new(&options.path);
         Ok(Writer {
@@ -276,6 +279,7 @@ impl Writer {
             unrecorded_losses: 0,
             corrupt: None,
             reserve,
+            missed,
         })
     }
 
@@ -513,7 +517,9 @@ impl Writer {
             }
             calls.apply(&tx, &self.options.plan)?;
             let events: Vec<&CallEvent> = rows.iter().map(|(e, _)| *e).collect();
-            for event in super::callbacks::closed_by(&tx, &events, &self.options.plan)? {
+            let closed =
+                super::callbacks::closed_by(&tx, &events, &self.options.plan, &mut self.missed)?;
+            for event in closed {
                 let seq = self.next_seq + (rows.len() + written.derived) as u64;
                 let body = encode_body(&event.body)?;
                 insert_one(seq, &event, &body)?;
