@@ -509,3 +509,79 @@ fn the_command_line_exports_the_same(fed: &Fed, call_id: &usize, ids: &[&str], r
     assert!(!done.status.success());
     assert!(String::from_utf8_lossy(&done.stderr).contains("YYYY-MM-DD"));
 }
+
+/// The operator directory through the API: one edited, a spreadsheet's CSV imported with a
+/// bad row named, both on the agents panel's answer; and the note of a caller's contact on
+/// the call's detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_and_contact_notes_reach_the_desk() {
+    let fed = fed_gateway().await;
+    let (port, t) = (fed.port, Some(TOKEN));
+    let put = r#"{"name":"Anna Nowak","team":"Obsługa"}"#;
+    let (code, body) = http(port, "PUT", "/api/operators/302", t, Some(put)).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, _) = http(port, "PUT", "/api/operators/302", t, Some(put)).await;
+    assert_eq!(code, 200);
+    let (code, body) = http(port, "PUT", "/api/operators/3%2002", t, Some(put)).await;
+    assert_eq!(
+        (code, json(&body)["error"]["code"].clone()),
+        (422, Value::from("bad_request")),
+        "{body}"
+    );
+    let csv = "Extension;Name;Team\n210;Jan Wiśniewski;Sprzedaż\n;No Id;x\n211;Ewa Zielińska;\n";
+    let (code, body) = http(port, "POST", "/api/operators.csv", t, Some(csv)).await;
+    assert_eq!(code, 200, "{body}");
+    let import = json(&body)["import"].clone();
+    assert_eq!(
+        (import["added"].clone(), import["updated"].clone()),
+        (2.into(), 0.into())
+    );
+    assert_eq!(
+        import["skipped"][0],
+        "line 3: the extension or agent id is empty"
+    );
+    let (code, body) = http(port, "POST", "/api/operators.csv", t, Some("who\nx\n")).await;
+    assert_eq!(code, 400, "{body}");
+
+    let (_, body) = http(port, "GET", "/api/agents", t, None).await;
+    let operators = json(&body)["operators"].clone();
+    let named: Vec<(&str, &str)> = operators
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap(), o["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("302", "Anna Nowak"),
+            ("210", "Jan Wiśniewski"),
+            ("211", "Ewa Zielińska")
+        ]
+    );
+    assert_eq!(
+        http(port, "DELETE", "/api/operators/211", t, None).await.0,
+        204
+    );
+    assert_eq!(
+        http(port, "DELETE", "/api/operators/211", t, None).await.0,
+        404
+    );
+    let (_, body) = http(port, "GET", "/api/operators", t, None).await;
+    assert_eq!(json(&body)["operators"].as_array().unwrap().len(), 2);
+
+    // A contact's note shows on the detail of a call with that number.
+    let (_, body) = http(port, "GET", "/api/calls?direction=inbound&limit=1", t, None).await;
+    let call = json(&body)["calls"][0].clone();
+    let caller = call["caller"]
+        .as_str()
+        .expect("an inbound call with a caller");
+    let contact = r#"{"name":"Jan Kowalski","note":"prefers mornings"}"#;
+    let path = format!("/api/contacts/{caller}");
+    let (code, body) = http(port, "PUT", &path, t, Some(contact)).await;
+    assert!(code == 200 || code == 201, "{code} {body}");
+    let detail = format!("/api/calls/{}", call["call_id"].as_str().unwrap());
+    let (_, body) = http(port, "GET", &detail, t, None).await;
+    assert_eq!(json(&body)["contact"]["note"], "prefers mornings", "{body}");
+    fed.gateway.stop().await;
+}

@@ -34,7 +34,7 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[gateway]\nid = \"gw-cmd\"\ndata_dir = {:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\", \"record.start\", \"record.stop\", \"contacts.upsert\", \"contacts.delete\"]\n\
+         [modem]\nport = {:?}\n[commands]\nallow = [\"sms.send\", \"call.originate\", \"record.start\", \"record.stop\", \"contacts.upsert\", \"contacts.delete\", \"operators.upsert\", \"operators.delete\"]\n\
          [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\n",
         dir.path().join("data"),
         broker.port(),
@@ -221,6 +221,28 @@ async fn central_commands_are_run_once_and_answered_with_typed_results() {
     .await;
     assert_eq!(answer("c-2").await["result"]["removed"], true);
     assert_eq!(directory.lookup("601234567").unwrap(), None);
+
+    // And the operator directory: who works at an extension.
+    send(
+        "operators.upsert",
+        r#"{"request_id":"op-1","id":"201","name":"Anna Nowak","team":"Sales"}"#,
+    )
+    .await;
+    let a = answer("op-1").await;
+    assert_eq!(a["result"]["added"], true, "{a}");
+    assert_eq!(a["result"]["operator"]["source"], "mqtt", "{a}");
+    let operators = directory.operators().unwrap();
+    assert_eq!(operators.len(), 1);
+    assert_eq!(operators[0].team.as_deref(), Some("Sales"));
+    send(
+        "operators.upsert",
+        r#"{"request_id":"op-2","id":"2 1","name":"x"}"#,
+    )
+    .await;
+    assert_eq!(answer("op-2").await["error"]["code"], "bad_request");
+    send("operators.delete", r#"{"request_id":"op-3","id":"201"}"#).await;
+    assert_eq!(answer("op-3").await["result"]["removed"], true);
+    assert!(directory.operators().unwrap().is_empty());
 
     for (name, body, code) in [
         (

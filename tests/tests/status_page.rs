@@ -84,12 +84,17 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
         number: CALLER.into(),
         name: "Jan Kowalski".into(),
         company: Some("ACME".into()),
-        note: None,
+        note: Some("prefers mornings".into()),
     };
-    pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan())
-        .unwrap()
-        .upsert(&contact, "api", 0)
-        .unwrap();
+    let directory = pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan()).unwrap();
+    directory.upsert(&contact, "api", 0).unwrap();
+    // And the operator directory who answers at 302.
+    let anna = pbxgw::contacts::operators::OperatorInput {
+        id: "302".into(),
+        name: "Anna Nowak".into(),
+        team: Some("Obsługa".into()),
+    };
+    directory.upsert_operator(&anna, "api", 0).unwrap();
 
     let gateway = Gateway::start(&config).await.unwrap();
     let settled = wait_until(Duration::from_secs(60), || {
@@ -235,9 +240,30 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
     assert!(journal.contains("answered"), "{journal}");
     let panel = element_text(&dom, "agents", "table");
     assert!(
-        panel.contains("calls today") && panel.contains("302"),
+        panel.contains("calls today") && panel.contains("Anna Nowak (Obsługa) 302"),
         "{panel}"
     );
+    assert!(journal.contains("Anna Nowak"), "{journal}");
+    // With a directory the panel lists its operators and the agents the PBX reports states
+    // for; whatever else a call rang stays off it.
+    let stated: Vec<&str> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["agent"].as_str())
+        .collect();
+    for other in counts
+        .iter()
+        .filter_map(|c| c["agent"].as_str())
+        .filter(|id| *id != "302" && !stated.contains(id))
+    {
+        let html = &dom[dom.find("id=\"agents\"").unwrap()..];
+        let html = &html[..html.find("</table>").unwrap_or(html.len())];
+        assert!(
+            !html.contains(&format!("<td>{other}</td>")),
+            "{other} on the panel: {panel}"
+        );
+    }
     assert!(
         !dom.contains(r#"id="detail-box" hidden"#),
         "the call's detail is open"
@@ -265,12 +291,28 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
             && report.contains(&format!("missed {}", totals["missed"])),
         "the day's figures: {report}"
     );
-    assert!(element_text(&dom, "report-agents", "table").contains("302"));
+    assert!(element_text(&dom, "report-agents", "table").contains("Anna Nowak (Obsługa) 302"));
     let missed = element_text(&dom, "missed", "table");
     assert!(
         missed.contains("open") && missed.contains("Call back"),
         "{missed}"
     );
+
+    // The contact's note is on the detail of the caller's call.
+    page.eval(
+        "[...document.querySelectorAll('#journal tr.pick')]\
+         .find((tr) => tr.textContent.includes('Jan Kowalski')).click()",
+    )
+    .await;
+    page.wait_for(
+        "!document.getElementById('detail-contact').hidden",
+        Duration::from_secs(10),
+    )
+    .await;
+    let note = page
+        .eval("document.getElementById('detail-contact').textContent")
+        .await;
+    assert_eq!(note, "Note on Jan Kowalski: prefers mornings");
 
     act_from_the_desk(&mut page, port, &ami, &modem).await;
     gateway.stop().await;

@@ -15,17 +15,18 @@ use crate::contacts::{ContactError, ContactInput, Directory, Upserted};
 /// Runs `work` on a directory connection off the async threads.
 pub(super) async fn with_directory<T: Send + 'static>(
     api: &Api,
-    work: impl FnOnce(&Directory) -> Result<T, ContactError> + Send + 'static,
+    work: impl FnOnce(&mut Directory) -> Result<T, ContactError> + Send + 'static,
 ) -> Result<T, ContactError> {
     let (path, plan) = (api.db_path.clone(), api.plan.clone());
-    tokio::task::spawn_blocking(move || work(&Directory::open(&path, plan)?))
+    tokio::task::spawn_blocking(move || work(&mut Directory::open(&path, plan)?))
         .await
         .unwrap_or_else(|e| Err(ContactError::Task(e.to_string())))
 }
 
-fn refused(e: ContactError) -> Response {
+pub(super) fn refused(e: ContactError) -> Response {
     match e {
         ContactError::Sql(_) | ContactError::Task(_) => internal(e),
+        ContactError::TooMany(_) => error(StatusCode::CONFLICT, "too_many", &e.to_string()),
         ContactError::Number(_) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_number",

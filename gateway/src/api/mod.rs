@@ -8,16 +8,19 @@
 //! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
 //! | `GET /api/calls?number=&extension=&agent=&queue=&direction=&disposition=&since_ms=&before_ms=&before_id=&state=&limit=` | the call journal, newest first (`next` says where the next page starts; `extension` also finds the calls that only rang there; an unknown parameter or value is a 400 naming it); each row with `rang` |
 //! | `GET /api/calls.csv?<the filters of /api/calls>&sep=` | the journal's calls the filters select, all of them, as CSV for a spreadsheet (UTF-8 with BOM, local times; `sep=semicolon` or `tab` instead of commas) |
-//! | `GET /api/calls/{id}` | one call: its row, every event of it and the texts it caused |
+//! | `GET /api/calls/{id}` | one call: its row, every event of it, the texts it caused and the other party's `contact` (name, company, note) |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
-//! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel) and per-agent counts of calls started since then (default: the last 24 h) |
+//! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel), per-agent counts of calls started since then (default: the last 24 h) and the operator directory (`operators`: id, name, team) |
 //! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour, missed callers reached or still open |
 //! | `GET /api/report.csv?from=&to=&service_level_s=&table=&sep=` | one table of the report as CSV: `totals`, `agents` (default), `queues` or `hours` |
 //! | `GET /api/missed?from=&to=` | each outside caller missed in `[from, to)` (default the last 24 h): how often it tried, and the answered call that closed it (called back, or it called again), with the time it waited |
 //! | `GET /api/contacts?search=&limit=` | the contact directory: number, name or company containing the text |
 //! | `GET`/`PUT`/`DELETE /api/contacts/{number}` | one contact (any number form; stored as E.164); `PUT` `{"name","company"?,"note"?}` |
 //! | `POST /api/contacts` `{"number","name","company"?,"note"?}` | adds or replaces a contact (201 when new) |
+//! | `GET /api/operators` | the operator directory: each extension or agent id with its name and team |
+//! | `PUT`/`DELETE /api/operators/{id}` | one operator; `PUT` `{"name","team"?}` (201 when new; 409 `too_many` past 2,000) |
+//! | `POST /api/operators.csv` | imports a CSV (header: extension/agent/id, name, team; `,` or `;`): the report names each skipped line |
 //! | `GET /api/sms?limit=` | the SMS queue, newest first |
 //! | `POST /api/sms` `{"to","text","request_id"?}` | queues a text (the `sms.send` command: allowed in `[commands]`, deduped by request id) |
 //! | `POST /api/commands/{name}` `{...}` | runs a command as MQTT `cmd/{name}` does (`call.originate`, `call.hangup`, `call.transfer`, `sms.send`, …: the `[commands]` allow-list, rate limit and request ids apply); 202 with the typed result, or the typed error (403 not allowed, 501 unsupported, 429 rate limited, 502 PBX not connected or silent, 422 refused or invalid) |
@@ -28,6 +31,7 @@
 
 mod contacts;
 mod export;
+mod operators;
 pub mod server;
 
 use std::sync::Arc;
@@ -102,6 +106,12 @@ fn router(api: Arc<Api>) -> Router {
             get(contacts::get_one)
                 .put(contacts::put)
                 .delete(contacts::delete),
+        )
+        .route("/api/operators", get(operators::list))
+        .route("/api/operators.csv", axum::routing::post(operators::import))
+        .route(
+            "/api/operators/{id}",
+            axum::routing::put(operators::put).delete(operators::delete),
         )
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(api.clone(), authorize));
@@ -219,15 +229,20 @@ async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Re
     let since = q
         .since_ms
         .unwrap_or_else(|| crate::clock::now_ms() - 86_400_000);
+    let operators = match contacts::with_directory(&api, |d| d.operators()).await {
+        Ok(operators) => operators,
+        Err(e) => return internal(e),
+    };
     match api
         .ctx
         .reader
         .call(move |r| Ok((r.agents()?, r.agent_counts(since, i64::MAX)?)))
         .await
     {
-        Ok((now, counts)) => {
-            Json(json!({ "agents": now, "counts": counts, "since_ms": since })).into_response()
-        }
+        Ok((now, counts)) => Json(json!({
+            "agents": now, "counts": counts, "since_ms": since, "operators": operators,
+        }))
+        .into_response(),
         Err(e) => internal(e),
     }
 }
@@ -438,7 +453,24 @@ async fn call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
         .iter()
         .map(|e| event_json(&api.ctx.gateway_id, e, false))
         .collect();
-    Json(json!({ "call": row, "events": events, "sms": sms })).into_response()
+    let contact = match party_contact(&api, row.as_ref()).await {
+        Ok(contact) => contact,
+        Err(e) => return internal(e),
+    };
+    Json(json!({ "call": row, "events": events, "sms": sms, "contact": contact })).into_response()
+}
+
+/// The directory's entry for the other party of a call (its note is what the desk reads).
+async fn party_contact(
+    api: &Api,
+    row: Option<&CallSummary>,
+) -> Result<Option<crate::contacts::Contact>, crate::contacts::ContactError> {
+    let outbound = row.is_some_and(|c| c.direction.as_deref() == Some("outbound"));
+    let party = row.and_then(|c| crate::contacts::other_party(outbound, &c.caller, &c.callee));
+    match party.map(str::to_owned) {
+        Some(number) => contacts::with_directory(api, move |d| d.lookup(&number)).await,
+        None => Ok(None),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -54,36 +54,56 @@ pub(super) fn contacts(command: ContactsCommand, config: &Path) -> anyhow::Resul
                 .with_context(|| format!("cannot read contacts from {}", path.display()))?;
             let mut directory = directory(config)?;
             let report = directory.upsert_many(entries, "import", crate::clock::now_ms())?;
-            for skipped in &report.skipped {
-                println!("skipped {skipped}");
-            }
-            println!(
-                "{} added, {} updated, {} skipped",
-                report.added,
-                report.updated,
-                report.skipped.len()
-            );
-            Ok(ExitCode::SUCCESS)
+            Ok(imported(&report))
         }
         ContactsCommand::Search { text, limit, json } => {
             let found = directory(config)?.search(&text, limit)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&found)?);
-            }
-            for c in found.iter().filter(|_| !json) {
+            listed(&found, json, |c| {
                 let company = c.company.as_deref().unwrap_or("");
-                println!("{:<16} {:<32} {company}", c.number, c.name);
-            }
-            Ok(ExitCode::SUCCESS)
+                format!("{:<16} {:<32} {company}", c.number, c.name)
+            })
         }
         ContactsCommand::Delete { number } => {
-            if directory(config)?.delete(&number)? {
-                println!("removed");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("no contact for {number}");
-                Ok(ExitCode::FAILURE)
-            }
+            let removed = directory(config)?.delete(&number)?;
+            Ok(removal(removed, &format!("no contact for {number}")))
         }
+    }
+}
+
+/// Prints what an import did, each skipped entry with where it was.
+pub(super) fn imported(report: &crate::contacts::ImportReport) -> ExitCode {
+    for skipped in &report.skipped {
+        println!("skipped {skipped}");
+    }
+    println!(
+        "{} added, {} updated, {} skipped",
+        report.added,
+        report.updated,
+        report.skipped.len()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Prints rows as pretty JSON, or one `line` each.
+pub(super) fn listed<T: serde::Serialize>(
+    rows: &[T],
+    json: bool,
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else {
+        rows.iter().for_each(|r| println!("{}", line(r)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `removed`, or `missing` and a failure exit.
+pub(super) fn removal(removed: bool, missing: &str) -> ExitCode {
+    println!("{}", if removed { "removed" } else { missing });
+    if removed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

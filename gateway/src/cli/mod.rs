@@ -1,11 +1,12 @@
 //! The `pbxgw` command line, one file per concern: `run` (the gateway and the demo),
-//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`, `calls`. `anyhow`
+//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`, `operators`, `calls`. `anyhow`
 //! lives here and in `main` only.
 
 mod calls;
 mod check;
 mod contacts;
 mod events;
+mod operators;
 mod run;
 mod sms;
 mod sniff;
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Config};
 pub(crate) use calls::CallsCommand;
 pub(crate) use contacts::ContactsCommand;
+pub(crate) use operators::OperatorsCommand;
 pub(crate) use sms::SmsCommand;
 
 #[derive(Debug, Parser)]
@@ -75,6 +77,11 @@ pub enum Command {
     Contacts {
         #[command(subcommand)]
         command: ContactsCommand,
+    },
+    /// Import, list or remove operators (names and teams of extensions and agents).
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
     },
     /// Export the call journal or the report as CSV for a spreadsheet.
     Calls {
@@ -155,6 +162,7 @@ fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
         }
         Command::Sms { command } => sms::sms(command, config),
         Command::Contacts { command } => contacts::contacts(command, config),
+        Command::Operators { command } => operators::operators(command, config),
         Command::Calls { command } => calls::calls(command, config),
         #[cfg(feature = "demo")]
         Command::Demo {
@@ -207,6 +215,10 @@ mod tests {
         );
         assert_eq!(
             parse(&["pbxgw", "contacts", "delete", "600", "-c", "x.toml"]).unwrap(),
+            path
+        );
+        assert_eq!(
+            parse(&["pbxgw", "operators", "import", "ops.csv", "-c", "x.toml"]).unwrap(),
             path
         );
         assert_eq!(

@@ -20,6 +20,7 @@ impl Commands {
         done.map_err(|e| match e {
             ContactError::Number(n) => refuse("invalid_number", n.to_string()),
             e @ (ContactError::Sql(_) | ContactError::Task(_)) => refuse("internal", e.to_string()),
+            e @ ContactError::TooMany(_) => refuse("too_many", e.to_string()),
             other => refuse("bad_request", other.to_string()),
         })
     }

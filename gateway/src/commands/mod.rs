@@ -1,6 +1,7 @@
 //! Remote commands (MQTT `cmd/{name}`, and the local API): `sms.send`, `call.originate`,
 //! `call.hangup`, `call.transfer`, `record.start`, `record.stop`, `queue.pause`,
-//! `contacts.upsert`, `contacts.delete`, `config.reload`. Each is
+//! `contacts.upsert`, `contacts.delete`, `operators.upsert`, `operators.delete`,
+//! `config.reload`. Each is
 //! validated, allowed only when listed in `[commands] allow`, rate-limited (`rate_per_minute`
 //! for MQTT and the local API each, so a flood on one does not starve the other), run at most
 //! [`MAX_IN_FLIGHT`] at once, and run exactly once per `request_id`: the id is claimed in
@@ -25,6 +26,7 @@ mod config_reload;
 mod contacts;
 mod contacts_delete;
 mod contacts_upsert;
+mod operators;
 mod queue_pause;
 mod request;
 mod sms_send;
@@ -42,7 +44,7 @@ use crate::pbx::control::ControlFailure;
 use crate::pbx::{PbxControl, PbxControls};
 
 /// The names this gateway knows (besides `ping` and `status`, always allowed).
-pub(crate) const KNOWN: [&str; 10] = [
+pub(crate) const KNOWN: [&str; 12] = [
     "sms.send",
     "config.reload",
     "call.originate",
@@ -53,6 +55,8 @@ pub(crate) const KNOWN: [&str; 10] = [
     "queue.pause",
     "contacts.upsert",
     "contacts.delete",
+    "operators.upsert",
+    "operators.delete",
 ];
 
 /// Commands running at once (each may wait seconds for a PBX); more are refused `busy`.
@@ -289,6 +293,8 @@ impl Commands {
             "sms.send" => result(self.sms_send(request_id, parse(body)?)?),
             "contacts.upsert" => result(self.contacts_upsert(parse(body)?).await?),
             "contacts.delete" => result(self.contacts_delete(parse(body)?).await?),
+            "operators.upsert" => result(self.operators_upsert(parse(body)?).await?),
+            "operators.delete" => result(self.operators_delete(parse(body)?).await?),
             "call.originate" => result(self.originate(parse(body)?).await?),
             "call.hangup" => result(self.hangup(parse(body)?).await?),
             "call.transfer" => result(self.transfer(parse(body)?).await?),
@@ -634,7 +640,7 @@ mod tests {
             fn any_payload_of_any_command_gets_a_typed_answer(
                 name in proptest::sample::select(&["sms.send", "call.originate", "call.hangup",
                     "call.transfer", "record.start", "record.stop", "queue.pause", "config.reload",
-                    "contacts.upsert", "contacts.delete",
+                    "contacts.upsert", "contacts.delete", "operators.upsert", "operators.delete",
                     "ping", "status", "x"][..]),
                 mut body in body(),
                 id in "[a-z0-9-]{1,12}",

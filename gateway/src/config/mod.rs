@@ -167,7 +167,7 @@ impl Config {
 pub struct CommandsConfig {
     /// The commands central may run: `sms.send`, `call.originate`, `call.hangup`,
     /// `call.transfer`, `record.start`, `record.stop`, `queue.pause`, `contacts.upsert`,
-    /// `contacts.delete`, `config.reload`. None by default.
+    /// `contacts.delete`, `operators.upsert`, `operators.delete`, `config.reload`. None by default.
     pub allow: Vec<String>,
     pub rate_per_minute: u32,
 }

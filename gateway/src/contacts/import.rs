@@ -32,8 +32,8 @@ impl Format {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("the CSV header has no {0} column (name it number/phone/tel and name)")]
-    MissingColumn(&'static str),
+    #[error("the CSV header has no {label} column (name it one of: {names})")]
+    MissingColumn { label: &'static str, names: String },
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("vCard {index}: {message}")]
@@ -44,26 +44,94 @@ pub enum ImportError {
 
 /// The entries of a contact file, each with where it was.
 pub fn parse(bytes: &[u8], format: Format) -> Result<Vec<(String, ContactInput)>, ImportError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ImportError::NotText)?;
-    let text = without_bom(text);
+    let text = utf8(bytes)?;
     match format {
         Format::Csv => parse_csv(text),
         Format::Vcard => parse_vcard(text),
     }
 }
 
+/// A file's text without its byte-order mark.
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, ImportError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ImportError::NotText)?;
+    Ok(without_bom(text))
+}
+
 fn without_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
-const NUMBER: [&str; 6] = ["number", "phone", "tel", "telephone", "numer", "telefon"];
-const NAME: [&str; 5] = ["name", "full name", "full_name", "fn", "nazwa"];
-const COMPANY: [&str; 4] = ["company", "org", "organization", "firma"];
-const NOTE: [&str; 4] = ["note", "notes", "notatka", "uwagi"];
+const NUMBER: &[&str] = &["number", "phone", "tel", "telephone", "numer", "telefon"];
+const NAME: &[&str] = &[
+    "name",
+    "full name",
+    "full_name",
+    "fn",
+    "nazwa",
+    "imię i nazwisko",
+];
+const COMPANY: &[&str] = &["company", "org", "organization", "firma"];
+const NOTE: &[&str] = &["note", "notes", "notatka", "uwagi"];
 
 fn parse_csv(text: &str) -> Result<Vec<(String, ContactInput)>, ImportError> {
+    let columns = [
+        Column::required("number", NUMBER),
+        Column::required("name", NAME),
+        Column::optional(COMPANY),
+        Column::optional(NOTE),
+    ];
+    Ok(csv_rows(text, &columns)?
+        .into_iter()
+        .map(|(at, mut v)| {
+            let mut take = |i: usize| std::mem::take(&mut v[i]);
+            let (number, name) = (take(0).unwrap_or_default(), take(1).unwrap_or_default());
+            let (company, note) = (take(2), take(3));
+            (
+                at,
+                ContactInput {
+                    number,
+                    name,
+                    company,
+                    note,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A column of a CSV file: the header names it goes by (compared in lower case) and, for a
+/// required one, the name an error uses.
+pub(crate) struct Column {
+    required: Option<&'static str>,
+    names: &'static [&'static str],
+}
+
+impl Column {
+    pub(crate) const fn required(label: &'static str, names: &'static [&'static str]) -> Column {
+        Column {
+            required: Some(label),
+            names,
+        }
+    }
+
+    pub(crate) const fn optional(names: &'static [&'static str]) -> Column {
+        Column {
+            required: None,
+            names,
+        }
+    }
+}
+
+/// Where a row was (`line N`) and its cells, in the order the columns were asked for.
+pub(crate) type CsvRow = (String, Vec<Option<String>>);
+
+/// The rows of a CSV file with a header, each as `line N` and the values of `columns` in
+/// their order (`None` for an empty cell or an absent optional column); blank rows skipped.
+/// `;` is taken as the separator when the header has more of them than commas (spreadsheets
+/// in comma-decimal locales export it).
+pub(crate) fn csv_rows(text: &str, columns: &[Column]) -> Result<Vec<CsvRow>, ImportError> {
+    let text = without_bom(text);
     let header = text.lines().next().unwrap_or_default();
-    // Spreadsheets in comma-decimal locales export `;`.
     let delimiter = if header.matches(';').count() > header.matches(',').count() {
         b';'
     } else {
@@ -74,29 +142,33 @@ fn parse_csv(text: &str) -> Result<Vec<(String, ContactInput)>, ImportError> {
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let columns: Vec<String> = reader.headers()?.iter().map(|h| h.to_lowercase()).collect();
-    let find = |names: &[&str]| columns.iter().position(|c| names.contains(&c.as_str()));
-    let number = find(&NUMBER).ok_or(ImportError::MissingColumn("number"))?;
-    let name = find(&NAME).ok_or(ImportError::MissingColumn("name"))?;
-    let (company, note) = (find(&COMPANY), find(&NOTE));
+    let found: Vec<String> = reader.headers()?.iter().map(|h| h.to_lowercase()).collect();
+    let mut at = Vec::with_capacity(columns.len());
+    for column in columns {
+        let index = found
+            .iter()
+            .position(|c| column.names.contains(&c.as_str()));
+        match (index, column.required) {
+            (None, Some(label)) => {
+                let names = column.names.join(", ");
+                return Err(ImportError::MissingColumn { label, names });
+            }
+            _ => at.push(index),
+        }
+    }
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record?;
-        let line = record.position().map(|p| p.line()).unwrap_or_default();
-        let get = |i: usize| record.get(i).unwrap_or_default().to_owned();
-        let opt = |i: Option<usize>| i.map(get).filter(|v| !v.is_empty());
         if record.iter().all(str::is_empty) {
             continue;
         }
-        out.push((
-            format!("line {line}"),
-            ContactInput {
-                number: get(number),
-                name: get(name),
-                company: opt(company),
-                note: opt(note),
-            },
-        ));
+        let line = record.position().map(|p| p.line()).unwrap_or_default();
+        let values = at
+            .iter()
+            .map(|i| i.and_then(|i| record.get(i)).filter(|v| !v.is_empty()))
+            .map(|v| v.map(str::to_owned))
+            .collect();
+        out.push((format!("line {line}"), values));
     }
     Ok(out)
 }

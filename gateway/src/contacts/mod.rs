@@ -9,6 +9,7 @@
 
 pub mod central;
 pub mod import;
+pub mod operators;
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::calls::{CallRecord, Direction};
 use crate::numbers::{e164, NumberError, NumberPlan};
 
-const MAX_NAME: usize = 200;
+pub(crate) const MAX_NAME: usize = 200;
 const MAX_NOTE: usize = 1000;
 
 /// A contact as given (any number format), before validation.
@@ -48,6 +49,12 @@ pub enum ContactError {
     Number(#[from] NumberError),
     #[error("the name is empty")]
     NoName,
+    #[error("the extension or agent id is empty")]
+    NoId,
+    #[error("the extension or agent id {0:?} has spaces or control characters")]
+    BadId(String),
+    #[error("the operator directory holds at most {0} operators")]
+    TooMany(usize),
     #[error("{field} is longer than {max} characters")]
     TooLong { field: &'static str, max: usize },
     #[error("contact directory: {0}")]

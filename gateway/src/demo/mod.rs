@@ -246,7 +246,7 @@ on = "missed_call"
 text = "Przepraszamy, nie odebraliśmy ({{time}}). Oddzwonimy wkrótce."
 
 [commands]
-allow = ["sms.send", "call.originate", "contacts.upsert", "contacts.delete"]
+allow = ["sms.send", "call.originate", "contacts.upsert", "contacts.delete", "operators.upsert", "operators.delete"]
 
 [api]
 bind = "{api}"

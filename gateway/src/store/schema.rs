@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "006_calls_by_start.sql",
         sql: include_str!("../../../migrations/sqlite/006_calls_by_start.sql"),
     },
+    Migration {
+        version: 7,
+        name: "007_operators.sql",
+        sql: include_str!("../../../migrations/sqlite/007_operators.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.
