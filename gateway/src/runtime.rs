@@ -105,7 +105,10 @@ impl Gateway {
             let start = PbxStart {
                 links: &links,
                 appender: &appender,
-                names: open_directory(&db_path, config),
+                enrich: crate::calls::pipeline::Enrichment {
+                    directory: open_directory(&db_path, config),
+                    recordings: pbx.recording_links(),
+                },
                 shutdown: &shutdown,
                 tasks: &tasks,
             };
@@ -307,8 +310,8 @@ fn open_directory(db_path: &std::path::Path, config: &Config) -> Option<Director
 struct PbxStart<'a> {
     links: &'a Links,
     appender: &'a Appender,
-    /// The contact directory, to name callers in call records.
-    names: Option<Directory>,
+    /// The contact directory and recording links, for the PBX's call events.
+    enrich: crate::calls::pipeline::Enrichment,
     shutdown: &'a CancellationToken,
     tasks: &'a TaskTracker,
 }
@@ -329,7 +332,7 @@ impl PbxStart<'_> {
             correlator,
             events,
             self.appender.clone(),
-            self.names,
+            self.enrich,
             self.shutdown.clone(),
         );
         spawn_watched(self.tasks, self.links, &link, pipeline);
@@ -346,6 +349,7 @@ fn start_ctip(pbx: &CtipConfig, start: PbxStart<'_>) -> crate::pbx::ctip::contro
     let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
     let (control, commands) = crate::pbx::ctip::control::CtipControl::channel();
     let mut correlation = CtipCorrelatorConfig::new(&pbx.name);
+    correlation.currency = pbx.currency.clone();
     correlation.ivr_map = pbx
         .ivr_map
         .iter()

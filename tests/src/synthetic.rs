@@ -2,7 +2,7 @@
 //! call is started, ringing, answered and ended (with a full call record), 4 events.
 
 use pbxgw::calls::{
-    CallAnswered, CallEvent, CallRecord, CallRinging, CallStarted, Direction, Disposition,
+    CallAnswered, CallEvent, CallRecord, CallRinging, CallStarted, Charge, Direction, Disposition,
     EventBody, Offer, Source,
 };
 
@@ -18,10 +18,7 @@ pub fn event(i: u64, ts_ms: i64) -> CallEvent {
             caller: Some(caller.clone()),
             callee: Some("100".into()),
         }),
-        1 => EventBody::CallRinging(CallRinging {
-            extension: extension.clone(),
-            caller: Some(caller.clone()),
-        }),
+        1 => EventBody::CallRinging(CallRinging::new(extension.clone(), Some(caller.clone()))),
         2 => EventBody::CallAnswered(CallAnswered {
             extension: Some(extension.clone()),
             agent: None,
@@ -56,6 +53,14 @@ pub fn event(i: u64, ts_ms: i64) -> CallEvent {
                     ring_ms: 10_000,
                     answered: true,
                 }],
+                // Every tenth call was charged and recorded.
+                charge: call.is_multiple_of(10).then(|| Charge {
+                    amount: "0.38".into(),
+                    currency: "PLN".into(),
+                }),
+                recording_url: call
+                    .is_multiple_of(10)
+                    .then(|| format!("https://rec.example.com/monitor/{call_id}.wav")),
             }
             .with_durations(),
         )),

@@ -32,7 +32,8 @@ async fn fed_gateway() -> Fed {
     let port = free_port();
     let text = format!(
         "[gateway]\nid = \"gw-api\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
-         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n",
+         [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n\
+         recording_url_base = \"https://rec.example.com/r\"\nrecording_dir = \"/var/spool/asterisk/record\"\n",
         dir.path().join("data"),
         ami.port()
     );
@@ -583,5 +584,34 @@ async fn operators_and_contact_notes_reach_the_desk() {
     let detail = format!("/api/calls/{}", call["call_id"].as_str().unwrap());
     let (_, body) = http(port, "GET", &detail, t, None).await;
     assert_eq!(json(&body)["contact"]["note"], "prefers mornings", "{body}");
+    fed.gateway.stop().await;
+}
+
+/// A recorded call's record links its file below `recording_dir` at `recording_url_base`
+/// (the capture's MixMonitor writes to /var/spool/asterisk/record).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_calls_carry_a_link_central_can_open() {
+    let fed = fed_gateway().await;
+    let (port, t) = (fed.port, Some(TOKEN));
+    let (_, body) = http(port, "GET", "/api/events?since=0&limit=1000", t, None).await;
+    let ended: Vec<Value> = json(&body)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "call.ended" && e["recording"].is_string())
+        .cloned()
+        .collect();
+    assert!(!ended.is_empty(), "the capture records calls");
+    for e in &ended {
+        let file = e["recording"].as_str().unwrap();
+        let name = file
+            .strip_prefix("/var/spool/asterisk/record/")
+            .expect(file);
+        assert_eq!(
+            e["recording_url"],
+            format!("https://rec.example.com/r/{name}"),
+            "{e}"
+        );
+    }
     fed.gateway.stop().await;
 }

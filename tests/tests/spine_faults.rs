@@ -240,6 +240,29 @@ async fn postgres_restart_mid_drain_loses_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(rang, (count / 4) as i64);
+    // Every tenth was charged and recorded: the charge as a decimal with its currency, the
+    // link as the record had it.
+    let row = pg
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*), sum(charge)::text, min(currency), count(recording_url)
+             FROM pbxgw_calls WHERE gateway_id = 'gw-pg' AND charge IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    let charged = (count / 4).div_ceil(10) as i64;
+    let expected_sum = format!("{:.4}", charged as f64 * 0.38);
+    assert_eq!(
+        (
+            row.get::<_, i64>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            row.get::<_, i64>(3)
+        ),
+        (charged, expected_sum, "PLN".to_owned(), charged)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

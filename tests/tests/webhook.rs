@@ -63,6 +63,19 @@ async fn selected_events_reach_the_crm_in_order_with_retries() {
         ami.port()
     );
     let config = Config::from_toml(&text, std::path::Path::new("t.toml")).unwrap();
+    // The directory knows one caller of the capture: the CRM's screen pop names them at the
+    // ring, before anyone answers.
+    drop(pbxgw::store::open(&pbxgw::store::StoreOptions::from_config(&config)).unwrap());
+    let contact = pbxgw::contacts::ContactInput {
+        number: "+48224853154".into(),
+        name: "Jan Kowalski".into(),
+        company: Some("ACME".into()),
+        note: None,
+    };
+    pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan())
+        .unwrap()
+        .upsert(&contact, "api", 0)
+        .unwrap();
     let gateway = Gateway::start(&config).await.unwrap();
     let wanted = |kind: &str| kind == "call.ringing" || kind == "call.ended";
     let done = wait_until(Duration::from_secs(30), || {
@@ -98,6 +111,18 @@ async fn selected_events_reach_the_crm_in_order_with_retries() {
         .received
         .iter()
         .all(|e| e["gw"] == "gw-hook" && e["v"] == 1));
+    let popped: Vec<&Value> = crm
+        .received
+        .iter()
+        .filter(|e| e["kind"] == "call.ringing" && e["caller"] == "+48224853154")
+        .collect();
+    assert!(!popped.is_empty());
+    assert!(
+        popped
+            .iter()
+            .all(|e| e["caller_name"] == "Jan Kowalski" && e["company"] == "ACME"),
+        "{popped:?}"
+    );
     let refused = gateway
         .links()
         .counters()

@@ -34,7 +34,8 @@
 //!   transferer's call. The transferred
 //!   legs stay in the same call, so billsec runs from the first answer to the last hang-up.
 //! * **Details.** IVR digits from `DTMFEnd` received on the entry leg; recording from
-//!   `MIXMONITOR_FILENAME` / the `MixMonitor` dialplan step and `MixMonitorStart/Stop`; holds
+//!   `MIXMONITOR_FILENAME` / the `MixMonitor` dialplan step and `MixMonitorStart/Stop`, the
+//!   older `Monitor` step, or an audio file's name set in `CDR(userfield)`; holds
 //!   from `Hold`; queue from `QueueCallerJoin`.
 //! * **Link loss and resync.** A lost link does not end calls: after every (re)connect the
 //!   session lists the live channels (`CoreShowChannels`) and [`AmiCorrelator::resync`]
@@ -215,6 +216,31 @@ const SETUP_EVENTS: [&str; 5] = [
 ];
 
 /// A header value that says something: not empty, not `<unknown>`.
+/// `Monitor(format,basename,options)` writes `basename.format` (`wav49` as `.WAV`).
+fn monitor_file(app_data: &str) -> Option<String> {
+    let mut args = app_data.split(',');
+    let format = args
+        .next()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("wav");
+    let base = args.next().map(str::trim).filter(|b| !b.is_empty())?;
+    let extension = if format.eq_ignore_ascii_case("wav49") {
+        "WAV"
+    } else {
+        format
+    };
+    Some(format!("{base}.{extension}"))
+}
+
+/// A file name with an extension Asterisk records in.
+fn is_audio_file(name: &str) -> bool {
+    const FORMATS: [&str; 8] = ["wav", "wav49", "gsm", "mp3", "ogg", "sln", "g722", "ulaw"];
+    name.rsplit_once('.').is_some_and(|(base, ext)| {
+        !base.is_empty() && FORMATS.iter().any(|f| f.eq_ignore_ascii_case(ext))
+    })
+}
+
 fn known(v: Option<&str>) -> Option<&str> {
     v.filter(|v| !v.is_empty() && *v != "<unknown>")
 }
@@ -285,6 +311,21 @@ impl AmiCorrelator {
             "Newexten" if m.get("Application") == Some("MixMonitor") => {
                 let file = m.get("AppData").and_then(|d| d.split(',').next());
                 self.set_recording_file(m, file)
+            }
+            // The older Monitor() starts at once and announces nothing of its own.
+            "Newexten" if m.get("Application") == Some("Monitor") => {
+                let file = m.get("AppData").and_then(monitor_file);
+                self.set_recording_file(m, file.as_deref());
+                self.recording(out, m, true)
+            }
+            // Dialplans that record often leave the file's name in the CDR's userfield.
+            "Newexten" if m.get("Application") == Some("Set") => {
+                let set = m
+                    .get("AppData")
+                    .and_then(|d| d.strip_prefix("CDR(userfield)="));
+                if let Some(file) = set.filter(|f| is_audio_file(f)) {
+                    self.set_recording_file(m, Some(file))
+                }
             }
             "MixMonitorStart" | "MixMonitorStop" => {
                 self.recording(out, m, event == "MixMonitorStart")
@@ -513,10 +554,7 @@ impl AmiCorrelator {
         let (id, caller) = (call.id.clone(), call.caller.clone());
         out.push(
             &id,
-            EventBody::CallRinging(CallRinging {
-                extension: extension_of(&dest),
-                caller,
-            }),
+            EventBody::CallRinging(CallRinging::new(extension_of(&dest), caller)),
         );
     }
 
@@ -805,6 +843,8 @@ impl AmiCorrelator {
             caller_name: call.caller_name,
             company: None,
             rang: call.offers.finish(ended_at),
+            charge: None,
+            recording_url: None,
         }
         .with_durations();
         out.push_ended(record);

@@ -22,6 +22,10 @@
 //!   otherwise from the REL causes: 17 busy, 16 rejected, 15/18 failed, else no-answer.
 //! * The IVR digit comes from the configured IVR map: the extension the call reached
 //!   (CTIP has no DTMF event for outside callers).
+//! * Recording: RECB gives the PBX's recording id (on the record; RECC cancels it), RECE the
+//!   file on the PBX's FTP card, up to a minute after the call, as a `call.recording`.
+//! * Charge: AOC sends the running gross charge of an extension's call on every change; the
+//!   last one is the record's `charge`, in the PBX's configured `currency`.
 //! * Nothing stays open: ringing with no news for `ring_timeout` ends as no-answer, any call
 //!   silent for `stale_after` ends, and a lost link ends every open call as `link-lost`.
 //!
@@ -30,7 +34,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::record::{CallRecord, Direction, Disposition, Transfer};
+use super::record::{CallRecord, Charge, Direction, Disposition, Transfer};
 use super::{
     CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording, CallRinging, CallStarted,
     CallTransferred, EventBody, Offers, Out, Source, TransferKind,
@@ -48,6 +52,8 @@ pub struct CtipCorrelatorConfig {
     pub recall_grace_ms: i64,
     pub ring_timeout_ms: i64,
     pub stale_after_ms: i64,
+    /// The currency of the PBX's advice of charge.
+    pub currency: String,
 }
 
 impl CtipCorrelatorConfig {
@@ -60,6 +66,7 @@ impl CtipCorrelatorConfig {
             recall_grace_ms: 5_000,
             ring_timeout_ms: 10 * 60_000,
             stale_after_ms: 12 * 3_600_000,
+            currency: "PLN".into(),
         }
     }
 }
@@ -99,6 +106,8 @@ struct Call {
     offers: Offers,
     /// The PBX's recording id (RECB), until cancelled (RECC).
     recording: Option<String>,
+    /// The last advice of charge (AOC) on one of its legs.
+    charge: Option<Charge>,
 }
 
 pub struct CtipCorrelator {
@@ -177,6 +186,7 @@ impl CtipCorrelator {
             Message::Rece {
                 rec_id, ip, path, ..
             } => self.recording_ready(&mut out, rec_id, ip, path),
+            Message::Aoc { ext, amount } => self.charge(normalize_ext(ext), amount),
             _ => {}
         }
         out.events
@@ -274,6 +284,7 @@ impl CtipCorrelator {
             ending_since: None,
             offers: Offers::default(),
             recording: None,
+            charge: None,
         };
         self.calls.insert(key, call);
         key
@@ -422,10 +433,7 @@ impl CtipCorrelator {
         let id = call.id.clone();
         out.push(
             &id,
-            EventBody::CallRinging(CallRinging {
-                extension: ext.to_owned(),
-                caller: call.caller.clone(),
-            }),
+            EventBody::CallRinging(CallRinging::new(ext.to_owned(), call.caller.clone())),
         );
         if let Some(digit) = ivr {
             if call.ivr_digits.is_none() {
@@ -521,6 +529,19 @@ impl CtipCorrelator {
         }
         let id = call.id.clone();
         recording_event(out, &id, rec_id.to_owned(), begins);
+    }
+
+    /// AOC: the running gross charge of `ext`'s call; the last one is what the call cost. An
+    /// amount that is not a decimal is dropped and counted with the orphans.
+    fn charge(&mut self, ext: &str, amount: &str) {
+        let key = [Leg::Talking, Leg::Dialling, Leg::Ringing]
+            .into_iter()
+            .find_map(|leg| self.call_of(ext, leg));
+        let charge = Charge::parse(amount, &self.config.currency);
+        match (key.and_then(|k| self.calls.get_mut(&k)), charge) {
+            (Some(call), Some(charge)) => call.charge = Some(charge),
+            _ => self.orphans += 1,
+        }
     }
 
     /// RECE: the recording `rec_id` is ready on the PBX card at `ip` (fetched by FTP); a
@@ -698,6 +719,8 @@ impl CtipCorrelator {
             caller_name: None,
             company: None,
             rang: call.offers.finish(ended_at),
+            charge: call.charge,
+            recording_url: None,
         }
         .with_durations();
         if let Some(rec_id) = call.recording {

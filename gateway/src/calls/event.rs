@@ -174,6 +174,22 @@ pub struct CallStarted {
 pub struct CallRinging {
     pub extension: String,
     pub caller: Option<String>,
+    /// The caller's name and company from the contact directory, for a screen pop before
+    /// anyone answers (the pipeline fills them).
+    pub caller_name: Option<String>,
+    pub company: Option<String>,
+}
+
+impl CallRinging {
+    /// A ring as a connector sees it, before the directory names the caller.
+    pub fn new(extension: String, caller: Option<String>) -> CallRinging {
+        CallRinging {
+            extension,
+            caller,
+            caller_name: None,
+            company: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

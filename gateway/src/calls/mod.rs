@@ -10,6 +10,7 @@ pub mod event;
 pub mod offers;
 pub mod pipeline;
 pub mod record;
+pub mod recording_link;
 
 pub use event::{
     AgentState, AgentStateChanged, CallAnswered, CallDtmf, CallEvent, CallHeld, CallRecording,
@@ -18,7 +19,7 @@ pub use event::{
 };
 pub(crate) use offers::Offers;
 pub use offers::{Offer, MAX_OFFERS};
-pub use record::{CallRecord, Direction, Disposition, Transfer};
+pub use record::{CallRecord, Charge, Direction, Disposition, Transfer};
 
 /// What a correlator emits for one input, before it leaves as events: every event gets the
 /// same source, PBX name and raw text, and the input's time unless a handler moves it.

@@ -1,6 +1,7 @@
 //! The correlation stage as a task: takes a connector's events, runs them through the
-//! protocol's correlator, names the other party of ended calls from the contact directory,
-//! and hands the resulting call events to the store.
+//! protocol's correlator, names the caller of a ring and the other party of an ended call from
+//! the contact directory, links a record's recording, and hands the resulting call events to
+//! the store.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::ami::AmiCorrelator;
 use super::ari::AriCorrelator;
 use super::ctip::CtipCorrelator;
+use super::recording_link::RecordingLinks;
 use super::{CallEvent, EventBody};
 use crate::contacts::Directory;
 use crate::pbx::PbxEvent;
@@ -80,7 +82,7 @@ pub async fn run<C: Correlator>(
     mut correlator: C,
     mut events: mpsc::Receiver<PbxEvent<C::Message>>,
     appender: Appender,
-    directory: Option<Directory>,
+    enrich: Enrichment,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -101,23 +103,54 @@ pub async fn run<C: Correlator>(
             _ = tick.tick() => correlator.tick(crate::clock::now_ms()),
             _ = shutdown.cancelled() => break,
         };
-        if let Some(directory) = &directory {
-            name_parties(directory, &mut out);
-        }
+        enrich.apply(&mut out);
         if !store(&appender, out).await {
             break;
         }
     }
 }
 
-/// Sets `caller_name` / `company` of each ended call's record from the directory. A lookup
-/// that fails leaves the record as it was: a name is never worth losing the call.
-fn name_parties(directory: &Directory, events: &mut [CallEvent]) {
-    for event in events {
-        if let EventBody::CallEnded(record) = &mut event.body {
-            if let Err(e) = directory.enrich(record) {
-                tracing::warn!(error = %e, call = %record.call_id, "contact lookup failed");
+/// What the pipeline adds to a correlator's events; each part optional.
+#[derive(Default)]
+pub struct Enrichment {
+    /// Names callers on `call.ringing` (a screen pop before anyone answers) and the other
+    /// party on `call.ended`.
+    pub directory: Option<Directory>,
+    /// Gives records a `recording_url`.
+    pub recordings: Option<RecordingLinks>,
+}
+
+impl Enrichment {
+    /// A lookup that fails leaves the event as it was: a name is never worth losing a call.
+    pub fn apply(&self, events: &mut [CallEvent]) {
+        for event in events {
+            match &mut event.body {
+                EventBody::CallEnded(record) => {
+                    if let Some(links) = &self.recordings {
+                        record.recording_url =
+                            record.recording.as_deref().and_then(|f| links.link(f));
+                    }
+                    if let Err(e) = self.directory.as_ref().map_or(Ok(()), |d| d.enrich(record)) {
+                        tracing::warn!(error = %e, call = %record.call_id, "contact lookup failed");
+                    }
+                }
+                EventBody::CallRinging(ring) => self.name_caller(ring),
+                _ => {}
             }
+        }
+    }
+
+    fn name_caller(&self, ring: &mut super::CallRinging) {
+        let (Some(directory), Some(caller)) = (&self.directory, &ring.caller) else {
+            return;
+        };
+        match directory.lookup(caller) {
+            Ok(Some(contact)) => {
+                ring.caller_name = Some(contact.name);
+                ring.company = contact.company;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "contact lookup failed"),
         }
     }
 }
@@ -131,4 +164,85 @@ async fn store(appender: &Appender, events: Vec<CallEvent>) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calls::{CallRecord, CallRinging, Source};
+    use crate::contacts::ContactInput;
+
+    fn event(body: EventBody) -> CallEvent {
+        CallEvent {
+            ts_ms: 1,
+            source: Source::Ami,
+            pbx: "pbx".into(),
+            call_id: Some("c1".into()),
+            raw: None,
+            body,
+        }
+    }
+
+    /// The CRM's screen pop: the ring already names the caller from the directory (not only
+    /// the ended record), and a recorded call's record links its file.
+    #[test]
+    fn rings_are_named_and_records_linked() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = crate::numbers::NumberPlan {
+            country_code: "48".into(),
+            outside_line_prefix: None,
+            trunk_prefix: None,
+            min_national_digits: 9,
+        };
+        let directory = Directory::open(&crate::store::migrated_db(dir.path()), plan).unwrap();
+        let contact = ContactInput {
+            number: "+48 601 234 567".into(),
+            name: "Jan Kowalski".into(),
+            company: Some("ACME".into()),
+            note: None,
+        };
+        directory.upsert(&contact, "api", 0).unwrap();
+        let enrich = Enrichment {
+            directory: Some(directory),
+            recordings: Some(RecordingLinks::new(
+                "https://rec.example.com/m",
+                "/var/spool/asterisk/monitor",
+            )),
+        };
+        let mut record = CallRecord::example("c1", 0);
+        record.caller = Some("+48601234567".into());
+        record.recording = Some("/var/spool/asterisk/monitor/in-1.wav".into());
+        let mut events = vec![
+            event(EventBody::CallRinging(CallRinging::new(
+                "201".into(),
+                Some("601234567".into()),
+            ))),
+            event(EventBody::CallRinging(CallRinging::new(
+                "202".into(),
+                Some("600".into()),
+            ))),
+            event(EventBody::CallEnded(Box::new(record))),
+        ];
+        enrich.apply(&mut events);
+        let EventBody::CallRinging(known) = &events[0].body else {
+            panic!()
+        };
+        assert_eq!(
+            (known.caller_name.as_deref(), known.company.as_deref()),
+            (Some("Jan Kowalski"), Some("ACME"))
+        );
+        let EventBody::CallRinging(unknown) = &events[1].body else {
+            panic!()
+        };
+        assert_eq!(unknown.caller_name, None);
+        let EventBody::CallEnded(record) = &events[2].body else {
+            panic!()
+        };
+        assert_eq!(record.caller_name.as_deref(), Some("Jan Kowalski"));
+        assert_eq!(
+            record.recording_url.as_deref(),
+            Some("https://rec.example.com/m/in-1.wav")
+        );
+        Enrichment::default().apply(&mut events);
+    }
 }

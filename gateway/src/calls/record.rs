@@ -143,6 +143,34 @@ pub struct CallRecord {
     pub company: Option<String>,
     /// Everyone the call rang, in order (empty where the PBX never said).
     pub rang: Vec<super::Offer>,
+    /// What the call cost, as the PBX last advised it (CTIP `AOC`; outbound calls).
+    pub charge: Option<Charge>,
+    /// A link central can open to the recording (`recording_url_base` and the file's name).
+    pub recording_url: Option<String>,
+}
+
+/// An advice of charge: the gross amount as a decimal with a dot (`"0.38"`, as the PBX sent
+/// it) and its currency (ISO 4217, from the PBX's configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl Charge {
+    /// A PBX's amount (`0.38`, `12,50`, `3`) as a charge; `None` for anything that is not a
+    /// non-negative decimal of at most 12 digits and 4 decimals.
+    pub fn parse(amount: &str, currency: &str) -> Option<Charge> {
+        let amount = amount.trim().replace(',', ".");
+        let (whole, fraction) = amount.split_once('.').unwrap_or((&amount, ""));
+        let digits = |s: &str, max: usize| s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+        let valid = !whole.is_empty() && digits(whole, 12) && digits(fraction, 4);
+        let exact = !amount.ends_with('.');
+        (valid && exact).then(|| Charge {
+            amount,
+            currency: currency.to_owned(),
+        })
+    }
 }
 
 impl CallRecord {
@@ -191,7 +219,35 @@ impl CallRecord {
                 ring_ms: 2_000,
                 answered: true,
             }],
+            charge: None,
+            recording_url: None,
         }
         .with_durations()
+    }
+}
+
+#[cfg(test)]
+mod charge_tests {
+    use super::Charge;
+
+    #[test]
+    fn amounts_are_decimals_or_nothing() {
+        let amount = |a: &str| Charge::parse(a, "PLN").map(|c| c.amount);
+        for (given, want) in [
+            ("0.38", Some("0.38")),
+            (" 12,50 ", Some("12.50")),
+            ("3", Some("3")),
+            ("123456789012.1234", Some("123456789012.1234")),
+            ("1234567890123", None),
+            ("0.12345", None),
+            ("-1", None),
+            ("1.", None),
+            (".5", None),
+            ("1.2.3", None),
+            ("", None),
+            ("١٢", None),
+        ] {
+            assert_eq!(amount(given).as_deref(), want, "{given:?}");
+        }
     }
 }

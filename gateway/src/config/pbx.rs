@@ -62,6 +62,16 @@ impl PbxConfig {
         }
     }
 
+    /// How this PBX's recordings are linked, when `recording_url_base` is set (AMI, ARI).
+    pub fn recording_links(&self) -> Option<crate::calls::recording_link::RecordingLinks> {
+        let (base, dir) = match self {
+            PbxConfig::Ctip(_) => return None,
+            PbxConfig::Ami(c) => (c.recording_url_base.as_deref()?, &c.recording_dir),
+            PbxConfig::Ari(c) => (c.recording_url_base.as_deref()?, &c.recording_dir),
+        };
+        Some(crate::calls::recording_link::RecordingLinks::new(base, dir))
+    }
+
     pub fn kind(&self) -> PbxKind {
         match self {
             PbxConfig::Ctip(_) => PbxKind::Ctip,

@@ -69,6 +69,37 @@ fn the_built_in_ivr_is_checked() {
 }
 
 #[test]
+fn charge_currency_and_recording_links_are_checked() {
+    let problems = problems(
+        "[gateway]\nid = \"a\"\n\
+         [[pbx]]\nname = \"s\"\nkind = \"ctip\"\nhost = \"h\"\npin = \"1234\"\ncurrency = \"zł\"\n\
+         [[pbx]]\nname = \"a\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\n\
+         recording_url_base = \"ftp://rec/x\"\nrecording_dir = \"monitor\"\n\
+         [[pbx]]\nname = \"r\"\nkind = \"ari\"\nurl = \"http://h:8088\"\nusername = \"u\"\npassword = \"s\"\napp = \"gw\"\n\
+         recording_url_base = \"https://rec.example.com/a b\"\n",
+    );
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "pbx[0].currency",
+            "pbx[1].recording_url_base",
+            "pbx[1].recording_dir",
+            "pbx[2].recording_url_base"
+        ]
+    );
+    assert!(problems[0].fix.contains("ISO 4217"));
+    let fine = "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"a\"\nkind = \"ami\"\nhost = \"h\"\n\
+                username = \"u\"\nsecret = \"s\"\nrecording_url_base = \"https://rec.example.com/m\"\n";
+    let config = load(fine).unwrap();
+    let links = config.pbx[0].recording_links().expect("links");
+    assert_eq!(
+        links.link("/var/spool/asterisk/monitor/x.wav").as_deref(),
+        Some("https://rec.example.com/m/x.wav")
+    );
+}
+
+#[test]
 fn an_ivr_under_another_kind_is_refused_by_its_line_and_the_rest_still_checked() {
     let problems = problems(
         "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\nresync_every_s = 1\n[pbx.ivr]\nprompt = \"welcome\"\n",

@@ -50,6 +50,29 @@ impl Default for OriginateSettings {
 }
 
 /// `originate_channel` must say where the agent's extension goes.
+/// `recording_url_base` is an http(s) URL and `recording_dir` an absolute path.
+pub(crate) fn validate_recording_links(
+    base: Option<&str>,
+    dir: &str,
+    s: &mut crate::config::Section<'_>,
+) {
+    let web = |b: &str| b.starts_with("https://") || b.starts_with("http://");
+    if let Some(base) = base.filter(|b| !web(b) || b.contains(char::is_whitespace)) {
+        s.problem(
+            "recording_url_base",
+            &format!("{base:?}"),
+            "use an http:// or https:// URL, e.g. \"https://recordings.example.com/monitor\"",
+        );
+    }
+    if !dir.starts_with('/') {
+        s.problem(
+            "recording_dir",
+            &format!("{dir:?}"),
+            "use the absolute directory the PBX writes recordings to",
+        );
+    }
+}
+
 pub(crate) fn validate_originate(channel: &str, s: &mut crate::config::Section<'_>) {
     if !channel.contains("{extension}") {
         s.problem(

@@ -130,10 +130,10 @@ mod tests {
     fn event_payload_has_the_envelope_and_flat_fields() {
         let v = event_json(
             "gw1",
-            &stored(EventBody::CallRinging(CallRinging {
-                extension: "201".into(),
-                caller: Some("+48600".into()),
-            })),
+            &stored(EventBody::CallRinging(CallRinging::new(
+                "201".into(),
+                Some("+48600".into()),
+            ))),
             true,
         );
         assert_eq!(v["v"], 1);

@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "003_call_rang.sql",
         sql: include_str!("../../../migrations/postgres/003_call_rang.sql"),
     },
+    Migration {
+        version: 4,
+        name: "004_call_charge.sql",
+        sql: include_str!("../../../migrations/postgres/004_call_charge.sql"),
+    },
 ];
 
 /// How often the link's round trip is measured.
@@ -286,6 +291,9 @@ impl PostgresSink {
                     &calls.company,
                     &calls.last_seq,
                     &calls.rang,
+                    &calls.charge,
+                    &calls.currency,
+                    &calls.recording_url,
                 ],
             )
             .await?;
@@ -314,19 +322,22 @@ const UPSERT_CALLS: &str = "
 INSERT INTO pbxgw_calls (gateway_id, call_id, pbx, direction, caller, callee, extension, agent,
     queue, started_at, pbx_answered_at, answered_at, ended_at, duration_s, billsec_s,
     disposition, hangup_cause, ivr_digits, recording, transfers, holds, caller_name, company,
-    last_seq, rang)
+    last_seq, rang, charge, currency, recording_url)
 SELECT $1, u.call_id, u.pbx, u.direction, u.caller, u.callee, u.extension, u.agent, u.queue,
     to_timestamp(u.started / 1000.0), to_timestamp(u.pbx_answered / 1000.0),
     to_timestamp(u.answered / 1000.0), to_timestamp(u.ended / 1000.0), u.duration_s,
     u.billsec_s, u.disposition, u.hangup_cause, u.ivr_digits, u.recording, u.transfers::jsonb,
-    u.holds, u.caller_name, u.company, u.last_seq, u.rang::jsonb
+    u.holds, u.caller_name, u.company, u.last_seq, u.rang::jsonb, u.charge::numeric, u.currency,
+    u.recording_url
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
             $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], $19::text[],
-            $20::text[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[])
+            $20::text[], $21::int[], $22::text[], $23::text[], $24::bigint[], $25::text[],
+            $26::text[], $27::text[], $28::text[])
      AS u(call_id, pbx, direction, caller, callee, extension, agent, queue, started,
           pbx_answered, answered, ended, duration_s, billsec_s, disposition, hangup_cause,
-          ivr_digits, recording, transfers, holds, caller_name, company, last_seq, rang)
+          ivr_digits, recording, transfers, holds, caller_name, company, last_seq, rang,
+          charge, currency, recording_url)
 ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     pbx = excluded.pbx, direction = excluded.direction, caller = excluded.caller,
     callee = excluded.callee, extension = excluded.extension, agent = excluded.agent,
@@ -337,6 +348,7 @@ ON CONFLICT (gateway_id, call_id) DO UPDATE SET
     hangup_cause = excluded.hangup_cause, ivr_digits = excluded.ivr_digits,
     recording = excluded.recording, transfers = excluded.transfers, holds = excluded.holds,
     caller_name = excluded.caller_name, company = excluded.company, rang = excluded.rang,
+    charge = excluded.charge, currency = excluded.currency, recording_url = excluded.recording_url,
     last_seq = excluded.last_seq, updated_at = now()
 WHERE pbxgw_calls.last_seq <= excluded.last_seq";
 
@@ -368,6 +380,10 @@ struct CallColumns<'a> {
     company: Vec<Option<&'a str>>,
     last_seq: Vec<i64>,
     rang: Vec<String>,
+    /// A decimal as text: the amount the PBX sent, checked by [`crate::calls::Charge::parse`].
+    charge: Vec<Option<&'a str>>,
+    currency: Vec<Option<&'a str>>,
+    recording_url: Vec<Option<&'a str>>,
 }
 
 impl<'a> CallColumns<'a> {
@@ -413,6 +429,10 @@ impl<'a> CallColumns<'a> {
             c.last_seq.push(e.seq as i64);
             c.rang
                 .push(serde_json::to_string(&r.rang).unwrap_or_else(|_| "[]".into()));
+            c.charge.push(r.charge.as_ref().map(|c| c.amount.as_str()));
+            c.currency
+                .push(r.charge.as_ref().map(|c| c.currency.as_str()));
+            c.recording_url.push(r.recording_url.as_deref());
         }
         c
     }

@@ -679,6 +679,76 @@ fn one_record(config: AmiCorrelatorConfig, messages: &[(i64, Message)]) -> CallR
     records.into_values().next().unwrap()
 }
 
+/// Recordings a dialplan makes without MixMonitor's events: the older `Monitor()` (its file
+/// is `basename.format`, and it records from that moment), and a file name left in
+/// `CDR(userfield)`, which a userfield that is not a file name does not touch.
+#[test]
+fn monitor_and_the_cdr_userfield_name_the_recording() {
+    let newexten = |app: &'static str, data: &'static str| {
+        msg(&[
+            ("Event", "Newexten"),
+            ("Uniqueid", "1.1"),
+            ("Application", app),
+            ("AppData", data),
+        ])
+    };
+    let call_with = |steps: Vec<Message>| {
+        let mut call = two_party_call(
+            "PJSIP/201-00000001",
+            "from-internal",
+            "202",
+            "201",
+            "PJSIP/202-00000002",
+        );
+        for (i, step) in steps.into_iter().enumerate() {
+            call.insert(3 + i, (1_003_015 + i as i64, step));
+        }
+        let mut c = AmiCorrelator::new(AmiCorrelatorConfig::new("pbx"));
+        replay(&mut c, &call)
+    };
+
+    let events = call_with(vec![newexten(
+        "Monitor",
+        "wav49,/var/spool/asterisk/monitor/q/201-202,m",
+    )]);
+    let record = records(&events).into_values().next().unwrap();
+    assert_eq!(
+        record.recording.as_deref(),
+        Some("/var/spool/asterisk/monitor/q/201-202.WAV")
+    );
+    let started: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::CallRecording(r) => Some((r.file.clone(), r.active)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [("/var/spool/asterisk/monitor/q/201-202.WAV".to_owned(), true)]
+    );
+
+    let events = call_with(vec![
+        newexten("Set", "CDR(userfield)=2026/12/03/out-201-202.wav"),
+        newexten("Set", "CDR(userfield)=VIP customer"),
+        newexten("Set", "CDR(accountcode)=x.wav"),
+    ]);
+    let record = records(&events).into_values().next().unwrap();
+    assert_eq!(
+        record.recording.as_deref(),
+        Some("2026/12/03/out-201-202.wav")
+    );
+
+    let record = records(&call_with(vec![newexten("Monitor", "wav")]))
+        .into_values()
+        .next()
+        .unwrap();
+    assert_eq!(
+        record.recording, None,
+        "Monitor() naming no file: nothing to link"
+    );
+}
+
 /// Direction from the configured rules: an entry on a trunk or in an inbound context is
 /// inbound; a phone dialling a trunk is outbound; phone to phone is internal.
 #[test]

@@ -334,10 +334,10 @@ impl AppCorrelator {
             call.dialled = true;
             out.push(
                 &call_id,
-                EventBody::CallRinging(CallRinging {
-                    extension: crate::pbx::asterisk::extension_of(&peer.name),
-                    caller: call.caller.clone(),
-                }),
+                EventBody::CallRinging(CallRinging::new(
+                    crate::pbx::asterisk::extension_of(&peer.name),
+                    call.caller.clone(),
+                )),
             );
         } else if let Some((outcome, weak)) = crate::calls::record::dial_outcome(status) {
             if !weak || call.dial_outcome.is_none() {
@@ -506,6 +506,8 @@ impl AppCorrelator {
             caller_name: call.caller_name,
             company: None,
             rang: call.offers.finish(out.ts),
+            charge: None,
+            recording_url: None,
         }
         .with_durations();
         out.push_ended(record);

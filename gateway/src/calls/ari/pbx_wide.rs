@@ -517,7 +517,7 @@ impl PbxWideCorrelator {
                 self.push(
                     out,
                     &key,
-                    EventBody::CallRinging(CallRinging { extension, caller }),
+                    EventBody::CallRinging(CallRinging::new(extension, caller)),
                 );
             }
             "ANSWER" => {
@@ -819,6 +819,8 @@ impl PbxWideCorrelator {
             caller_name: call.caller_name,
             company: None,
             rang: call.offers.finish(out.ts),
+            charge: None,
+            recording_url: None,
         }
         .with_durations();
         out.push_ended(record);

@@ -464,6 +464,58 @@ fn a_recorded_call_carries_its_recording_id_and_then_its_file() {
     assert_eq!(c.orphans, 1, "the RECE nobody knows");
 }
 
+/// The Slican advises the running charge of an outbound call (AOC, gross, on every change):
+/// the record carries the last one with the configured currency; a charge for an extension
+/// with no call, or an amount that is not a decimal, is counted and dropped.
+#[test]
+fn an_outbound_call_carries_what_it_cost() {
+    let mut config = CtipCorrelatorConfig::new("p");
+    config.currency = "EUR".into();
+    let mut c = CtipCorrelator::new(config);
+    let mut script = vec![(0, "STAT 101_ H f d l a p c q")];
+    for (i, d) in ["0", "6", "0", "1", "2", "3", "4", "5", "6", "7"]
+        .iter()
+        .enumerate()
+    {
+        let line = Box::leak(format!("ECHO 101_ {d}").into_boxed_str());
+        script.push((1000 + i as i64 * 500, &*line));
+    }
+    script.extend([
+        (9_000, "CONN 101_ 0601234567 0"),
+        (20_000, "AOC 101_ 0.38"),
+        (40_000, "AOC 101_ 0,76"),
+        (41_000, "AOC 101_ lots"),
+        (42_000, "AOC 102_ 1.00"),
+        (69_000, "AOC 101_ 1.14"),
+        (69_000, "REL 101_ 16"),
+    ]);
+    let events = feed(&mut c, &script);
+    let record = ended(&events)[0].clone();
+    assert_eq!(record.direction, Direction::Outbound);
+    assert_eq!(
+        record.charge,
+        Some(crate::calls::Charge {
+            amount: "1.14".into(),
+            currency: "EUR".into()
+        })
+    );
+    assert_eq!(
+        c.orphans, 2,
+        "the amount that is not one, the phone with no call"
+    );
+
+    let mut c = CtipCorrelator::new(CtipCorrelatorConfig::new("p"));
+    let events = feed(
+        &mut c,
+        &[
+            (0, "RING 101_ 600100200 0 517471313 _ 600100200"),
+            (2_000, "CONN 101_ 600100200 0"),
+            (60_000, "REL 101_ 16"),
+        ],
+    );
+    assert_eq!(ended(&events)[0].charge, None, "no AOC, no charge");
+}
+
 /// The supervisor's counts for the calls of lines 1-150 (the table of
 /// `the_first_150_real_lines_make_these_calls`), counted by hand: per phone, the calls that
 /// rang it, those it answered, and those nobody answered (the hunt-group call of 2 Sep and

@@ -19,6 +19,8 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "trunks",
     "originate_channel",
     "originate_context",
+    "recording_url_base",
+    "recording_dir",
     "probe_after_s",
     "resync_every_s",
 ];
@@ -51,6 +53,10 @@ pub struct AmiConfig {
     pub originate_channel: String,
     /// Click-to-call: the context the customer's number is dialled in.
     pub originate_context: String,
+    /// Where central opens recordings over HTTP(S): records get `recording_url`.
+    pub recording_url_base: Option<String>,
+    /// Where the PBX writes recordings; the link is the file's path below it.
+    pub recording_dir: String,
     /// Ping this often; a ping unanswered by the next one drops the link.
     pub probe_after_s: u64,
     /// List the live channels this often to confirm open calls.
@@ -72,6 +78,8 @@ impl Default for AmiConfig {
             trunks: Vec::new(),
             originate_channel: originate.channel,
             originate_context: originate.context,
+            recording_url_base: None,
+            recording_dir: "/var/spool/asterisk/monitor".into(),
             probe_after_s: 60,
             resync_every_s: 300,
         }
@@ -91,5 +99,10 @@ impl AmiConfig {
             "seconds",
         );
         crate::pbx::asterisk::validate_originate(&self.originate_channel, s);
+        crate::pbx::asterisk::validate_recording_links(
+            self.recording_url_base.as_deref(),
+            &self.recording_dir,
+            s,
+        );
     }
 }

@@ -23,6 +23,8 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "inbound_contexts",
     "originate_channel",
     "originate_context",
+    "recording_url_base",
+    "recording_dir",
     "probe_after_s",
     "resync_every_s",
 ];
@@ -50,6 +52,10 @@ pub struct AriConfig {
     pub originate_channel: String,
     /// Click-to-call: the context the customer's number is dialled in.
     pub originate_context: String,
+    /// Where central opens recordings over HTTP(S): records get `recording_url`.
+    pub recording_url_base: Option<String>,
+    /// Where the PBX writes recordings; the link is the file's path below it.
+    pub recording_dir: String,
     /// Ping the WebSocket this often.
     pub probe_after_s: u64,
     /// List the channels and bridges this often to confirm open calls.
@@ -72,6 +78,8 @@ impl Default for AriConfig {
             inbound_contexts: None,
             originate_channel: originate.channel,
             originate_context: originate.context,
+            recording_url_base: None,
+            recording_dir: "/var/spool/asterisk/recording".into(),
             probe_after_s: 30,
             resync_every_s: 300,
         }
@@ -99,6 +107,11 @@ impl AriConfig {
             "seconds",
         );
         crate::pbx::asterisk::validate_originate(&self.originate_channel, s);
+        crate::pbx::asterisk::validate_recording_links(
+            self.recording_url_base.as_deref(),
+            &self.recording_dir,
+            s,
+        );
         if let Some(ivr) = &self.ivr {
             ivr.validate(&mut s.nested("ivr"));
         }

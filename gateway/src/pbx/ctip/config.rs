@@ -17,6 +17,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "codepage",
     "probe_after_s",
     "ivr_map",
+    "currency",
     "gsm_module",
     "gsm_pin",
     "gsm_pin_env",
@@ -37,6 +38,8 @@ pub struct CtipConfig {
     pub probe_after_s: u64,
     /// Extension -> IVR digit: a call reaching the extension chose that digit.
     pub ivr_map: BTreeMap<String, String>,
+    /// The currency of the PBX's advice of charge (`AOC`), ISO 4217.
+    pub currency: String,
     /// The PBX's GSM module (`G001`): the SMS route when the box has no `[modem]`.
     pub gsm_module: Option<String>,
     /// The GSM module's SIM PIN (its own `LOGI` login).
@@ -53,6 +56,7 @@ impl Default for CtipConfig {
             codepage: 852,
             probe_after_s: 60,
             ivr_map: BTreeMap::new(),
+            currency: "PLN".into(),
             gsm_module: None,
             gsm_pin: None,
         }
@@ -67,6 +71,13 @@ impl CtipConfig {
             s.required("gsm_pin", self.gsm_pin.is_some(), "ctip");
         }
         s.range("probe_after_s", self.probe_after_s, 1..=3_600, "seconds");
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            s.problem(
+                "currency",
+                &format!("{:?}", self.currency),
+                "use an ISO 4217 code such as \"PLN\" or \"EUR\"",
+            );
+        }
         if super::codec::CodePage::by_number(self.codepage).is_none() {
             s.problem(
                 "codepage",

@@ -1,10 +1,11 @@
 //! Envelope version 1, as rows written before call records had `rang` still hold it. Only
-//! the call record changed; every other body is today's type.
+//! the call record changed since; it reads as a version 2 body, which reads as today's.
 
 use serde::{Deserialize, Serialize};
 
+use super::v2::CallRinging;
 use crate::calls::{
-    AgentStateChanged, CallAnswered, CallDtmf, CallHeld, CallRecording, CallRinging, CallStarted,
+    AgentStateChanged, CallAnswered, CallDtmf, CallHeld, CallRecording, CallStarted,
     CallTransferred, Direction, Disposition, LinkStateChanged, SmsOutcome, SmsReceived, Transfer,
 };
 
@@ -51,10 +52,10 @@ pub(crate) struct CallRecord {
     pub company: Option<String>,
 }
 
-impl From<CallRecord> for crate::calls::CallRecord {
+impl From<CallRecord> for super::v2::CallRecord {
     /// A version 1 record names who answered but not who else it rang.
     fn from(r: CallRecord) -> Self {
-        crate::calls::CallRecord {
+        super::v2::CallRecord {
             call_id: r.call_id,
             direction: r.direction,
             caller: r.caller,
@@ -81,9 +82,9 @@ impl From<CallRecord> for crate::calls::CallRecord {
     }
 }
 
-impl From<EventBody> for crate::calls::EventBody {
+impl From<EventBody> for super::v2::EventBody {
     fn from(body: EventBody) -> Self {
-        use crate::calls::EventBody as Now;
+        use super::v2::EventBody as Now;
         match body {
             EventBody::CallStarted(b) => Now::CallStarted(b),
             EventBody::CallRinging(b) => Now::CallRinging(b),
