@@ -32,6 +32,8 @@ pub enum StartError {
     Webhook(#[from] crate::uplink::webhook::WebhookError),
     #[error("ARI {0}: {1}")]
     Ari(String, crate::tls::TlsError),
+    #[error("Finesse {0}: {1}")]
+    Finesse(String, crate::tls::TlsError),
     #[error("local API: cannot listen on {0}: {1}")]
     Api(std::net::SocketAddr, std::io::Error),
 }
@@ -199,6 +201,9 @@ impl Gateway {
             config.gateway.data_dir.clone(),
             shutdown.clone(),
         ));
+        for finesse in &config.finesse {
+            start_finesse(finesse, &links, &appender, &shutdown, &tasks)?;
+        }
         if !config.monitor.is_empty() {
             tasks.spawn(crate::health::watch::watch(
                 config.monitor.clone(),
@@ -337,6 +342,31 @@ impl PbxStart<'_> {
         );
         spawn_watched(self.tasks, self.links, &link, pipeline);
     }
+}
+
+/// A Cisco Finesse team's poller.
+fn start_finesse(
+    config: &crate::pbx::finesse::FinesseConfig,
+    links: &Links,
+    appender: &Appender,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), StartError> {
+    let tls = crate::tls::client_config_or_plain(config.ca_file.as_deref())
+        .map_err(|e| StartError::Finesse(config.name.clone(), e))?;
+    if config.url.starts_with("http://") {
+        tracing::warn!(finesse = %config.name, "the Finesse password crosses the LAN in clear: use https://");
+    }
+    let client = crate::pbx::finesse::FinesseClient::new(config, tls, Duration::from_secs(10));
+    let poller = crate::pbx::finesse::run(
+        config.clone(),
+        client,
+        links.clone(),
+        appender.clone(),
+        shutdown.clone(),
+    );
+    spawn_watched(tasks, links, &format!("finesse:{}", config.name), poller);
+    Ok(())
 }
 
 /// How many connector events may wait for the correlator.

@@ -17,6 +17,8 @@ pub enum Source {
     Ctip,
     Ami,
     Ari,
+    /// Agent states from Cisco Finesse.
+    Finesse,
     /// Events the gateway makes itself (link states, SMS results).
     Gateway,
 }
@@ -27,6 +29,7 @@ impl Source {
             Source::Ctip => "ctip",
             Source::Ami => "ami",
             Source::Ari => "ari",
+            Source::Finesse => "finesse",
             Source::Gateway => "gateway",
         }
     }
@@ -36,6 +39,7 @@ impl Source {
             "ctip" => Some(Source::Ctip),
             "ami" => Some(Source::Ami),
             "ari" => Some(Source::Ari),
+            "finesse" => Some(Source::Finesse),
             "gateway" => Some(Source::Gateway),
             _ => None,
         }
@@ -248,6 +252,8 @@ pub struct AgentStateChanged {
     pub agent: String,
     pub state: AgentState,
     pub queue: Option<String>,
+    /// Why the agent is not ready, as the source names it (a Finesse reason code's label).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

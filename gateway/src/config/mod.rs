@@ -61,6 +61,9 @@ pub struct Config {
     /// Servers the site depends on, whose TCP connect time is charted beside the links'.
     #[serde(default)]
     pub monitor: Vec<MonitorConfig>,
+    /// Cisco Finesse teams whose agents' states feed the panel.
+    #[serde(default)]
+    pub finesse: Vec<crate::pbx::finesse::FinesseConfig>,
     /// The file this was read from (`config.reload` reads it again); `None` when built from
     /// text.
     #[serde(skip)]

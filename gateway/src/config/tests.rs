@@ -100,6 +100,48 @@ fn charge_currency_and_recording_links_are_checked() {
 }
 
 #[test]
+fn finesse_blocks_are_checked() {
+    let block = |name: &str, url: &str, team: &str, extra: &str| {
+        format!("[[finesse]]\nname = \"{name}\"\nurl = \"{url}\"\nusername = \"sup\"\nteam = \"{team}\"\n{extra}")
+    };
+    let text = format!(
+        "[gateway]\nid = \"a\"\n{}{}{}",
+        block(
+            "cc",
+            "finesse.example.com",
+            "34",
+            "password = \"p\"\npoll_every_s = 0\n"
+        ),
+        block(
+            "cc",
+            "https://f:8445",
+            "3/4",
+            "password_env = \"PBXGW_TEST_UNSET_FINESSE\"\n"
+        ),
+        block("ok", "https://f:8445", "34", "password = \"p\"\n"),
+    );
+    let problems = problems(&text);
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "finesse[1].password_env (line 15)",
+            "finesse[0].url",
+            "finesse[0].poll_every_s",
+            "finesse[1].password",
+            "finesse[1].team",
+            "finesse[1].name"
+        ]
+    );
+    let config = load(&format!(
+        "[gateway]\nid = \"a\"\n{}",
+        block("ok", "https://f:8445", "34", "password = \"p\"\n")
+    ))
+    .unwrap();
+    assert_eq!(config.finesse[0].poll_every_s, 5);
+}
+
+#[test]
 fn an_ivr_under_another_kind_is_refused_by_its_line_and_the_rest_still_checked() {
     let problems = problems(
         "[gateway]\nid = \"a\"\n[[pbx]]\nname = \"p\"\nkind = \"ami\"\nhost = \"h\"\nusername = \"u\"\nsecret = \"s\"\nresync_every_s = 1\n[pbx.ivr]\nprompt = \"welcome\"\n",

@@ -119,9 +119,31 @@ impl Config {
         }
     }
 
+    /// Each `[[finesse]]` block by its own checks, and their names unique.
+    fn validate_finesse(&self, problems: &mut Vec<Problem>) {
+        let mut names = std::collections::HashSet::new();
+        for (i, f) in self.finesse.iter().enumerate() {
+            let mut s = Section::new(format!("finesse[{i}]"), problems);
+            f.validate(&mut s);
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+            if f.name.is_empty() || !f.name.chars().all(plain) || !names.insert(f.name.as_str()) {
+                let fix = "give each [[finesse]] its own name of letters, digits, '-' or '_'";
+                s.problem("name", &format!("{:?}", f.name), fix);
+            }
+        }
+        if self.finesse.len() > crate::pbx::finesse::MAX_FINESSE {
+            problems.push(Problem {
+                key: "finesse".into(),
+                value: self.finesse.len().to_string(),
+                fix: format!("watch at most {} teams", crate::pbx::finesse::MAX_FINESSE),
+            });
+        }
+    }
+
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
         self.validate_the_rest(problems);
         self.validate_pbxs(problems);
+        self.validate_finesse(problems);
     }
 
     fn validate_the_rest(&self, problems: &mut Vec<Problem>) {

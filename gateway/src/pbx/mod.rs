@@ -6,6 +6,7 @@ pub mod ari;
 pub mod asterisk;
 pub mod control;
 pub mod ctip;
+pub mod finesse;
 
 /// The control handle of one running PBX, whatever its kind: remote commands and the API
 /// reach every PBX through the one registry, [`PbxControls`].

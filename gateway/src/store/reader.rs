@@ -125,6 +125,8 @@ pub struct AgentNow {
     pub agent: String,
     pub state: crate::calls::AgentState,
     pub queue: Option<String>,
+    /// Why not ready (Finesse's reason code label).
+    pub reason: Option<String>,
     /// Since when (Unix ms).
     pub ts_ms: i64,
 }
@@ -228,6 +230,7 @@ impl StoreReader {
                     agent: a.agent,
                     state: a.state,
                     queue: a.queue,
+                    reason: a.reason,
                     ts_ms: e.ts_ms,
                 });
             }

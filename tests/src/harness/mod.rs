@@ -1,5 +1,6 @@
 mod browser;
 mod collector;
+mod finesse;
 mod gateway;
 mod http;
 mod mosquitto;
@@ -7,6 +8,7 @@ mod postgres;
 
 pub use browser::Browser;
 pub use collector::{Collector, Received};
+pub use finesse::FakeFinesse;
 pub use gateway::{bin_path, GatewayProc, TestConfig};
 pub use http::{http, request, Response};
 pub use mosquitto::Mosquitto;

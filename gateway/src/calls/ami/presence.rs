@@ -88,6 +88,7 @@ impl Presence {
                 agent,
                 state,
                 queue,
+                reason: None,
             }),
         );
     }

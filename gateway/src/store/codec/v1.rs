@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::v2::CallRinging;
+use super::v2::{AgentStateChanged, CallRinging};
 use crate::calls::{
-    AgentStateChanged, CallAnswered, CallDtmf, CallHeld, CallRecording, CallStarted,
-    CallTransferred, Direction, Disposition, LinkStateChanged, SmsOutcome, SmsReceived, Transfer,
+    CallAnswered, CallDtmf, CallHeld, CallRecording, CallStarted, CallTransferred, Direction,
+    Disposition, LinkStateChanged, SmsOutcome, SmsReceived, Transfer,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

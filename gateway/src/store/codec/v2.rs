@@ -1,13 +1,13 @@
-//! Envelope version 2, as rows written before a ring named the caller's contact and a call
-//! record carried its charge and recording link. Those two bodies changed; every other is
-//! today's type.
+//! Envelope version 2, as rows written before a ring named the caller's contact, a call
+//! record carried its charge and recording link, and an agent's state its reason. Those three
+//! bodies changed; every other is today's type.
 
 use serde::{Deserialize, Serialize};
 
 use crate::calls::{
-    AgentStateChanged, CallAnswered, CallDtmf, CallHeld, CallRecording, CallStarted,
-    CallTransferred, CallbackClosed, Direction, Disposition, LinkStateChanged, Offer, SmsOutcome,
-    SmsReceived, Transfer,
+    AgentState, CallAnswered, CallDtmf, CallHeld, CallRecording, CallStarted, CallTransferred,
+    CallbackClosed, Direction, Disposition, LinkStateChanged, Offer, SmsOutcome, SmsReceived,
+    Transfer,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,13 @@ pub(crate) enum EventBody {
     SmsFailed(SmsOutcome),
     SmsReceived(SmsReceived),
     CallbackClosed(CallbackClosed),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AgentStateChanged {
+    pub agent: String,
+    pub state: AgentState,
+    pub queue: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +114,12 @@ impl From<EventBody> for crate::calls::EventBody {
             EventBody::CallDtmf(b) => Now::CallDtmf(b),
             EventBody::CallRecording(b) => Now::CallRecording(b),
             EventBody::CallEnded(r) => Now::CallEnded(Box::new((*r).into())),
-            EventBody::AgentState(b) => Now::AgentState(b),
+            EventBody::AgentState(b) => Now::AgentState(crate::calls::AgentStateChanged {
+                agent: b.agent,
+                state: b.state,
+                queue: b.queue,
+                reason: None,
+            }),
             EventBody::LinkState(b) => Now::LinkState(b),
             EventBody::SmsSent(b) => Now::SmsSent(b),
             EventBody::SmsDelivered(b) => Now::SmsDelivered(b),
