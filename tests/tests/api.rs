@@ -292,13 +292,7 @@ async fn the_local_api_answers_with_the_token_only() {
     let (code, page) = http(port, "GET", "/", None, None).await;
     assert_eq!(code, 200);
     assert!(!page.contains(TOKEN));
-    for part in [
-        "/api/status",
-        "/api/calls?state=live",
-        "/api/agents",
-        "/api/sms",
-        "id=\"journal\"",
-    ] {
+    for part in ["/api/stream", "/api/sms", "/api/calls/", "id=\"journal\""] {
         assert!(page.contains(part), "the page lacks {part}");
     }
     // AMI Pings every second here: the link's round trips are on record.
@@ -613,5 +607,103 @@ async fn recorded_calls_carry_a_link_central_can_open() {
             "{e}"
         );
     }
+    fed.gateway.stop().await;
+}
+
+/// Reads a response's frames from a raw connection until `count` snapshot events came.
+async fn snapshots(stream: &mut tokio::net::TcpStream, count: usize) -> Vec<Value> {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    let mut buf = [0u8; 65536];
+    let mut found = Vec::new();
+    while found.len() < count {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("a snapshot within 20 s")
+            .unwrap();
+        assert!(n > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        found = text
+            .split("event: snapshot\ndata: ")
+            .skip(1)
+            .filter_map(|f| f.split_once('\n').map(|(line, _)| line))
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+    }
+    found
+}
+
+/// The page's event stream: a snapshot at once (status, live calls, agents, the quality
+/// history), a new one when something is stored, and at most 8 streams at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_pushes_snapshots_and_is_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let fed = fed_gateway().await;
+    let open = || async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", fed.port))
+            .await
+            .unwrap();
+        let head = format!(
+            "GET /api/stream?since_ms=0 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s
+    };
+    let mut first = open().await;
+    let snap = snapshots(&mut first, 1).await.remove(0);
+    assert_eq!(snap["status"]["gw"], "gw-api", "{snap}");
+    assert!(snap["live"]["calls"].is_array());
+    assert!(snap["agents"]["counts"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty()));
+    assert!(snap["quality"]["added"].is_object() && snap["quality"]["now"].is_object());
+    let seq = snap["seq"].as_u64().unwrap();
+
+    // Something stored: a new snapshot says so.
+    let text = pbxgw::calls::CallEvent {
+        ts_ms: 1,
+        source: pbxgw::calls::Source::Gateway,
+        pbx: "gateway".into(),
+        call_id: None,
+        raw: None,
+        body: pbxgw::calls::EventBody::LinkState(pbxgw::calls::LinkStateChanged {
+            link: "test".into(),
+            state: pbxgw::link::LinkState::Up,
+            detail: None,
+        }),
+    };
+    fed.gateway.appender().submit(text).await.unwrap();
+    let later = snapshots(&mut first, 2).await;
+    assert!(
+        later[1]["seq"].as_u64().unwrap() > seq,
+        "{}",
+        later[1]["seq"]
+    );
+
+    // Seven more fit; the ninth is refused, typed.
+    let mut held = Vec::new();
+    for _ in 0..7 {
+        let mut s = open().await;
+        snapshots(&mut s, 1).await;
+        held.push(s);
+    }
+    let (code, body) = http(fed.port, "GET", "/api/stream", Some(TOKEN), None).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "busy");
+    // A closed stream frees its place.
+    drop(held.pop());
+    let mut again = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut s = open().await;
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        if n.is_ok_and(|n| n.is_ok_and(|n| String::from_utf8_lossy(&buf[..n]).contains(" 200 "))) {
+            again = true;
+            break;
+        }
+    }
+    assert!(again, "a place again once a stream closed");
     fed.gateway.stop().await;
 }

@@ -194,6 +194,14 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
         "a screenshot"
     );
     assert!(!dom.contains(TOKEN), "the token is not left in the page");
+    // What changes by itself came on the event stream: the page polled none of it.
+    let polled = page
+        .eval(
+            "performance.getEntriesByType('resource')\
+             .filter((e) => /\\/api\\/(status|agents|quality|calls\\?state=live)/.test(e.name)).length",
+        )
+        .await;
+    assert_eq!(polled, 0, "no polls of what the stream carries");
     assert!(
         dom.contains(r#"data-led="pbx" data-pattern="on""#),
         "PBX LED solid"

@@ -10,6 +10,7 @@
 //! | `GET /api/calls.csv?<the filters of /api/calls>&sep=` | the journal's calls the filters select, all of them, as CSV for a spreadsheet (UTF-8 with BOM, local times; `sep=semicolon` or `tab` instead of commas) |
 //! | `GET /api/calls/{id}` | one call: its row, every event of it, the texts it caused and the other party's `contact` (name, company, note) |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
+//! | `GET /api/stream?since_ms=` | server-sent events for the page: a `snapshot` (status, live calls, agents with counts since `since_ms`, new quality samples, the last committed seq) at once and whenever something changed (at most twice a second), a comment every 15 s otherwise; at most 8 streams at once (503 past it) |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
 //! | `GET /api/agents?since_ms=` | each agent's latest state (the live panel), per-agent counts of calls started since then (default: the last 24 h) and the operator directory (`operators`: id, name, team) |
 //! | `GET /api/report?from=&to=&service_level_s=` | the figures of the calls that started in `[from, to)` (Unix ms; default the last 24 h): totals and answer rate, per agent, per queue (service level within `service_level_s`, default 20), per hour, missed callers reached or still open |
@@ -33,6 +34,7 @@ mod contacts;
 mod export;
 mod operators;
 pub mod server;
+mod stream;
 
 use std::sync::Arc;
 
@@ -58,6 +60,8 @@ struct Api {
     db_path: std::path::PathBuf,
     /// How numbers are matched with contacts.
     plan: crate::numbers::NumberPlan,
+    /// Event streams open at once ([`stream::MAX_STREAMS`]).
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// Binds the API's address; the server then runs until shutdown.
@@ -79,6 +83,7 @@ pub async fn serve(
         token: config.token.unwrap_or_else(|| Secret::new("")),
         db_path,
         plan,
+        streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
     });
     server::run(listener, router(api), links, shutdown).await;
 }
@@ -95,6 +100,7 @@ fn router(api: Arc<Api>) -> Router {
         .route("/api/report.csv", get(export::report))
         .route("/api/missed", get(missed))
         .route("/api/quality", get(quality))
+        .route("/api/stream", get(stream::stream))
         .route("/api/sms", get(sms_list).post(sms_send))
         .route("/api/commands/{name}", axum::routing::post(command))
         .route(
@@ -229,22 +235,24 @@ async fn agents(State(api): State<Arc<Api>>, Query(q): Query<AgentsQuery>) -> Re
     let since = q
         .since_ms
         .unwrap_or_else(|| crate::clock::now_ms() - 86_400_000);
-    let operators = match contacts::with_directory(&api, |d| d.operators()).await {
-        Ok(operators) => operators,
-        Err(e) => return internal(e),
-    };
-    match api
+    match agents_json(&api, since).await {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// The panel: each agent's latest state, the counts of calls since `since`, the operators.
+async fn agents_json(api: &Api, since: i64) -> Result<Value, String> {
+    let operators = contacts::with_directory(api, |d| d.operators())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (now, counts) = api
         .ctx
         .reader
         .call(move |r| Ok((r.agents()?, r.agent_counts(since, i64::MAX)?)))
         .await
-    {
-        Ok((now, counts)) => Json(json!({
-            "agents": now, "counts": counts, "since_ms": since, "operators": operators,
-        }))
-        .into_response(),
-        Err(e) => internal(e),
-    }
+        .map_err(|e| e.to_string())?;
+    Ok(json!({ "agents": now, "counts": counts, "since_ms": since, "operators": operators }))
 }
 
 /// A period of calls: `[from, to)` in Unix ms (default: the day before `to`, which defaults
@@ -326,12 +334,16 @@ async fn health(State(api): State<Arc<Api>>) -> Json<Value> {
     Json(json!({ "ok": true, "gw": api.ctx.gateway_id }))
 }
 
-/// The status report as on MQTT, plus what the front panel's LEDs show now.
 async fn status(State(api): State<Arc<Api>>) -> Response {
-    let report = match api.ctx.status().await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+    match status_json(&api).await {
+        Ok(body) => Json(body).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// The status report as on MQTT, plus what the front panel's LEDs show now.
+async fn status_json(api: &Api) -> Result<Value, crate::store::StoreError> {
+    let report = api.ctx.status().await?;
     let data_dir = api.db_path.parent().unwrap_or(std::path::Path::new("."));
     let fault = crate::health::panel::fault_reasons(report.dropped, report.quarantined, data_dir);
     let leds: serde_json::Map<String, Value> =
@@ -344,7 +356,18 @@ async fn status(State(api): State<Arc<Api>>) -> Response {
         fields.insert("leds".into(), Value::Object(leds));
         fields.insert("fault".into(), json!(fault));
     }
-    Json(body).into_response()
+    Ok(body)
+}
+
+/// The calls going on now, their parties named from the directory.
+async fn live_json(api: &Api) -> Result<Value, crate::store::StoreError> {
+    let q = CallQuery {
+        state: Some("live".into()),
+        limit: 100,
+        ..CallQuery::default()
+    };
+    let rows = api.ctx.reader.call(move |r| r.calls(&q)).await?;
+    Ok(json!({ "calls": name_live_calls(api, rows).await }))
 }
 
 /// The journal, a page at a time: a full page says where the next one starts (`next`: the
