@@ -69,7 +69,7 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
     let text = format!(
         "[gateway]\nid = \"gw-page\"\ndata_dir = {:?}\n[api]\nbind = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n\
          [uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {}\n[modem]\nport = {:?}\n[sms]\nrate_per_minute = 100\n\
-         [commands]\nallow = [\"call.originate\", \"sms.send\"]\n\
+         [commands]\nallow = [\"call.originate\", \"sms.send\", \"call.hangup\", \"record.start\"]\n\
          [[sms.rule]]\nname = \"missed\"\non = \"missed_call\"\ntext = \"Oddzwonimy.\"\n\
          [[pbx]]\nname = \"asterisk\"\nkind = \"ami\"\nhost = \"127.0.0.1\"\nport = {}\nusername = \"gw\"\nsecret = \"secret\"\nprobe_after_s = 1\n",
         dir.path().join("data"),
@@ -323,6 +323,7 @@ async fn the_page_in_a_real_browser_shows_what_the_gateway_knows() {
     assert_eq!(note, "Note on Jan Kowalski: prefers mornings");
 
     act_from_the_desk(&mut page, port, &ami, &modem).await;
+    act_on_a_live_call(&mut page, &gateway, &ami).await;
     gateway.stop().await;
 }
 
@@ -401,4 +402,66 @@ async fn act_from_the_desk(page: &mut Browser, port: u16, ami: &AmiSim, modem: &
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page-desk.png");
     page.screenshot(&shot).await;
     println!("desk screenshot: {}", shot.display());
+}
+
+/// A live call's detail has hang-up and record buttons naming the PBX's channel; each asks,
+/// runs as the gateway's command and shows the PBX's typed answer (the simulator knows no such
+/// channel: Asterisk's "No such channel" refusal comes back as it would).
+async fn act_on_a_live_call(page: &mut Browser, gateway: &Gateway, ami: &AmiSim) {
+    let channel = "PJSIP/205-000000aa";
+    let started = pbxgw::calls::CallEvent {
+        ts_ms: pbxgw::clock::now_ms(),
+        source: pbxgw::calls::Source::Ami,
+        pbx: "asterisk".into(),
+        call_id: Some("desk-live-1".into()),
+        raw: Some(format!(
+            "Event: Newchannel\r\nChannel: {channel}\r\nCallerIDNum: 205\r\nUniqueid: desk-live-1"
+        )),
+        body: pbxgw::calls::EventBody::CallStarted(pbxgw::calls::CallStarted {
+            direction: pbxgw::calls::Direction::Internal,
+            caller: Some("205".into()),
+            callee: Some("206".into()),
+        }),
+    };
+    gateway.appender().submit(started).await.unwrap();
+    page.eval("showDetail('desk-live-1')").await;
+    let hang_up = "document.querySelector('#detail-actions button[data-act=hangup]')";
+    page.wait_for(&format!("{hang_up} !== null"), Duration::from_secs(10))
+        .await;
+    let result = "document.getElementById('action-result').textContent";
+    for (button, action, label) in [
+        ("hangup", "Hangup", "hang-up"),
+        ("record", "MixMonitor", "recording"),
+    ] {
+        page.eval(&format!(
+            "document.querySelector('#detail-actions button[data-act={button}]').click()"
+        ))
+        .await;
+        page.wait_for(
+            "document.getElementById('confirm').open",
+            Duration::from_secs(5),
+        )
+        .await;
+        page.eval("document.getElementById('confirm-yes').click()")
+            .await;
+        page.wait_for(
+            &format!("{result}.startsWith('{label}:')"),
+            Duration::from_secs(15),
+        )
+        .await;
+        let shown = page.eval(result).await;
+        assert_eq!(
+            shown,
+            format!("{label}: refused — refused: No such channel"),
+            "{shown}"
+        );
+        let reached = ami
+            .log
+            .lock()
+            .unwrap()
+            .actions
+            .iter()
+            .any(|a| a.get("Action") == Some(action) && a.get("Channel") == Some(channel));
+        assert!(reached, "{action} on {channel}");
+    }
 }

@@ -8,7 +8,7 @@
 //! | `GET /api/status` | the status report (links, backlogs, drops) as on MQTT, plus `leds`: what each front-panel LED shows (`on`, `slow-blink`, `fast-blink`, `off`) |
 //! | `GET /api/calls?number=&extension=&agent=&queue=&direction=&disposition=&since_ms=&before_ms=&before_id=&state=&limit=` | the call journal, newest first (`next` says where the next page starts; `extension` also finds the calls that only rang there; an unknown parameter or value is a 400 naming it); each row with `rang` |
 //! | `GET /api/calls.csv?<the filters of /api/calls>&sep=` | the journal's calls the filters select, all of them, as CSV for a spreadsheet (UTF-8 with BOM, local times; `sep=semicolon` or `tab` instead of commas) |
-//! | `GET /api/calls/{id}` | one call: its row, every event of it, the texts it caused and the other party's `contact` (name, company, note) |
+//! | `GET /api/calls/{id}` | one call: its row, every event of it, the texts it caused, the other party's `contact` (name, company, note) and, while it is live, `control`: the PBX's handle the call commands take (`channel` for Asterisk, `extension` for a Slican) |
 //! | `GET /api/events?since=&limit=` | the event log after a seq, as on MQTT |
 //! | `GET /api/stream?since_ms=` | server-sent events for the page: a `snapshot` (status, live calls, agents with counts since `since_ms`, new quality samples, the last committed seq) at once and whenever something changed (at most twice a second), a comment every 15 s otherwise; at most 8 streams at once (503 past it) |
 //! | `GET /api/quality` | each link's round-trip history of the last 24 h, classified (excellent, good, average, poor, disconnected) |
@@ -32,6 +32,7 @@
 
 mod contacts;
 mod export;
+mod live_control;
 mod operators;
 pub mod server;
 mod stream;
@@ -472,7 +473,8 @@ async fn call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
         Ok(Err(e)) => return internal(e),
         Err(e) => return internal(e),
     };
-    let events: Vec<Value> = events
+    let stored = events;
+    let events: Vec<Value> = stored
         .iter()
         .map(|e| event_json(&api.ctx.gateway_id, e, false))
         .collect();
@@ -480,7 +482,11 @@ async fn call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
         Ok(contact) => contact,
         Err(e) => return internal(e),
     };
-    Json(json!({ "call": row, "events": events, "sms": sms, "contact": contact })).into_response()
+    let control = live_control::live_control(row.as_ref(), &stored);
+    Json(json!({
+        "call": row, "events": events, "sms": sms, "contact": contact, "control": control,
+    }))
+    .into_response()
 }
 
 /// The directory's entry for the other party of a call (its note is what the desk reads).
