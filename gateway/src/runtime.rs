@@ -48,8 +48,8 @@ pub struct Gateway {
     writer: WriterHandle,
     /// Every PBX's control handle, by `[[pbx]] name`.
     pbxs: PbxControls,
-    /// The SMS rules in force (a reload replaces them).
-    sms_rules: Arc<crate::sms::LiveRules>,
+    /// What a reload changes: the SMS rules, the contact sync's period.
+    live: crate::commands::Live,
     commands: Arc<crate::commands::Commands>,
 }
 
@@ -69,6 +69,14 @@ impl Gateway {
         let sms_rules = Arc::new(crate::sms::LiveRules::new(
             crate::sms::rules::SmsRules::new(config.sms.clone()),
         ));
+        let contact_sync = config.uplink.postgres.as_ref().map(|_| {
+            let every = config.contacts.central_sync_s.map(Duration::from_secs);
+            Arc::new(watch::channel(every).0)
+        });
+        let live = crate::commands::Live {
+            rules: sms_rules.clone(),
+            contact_sync: contact_sync.clone(),
+        };
         if options.hook.is_none() {
             options.hook = Some(Arc::new(crate::sms::SmsHook {
                 rules: sms_rules.clone(),
@@ -147,7 +155,7 @@ impl Gateway {
         let commands = Arc::new(match &config.source {
             Some(path) => commands.with_reload(crate::commands::ReloadTarget {
                 path: path.clone(),
-                rules: sms_rules.clone(),
+                live: live.clone(),
             }),
             None => commands,
         });
@@ -181,13 +189,14 @@ impl Gateway {
             let sink = PostgresSink::new(pg.clone(), ctx.clone())?;
             tasks.spawn(sink.run());
         }
-        if let (Some(every), Some(pg)) = (config.contacts.central_sync_s, &config.uplink.postgres) {
+        if let (Some(sync), Some(pg)) = (&contact_sync, &config.uplink.postgres) {
+            // Runs idle without a period: a reload may set one.
             let sync = crate::contacts::central::CentralSync {
                 config: pg.clone(),
                 gateway_id: config.gateway.id.clone(),
                 db_path: db_path.clone(),
                 plan: config.sms.plan(),
-                every: Duration::from_secs(every),
+                every: sync.subscribe(),
             };
             tasks.spawn(sync.run(shutdown.clone()));
         }
@@ -230,16 +239,16 @@ impl Gateway {
             tasks,
             writer,
             pbxs,
-            sms_rules,
+            live,
             commands,
         })
     }
 
-    /// Puts the SMS rules and the number policy of `config` (already loaded and validated)
-    /// in force for the next events and commands; how many SMS rules there are now.
-    /// Everything else takes a restart.
+    /// Puts the SMS rules, the number policy and the contact sync period of `config`
+    /// (already loaded and validated) in force for the next events and commands; how many SMS
+    /// rules there are now. Everything else takes a restart.
     pub fn reload(&self, config: &Config) -> usize {
-        self.commands.apply(config, &self.sms_rules)
+        self.commands.apply(config, &self.live)
     }
 
     /// Where producers hand events to the store.
@@ -358,14 +367,20 @@ fn start_finesse(
         tracing::warn!(finesse = %config.name, "the Finesse password crosses the LAN in clear: use https://");
     }
     let client = crate::pbx::finesse::FinesseClient::new(config, tls, Duration::from_secs(10));
-    let poller = crate::pbx::finesse::run(
-        config.clone(),
-        client,
-        links.clone(),
+    let (tx, rx) = tokio::sync::mpsc::channel(PBX_EVENTS);
+    let poller =
+        crate::pbx::finesse::run(config.clone(), client, links.clone(), tx, shutdown.clone());
+    let correlator = crate::calls::finesse::FinesseCorrelator::new(&config.name);
+    let pipeline = crate::calls::pipeline::run(
+        correlator,
+        rx,
         appender.clone(),
+        crate::calls::pipeline::Enrichment::default(),
         shutdown.clone(),
     );
-    spawn_watched(tasks, links, &format!("finesse:{}", config.name), poller);
+    let link = format!("finesse:{}", config.name);
+    spawn_watched(tasks, links, &link, poller);
+    spawn_watched(tasks, links, &link, pipeline);
     Ok(())
 }
 
@@ -688,7 +703,7 @@ fn reload(gateway: &Gateway, path: &std::path::Path) {
         Ok(config) => {
             let rules = gateway.reload(&config);
             tracing::info!(
-                "configuration reloaded: {rules} SMS rules and the number policy in force; other changes take a restart"
+                "configuration reloaded: {rules} SMS rules, the number policy and the contact sync period in force; other changes take a restart"
             );
         }
         Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running rules stay"),

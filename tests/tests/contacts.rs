@@ -218,6 +218,28 @@ async fn calls_carry_the_names_of_imported_and_central_contacts() {
     let (_, body) = http(port, "GET", "/api/quality", t, None).await;
     let now = json(&body)["now"]["uplink:postgres"].clone();
     assert!(now.is_string() && now != "disconnected", "{body}");
+
+    // A reload that changes the sync's period syncs at once: a row central added since the
+    // start arrives without waiting out the old five minutes.
+    client
+        .batch_execute(
+            "INSERT INTO pbxgw_contacts (gateway_id, number, name) VALUES (NULL, '+48 22 111 22 33', 'Added Later')",
+        )
+        .await
+        .unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("central_sync_s = 300", "central_sync_s = 600"),
+    )
+    .unwrap();
+    gateway.reload(&Config::load(&conf).unwrap());
+    let later = wait_until(Duration::from_secs(30), || {
+        pbxgw::contacts::Directory::open(&config.db_path(), config.sms.plan())
+            .and_then(|d| d.lookup("+48221112233"))
+            .is_ok_and(|c| c.is_some_and(|c| c.name == "Added Later"))
+    })
+    .await;
+    assert!(later, "the reload's new period synced at once");
     gateway.stop().await;
 }
 

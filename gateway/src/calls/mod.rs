@@ -7,6 +7,7 @@ pub mod ami;
 pub mod ari;
 pub mod ctip;
 pub mod event;
+pub mod finesse;
 pub mod offers;
 pub mod pipeline;
 pub mod record;

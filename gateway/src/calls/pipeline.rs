@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::ami::AmiCorrelator;
 use super::ari::AriCorrelator;
 use super::ctip::CtipCorrelator;
+use super::finesse::FinesseCorrelator;
 use super::recording_link::RecordingLinks;
 use super::{CallEvent, EventBody};
 use crate::contacts::Directory;
@@ -73,6 +74,19 @@ impl Correlator for AriCorrelator {
     }
     fn resync(&mut self, asked: i64, ts: i64, items: &[Self::Message]) -> Vec<CallEvent> {
         AriCorrelator::resync(self, asked, ts, items)
+    }
+}
+
+impl Correlator for FinesseCorrelator {
+    type Message = crate::pbx::finesse::team::Team;
+    fn on_message(&mut self, ts: i64, _raw: &str, team: &Self::Message) -> Vec<CallEvent> {
+        self.on_team(ts, team)
+    }
+    fn tick(&mut self, _now: i64) -> Vec<CallEvent> {
+        Vec::new()
+    }
+    fn link_lost(&mut self, _ts: i64) -> Vec<CallEvent> {
+        Vec::new()
     }
 }
 

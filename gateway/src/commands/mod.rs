@@ -154,7 +154,7 @@ impl Reach {
     }
 }
 
-pub use config_reload::ReloadTarget;
+pub use config_reload::{Live, ReloadTarget};
 
 impl Commands {
     /// `config.reload` reads `target.path` and replaces `target.rules`.

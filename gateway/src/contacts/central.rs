@@ -38,15 +38,35 @@ pub(crate) struct CentralSync {
     pub gateway_id: String,
     pub db_path: PathBuf,
     pub plan: NumberPlan,
-    pub every: Duration,
+    /// The period (`[contacts] central_sync_s`); `None`: no sync until a reload sets one.
+    pub every: tokio::sync::watch::Receiver<Option<Duration>>,
 }
 
 impl CentralSync {
     /// Syncs now and then every `every` until shutdown. A failed sync is logged, the
     /// directory keeps what it had, and the next try comes sooner than `every` (a box that
-    /// boots before its uplink should not wait a whole period for its names).
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut retry = Backoff::new(FIRST_RETRY.min(self.every), self.every);
+    /// boots before its uplink should not wait a whole period for its names). A reload that
+    /// changes the period syncs at once and goes on with the new one; one that removes it
+    /// stops syncing.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let every = *self.every.borrow_and_update();
+            let Some(every) = every else {
+                tokio::select! {
+                    changed = self.every.changed() => if changed.is_err() { return },
+                    _ = shutdown.cancelled() => return,
+                }
+                continue;
+            };
+            if !self.sync_every(every, &shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Syncs every `every` until the period changes (true) or shutdown (false).
+    async fn sync_every(&mut self, every: Duration, shutdown: &CancellationToken) -> bool {
+        let mut retry = Backoff::new(FIRST_RETRY.min(every), every);
         loop {
             let wait = match self.sync_once().await {
                 Ok(r) => {
@@ -59,7 +79,7 @@ impl CentralSync {
                         "contacts synced from central"
                     );
                     retry.reset();
-                    self.every
+                    every
                 }
                 Err(e) => {
                     let wait = retry.next_delay();
@@ -69,7 +89,8 @@ impl CentralSync {
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.cancelled() => return,
+                changed = self.every.changed() => return changed.is_ok(),
+                _ = shutdown.cancelled() => return false,
             }
         }
     }

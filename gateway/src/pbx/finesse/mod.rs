@@ -1,17 +1,16 @@
 //! Agents from Cisco Finesse: a contact centre on Cisco UCCE/UCCX keeps its agents' states in
 //! Finesse, not in the PBX. `[[finesse]]` polls one team's `Team` document (REST API, basic
-//! auth with a supervisor's credentials) every `poll_every_s` and turns each change of a
-//! user's state into the same `agent.state` event the AMI and ARI connectors emit, keyed by the
-//! agent's extension (so the panel, the counts and the operator directory line up), with the
-//! not-ready reason's label. The link `finesse:NAME` shows up, connecting, refused (401: needs
-//! the installer) or unreachable like any link; each poll's round trip feeds its quality chart.
+//! auth with a supervisor's credentials) every `poll_every_s` and hands each to the
+//! correlation stage (`calls/finesse.rs`), which turns each change of a user's state into the
+//! same `agent.state` event the AMI and ARI connectors emit. The link `finesse:NAME` shows up,
+//! connecting, refused (401: needs the installer) or unreachable like any link; each poll's
+//! round trip feeds its quality chart.
 //!
 //! There is no capture of a real Finesse here: the documents are the ones Cisco's developer
 //! guide publishes, served by the tests' fake Finesse.
 
 pub mod team;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,12 +20,12 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::calls::{AgentStateChanged, CallEvent, EventBody, Source};
+use super::PbxEvent;
 use crate::config::Secret;
 use crate::link::{LinkState, Links};
-use crate::store::Appender;
 use team::{parse_team, Team, TeamError};
 
 /// Most `[[finesse]]` blocks (one per team a box watches).
@@ -173,60 +172,14 @@ impl FinesseClient {
     }
 }
 
-/// Each agent's last state sent, so only changes become events.
-#[derive(Default)]
-struct Seen {
-    /// Agent key -> (state, reason).
-    last: HashMap<String, (crate::calls::AgentState, Option<String>)>,
-    /// Login id -> the extension last seen for it: a logged-out agent may come without one.
-    extension_of: HashMap<String, String>,
-}
-
-impl Seen {
-    /// The `agent.state` bodies for what changed since the last poll.
-    fn changes(&mut self, team: &Team) -> Vec<AgentStateChanged> {
-        let mut out = Vec::new();
-        for user in &team.users {
-            if !user.extension.is_empty() {
-                self.extension_of
-                    .insert(user.login_id.clone(), user.extension.clone());
-            }
-            let Some(agent) = self
-                .extension_of
-                .get(&user.login_id)
-                .cloned()
-                .or_else(|| Some(user.login_id.clone()).filter(|l| !l.is_empty()))
-            else {
-                continue;
-            };
-            let state = user.agent_state();
-            let reason = user
-                .reason
-                .clone()
-                .filter(|_| state == crate::calls::AgentState::Paused);
-            let now = (state, reason.clone());
-            if self.last.get(&agent) == Some(&now) {
-                continue;
-            }
-            self.last.insert(agent.clone(), now);
-            out.push(AgentStateChanged {
-                agent,
-                state,
-                queue: None,
-                reason,
-            });
-        }
-        out
-    }
-}
-
-/// Polls until shutdown. Errors set the link's state and are retried with backoff (slowly
-/// for what needs the installer); the states already sent stay as they were.
+/// Polls until shutdown (or until the correlation stage is gone), handing each team read to
+/// `events`. Errors set the link's state and are retried with backoff (slowly for what needs
+/// the installer); the states already sent stay as they were.
 pub async fn run(
     config: FinesseConfig,
     client: FinesseClient,
     links: Links,
-    appender: Appender,
+    events: mpsc::Sender<PbxEvent<Team>>,
     shutdown: CancellationToken,
 ) {
     let link = format!("finesse:{}", config.name);
@@ -234,7 +187,6 @@ pub async fn run(
     // A panel a minute stale at worst once Finesse is back.
     let cap = every.max(Duration::from_secs(60));
     let mut backoff = crate::backoff::Backoff::new(every, cap);
-    let mut seen = Seen::default();
     links.set(&link, LinkState::Connecting, None);
     loop {
         let asked = Instant::now();
@@ -246,7 +198,12 @@ pub async fn run(
                 let detail = format!("team {}: {} agents", team.name, team.users.len());
                 links.set(&link, LinkState::Up, Some(detail));
                 backoff.reset();
-                if !send(&appender, &config.name, seen.changes(&team)).await {
+                let read = PbxEvent::Message {
+                    ts_ms: crate::clock::now_ms(),
+                    raw: String::new(),
+                    message: team,
+                };
+                if events.send(read).await.is_err() {
                     return;
                 }
                 every
@@ -266,81 +223,5 @@ pub async fn run(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.cancelled() => return,
         }
-    }
-}
-
-/// Stores the changes; false when the store has stopped.
-async fn send(appender: &Appender, name: &str, changes: Vec<AgentStateChanged>) -> bool {
-    for change in changes {
-        let event = CallEvent {
-            ts_ms: crate::clock::now_ms(),
-            source: Source::Finesse,
-            pbx: name.to_owned(),
-            call_id: None,
-            raw: None,
-            body: EventBody::AgentState(change),
-        };
-        if appender.submit(event).await.is_err() {
-            return false;
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::calls::AgentState;
-    use team::TeamUser;
-
-    fn user(login: &str, extension: &str, state: &str, reason: Option<&str>) -> TeamUser {
-        TeamUser {
-            login_id: login.into(),
-            extension: extension.into(),
-            first_name: String::new(),
-            last_name: String::new(),
-            state: state.into(),
-            reason: reason.map(Into::into),
-        }
-    }
-
-    fn team(users: Vec<TeamUser>) -> Team {
-        Team {
-            name: "t".into(),
-            users,
-        }
-    }
-
-    #[test]
-    fn only_changes_are_sent_keyed_by_the_extension_also_when_logged_out() {
-        let mut seen = Seen::default();
-        let first = seen.changes(&team(vec![
-            user("1234", "1001", "READY", None),
-            user("1235", "1002", "NOT_READY", Some("Lunch Break")),
-        ]));
-        assert_eq!(first.len(), 2);
-        assert_eq!(first[1].reason.as_deref(), Some("Lunch Break"));
-        let same = seen.changes(&team(vec![
-            user("1234", "1001", "READY", None),
-            user("1235", "1002", "NOT_READY", Some("Lunch Break")),
-        ]));
-        assert!(same.is_empty());
-        let next = seen.changes(&team(vec![
-            user("1234", "", "LOGOUT", Some("End of shift")),
-            user("1235", "1002", "NOT_READY", Some("Meeting")),
-        ]));
-        let got: Vec<_> = next
-            .iter()
-            .map(|c| (c.agent.as_str(), c.state, c.reason.as_deref()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("1001", AgentState::Unavailable, None),
-                ("1002", AgentState::Paused, Some("Meeting"))
-            ]
-        );
-        let unknown = seen.changes(&team(vec![user("", "", "READY", None)]));
-        assert!(unknown.is_empty(), "a user with neither id nor extension");
     }
 }

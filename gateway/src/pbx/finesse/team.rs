@@ -3,8 +3,6 @@
 //! and, when not ready, a `reasonCode` (`ReasonCode` in some releases) with its `label`.
 //! Finesse's errors come as `<ApiErrors><ApiError><ErrorMessage>`.
 
-use crate::calls::AgentState;
-
 /// Largest team read: Finesse teams hold at most a few hundred agents.
 pub const MAX_USERS: usize = 1_000;
 
@@ -36,21 +34,6 @@ pub enum TeamError {
     NotATeam(String),
     #[error("the team has more than {MAX_USERS} users")]
     TooManyUsers,
-}
-
-impl TeamUser {
-    /// Finesse's state as the panel's: not ready is a pause (with its reason), reserved is
-    /// ringing, work is wrap-up; logged out and unknown states are unavailable.
-    pub fn agent_state(&self) -> AgentState {
-        match self.state.as_str() {
-            "READY" => AgentState::Ready,
-            "NOT_READY" => AgentState::Paused,
-            "TALKING" | "HOLD" => AgentState::Talking,
-            "RESERVED" | "RESERVED_OUTBOUND" | "RESERVED_OUTBOUND_PREVIEW" => AgentState::Ringing,
-            "WORK" | "WORK_READY" => AgentState::WrapUp,
-            _ => AgentState::Unavailable,
-        }
-    }
 }
 
 /// Reads a `Team` document.
@@ -131,53 +114,17 @@ mod tests {
         let got: Vec<_> = team
             .users
             .iter()
-            .map(|u| (u.extension.as_str(), u.agent_state(), u.reason.as_deref()))
+            .map(|u| (u.extension.as_str(), u.state.as_str(), u.reason.as_deref()))
             .collect();
         assert_eq!(
             got,
             [
-                ("1001001", AgentState::Unavailable, None),
-                ("1001002", AgentState::Paused, Some("Lunch Break")),
-                (
-                    "1001003",
-                    AgentState::Talking,
-                    Some("ignored while talking")
-                ),
+                ("1001001", "LOGOUT", None),
+                ("1001002", "NOT_READY", Some("Lunch Break")),
+                ("1001003", "TALKING", Some("ignored while talking")),
             ]
         );
         assert_eq!(team.users[2].last_name, "Łęcka");
-    }
-
-    #[test]
-    fn every_finesse_state_has_a_panel_state() {
-        let state = |s: &str| {
-            TeamUser {
-                login_id: String::new(),
-                extension: String::new(),
-                first_name: String::new(),
-                last_name: String::new(),
-                state: s.into(),
-                reason: None,
-            }
-            .agent_state()
-        };
-        use AgentState::*;
-        for (finesse, panel) in [
-            ("READY", Ready),
-            ("NOT_READY", Paused),
-            ("TALKING", Talking),
-            ("HOLD", Talking),
-            ("RESERVED", Ringing),
-            ("RESERVED_OUTBOUND", Ringing),
-            ("RESERVED_OUTBOUND_PREVIEW", Ringing),
-            ("WORK", WrapUp),
-            ("WORK_READY", WrapUp),
-            ("LOGOUT", Unavailable),
-            ("UNKNOWN", Unavailable),
-            ("", Unavailable),
-        ] {
-            assert_eq!(state(finesse), panel, "{finesse}");
-        }
     }
 
     #[test]
