@@ -50,7 +50,7 @@ async fn sighup_reloads_the_sms_rules_and_refuses_a_broken_file() {
     let reloaded = wait_until(Duration::from_secs(10), || {
         gateway
             .log()
-            .contains("configuration reloaded: 2 SMS rules and the number policy in force")
+            .contains("configuration reloaded: 2 SMS rules, the number policy and the contact sync period in force")
     })
     .await;
     assert!(reloaded, "{}", gateway.log());
