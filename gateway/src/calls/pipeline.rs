@@ -145,7 +145,7 @@ impl Enrichment {
                             record.recording.as_deref().and_then(|f| links.link(f));
                     }
                     if let Err(e) = self.directory.as_ref().map_or(Ok(()), |d| d.enrich(record)) {
-                        tracing::warn!(error = %e, call = %record.call_id, "contact lookup failed");
+                        tracing::warn!(error = %e, call_id = %record.call_id, "contact lookup failed");
                     }
                 }
                 EventBody::CallRinging(ring) => self.name_caller(ring),

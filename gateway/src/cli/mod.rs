@@ -6,6 +6,7 @@ mod calls;
 mod check;
 mod contacts;
 mod events;
+mod logging;
 mod operators;
 mod run;
 mod sms;
@@ -128,14 +129,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Log to stderr; the filter comes from `PBXGW_LOG` (default `info`).
+/// Log to journald under systemd, else to stderr (colour only on a terminal); the filter
+/// comes from `PBXGW_LOG` (default `info`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PBXGW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

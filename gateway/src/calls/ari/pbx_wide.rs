@@ -420,7 +420,7 @@ impl PbxWideCorrelator {
         }
         if old.announced {
             self.joined_after_announce += 1;
-            tracing::debug!(call = %old.id, "an announced call turned out to be part of an older one");
+            tracing::debug!(call_id = %old.id, "an announced call turned out to be part of an older one");
         }
         if let Some(call) = self.calls.get_mut(&keep) {
             call.members.extend(old.members);
