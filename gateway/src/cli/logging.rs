@@ -57,8 +57,8 @@ fn journal_stream_is(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     let Ok(stat) = nix::sys::stat::fstat(fd) else {
         return false;
     };
-    dev.parse::<u64>().ok() == Some(stat.st_dev as u64)
-        && ino.parse::<u64>().ok() == Some(stat.st_ino as u64)
+    dev.parse().ok() == Some(stat.st_dev)
+        && ino.parse().ok() == Some(stat.st_ino)
 }
 
 /// The syslog priority journald gives a level: INFO is informational (6), not notice, so that
