@@ -57,8 +57,7 @@ fn journal_stream_is(fd: std::os::fd::BorrowedFd<'_>) -> bool {
     let Ok(stat) = nix::sys::stat::fstat(fd) else {
         return false;
     };
-    dev.parse().ok() == Some(stat.st_dev)
-        && ino.parse().ok() == Some(stat.st_ino)
+    dev.parse().ok() == Some(stat.st_dev) && ino.parse().ok() == Some(stat.st_ino)
 }
 
 /// The syslog priority journald gives a level: INFO is informational (6), not notice, so that

@@ -494,4 +494,6 @@ impl Config {
 pub(crate) const TEMPLATE: &str = include_str!("../../pbxgw.example.toml");
 
 #[cfg(test)]
+mod template_coverage;
+#[cfg(test)]
 mod tests;
