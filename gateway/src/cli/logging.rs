@@ -117,6 +117,18 @@ pub fn init() {
         .init();
 }
 
+/// The error that ends the process, on stderr: with the error priority's `<3>` prefix when
+/// stderr is the journal, so `journalctl -p err` shows why the service stopped.
+pub fn print_fatal(message: &str) {
+    if Destination::of_stderr() == Destination::Journal {
+        for line in message.lines() {
+            eprintln!("<3>{line}");
+        }
+    } else {
+        eprintln!("{message}");
+    }
+}
+
 /// Lines as `<4>WARN link lost; will reconnect link=ctip-1 …`: no colour and no timestamp
 /// (the journal stamps each line itself).
 struct SyslogPrefixed {

@@ -117,14 +117,23 @@ pub enum Command {
     ConfigTemplate,
 }
 
+/// sysexits' EX_CONFIG, for a configuration that cannot be used: the unit's
+/// `RestartPreventExitStatus=` stops there instead of restarting every few seconds, since a
+/// restart cannot fix the file.
+pub const EXIT_BAD_CONFIG: u8 = 78;
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match dispatch(cli.command, &cli.config) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            logging::print_fatal(&format!("error: {e:#}"));
+            if e.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Secrets in the file: inline, from an environment variable (`x_env`) or a file (`x_file`),
-//! exactly one of them, read before the file is typed; held in [`Secret`], which never prints
+//! Secrets in the file: inline, from an environment variable (`x_env`), a file (`x_file`) or a
+//! systemd credential (`x_credential`: `$CREDENTIALS_DIRECTORY/<name>`, which the unit's
+//! `LoadCredential=` fills), exactly one of them, read before the file is typed; held in [`Secret`], which never prints
 //! its value.
 
 use std::borrow::Cow;
@@ -65,7 +66,8 @@ impl fmt::Display for Secret {
 /// secret is that field and its name here.
 const SECRET_KEYS: [&str; 6] = ["pin", "gsm_pin", "secret", "password", "token", "url"];
 
-/// Whether `key` holds a secret (and so may be given as `key_env` or `key_file`).
+/// Whether `key` holds a secret (and so may be given as `key_env`, `key_file` or
+/// `key_credential`).
 pub(super) fn is_secret(key: &str) -> bool {
     SECRET_KEYS.contains(&key)
 }
@@ -75,6 +77,7 @@ pub(super) fn is_secret(key: &str) -> bool {
 enum Source {
     Env,
     File,
+    Credential,
 }
 
 impl Source {
@@ -82,6 +85,8 @@ impl Source {
     fn of(key: &str) -> Option<(&'static str, Source)> {
         let (stem, source) = if let Some(stem) = key.strip_suffix("_env") {
             (stem, Source::Env)
+        } else if let Some(stem) = key.strip_suffix("_credential") {
+            (stem, Source::Credential)
         } else {
             (key.strip_suffix("_file")?, Source::File)
         };
@@ -89,9 +94,36 @@ impl Source {
         Some((stem, source))
     }
 
-    /// The secret named by `reference` (a variable name or a path), or the installer's fix.
+    /// The secret named by `reference` (a variable name, a path or a credential's name), or
+    /// the installer's fix.
     fn read(self, reference: &str) -> Result<String, String> {
         match self {
+            Source::Credential => {
+                let valid = !reference.is_empty()
+                    && !reference.contains('/')
+                    && reference != "."
+                    && reference != "..";
+                if !valid {
+                    return Err(
+                        "write the credential's name (as in LoadCredential=NAME:PATH), not a path"
+                            .into(),
+                    );
+                }
+                let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+                    return Err(format!(
+                        "CREDENTIALS_DIRECTORY is not set: run under systemd with LoadCredential={reference}:/etc/credstore/{reference} in the unit (systemctl edit pbxgw)"
+                    ));
+                };
+                // The unit loads the directory /etc/credstore/pbxgw, whose files systemd names
+                // `pbxgw_<file>`; the file's own name is what the installer knows.
+                let dir = std::path::Path::new(&dir);
+                let path = [reference.to_owned(), format!("pbxgw_{reference}")]
+                    .into_iter()
+                    .map(|name| dir.join(name))
+                    .find(|p| p.exists())
+                    .unwrap_or_else(|| dir.join(reference));
+                Source::File.read(&path.to_string_lossy())
+            }
             Source::Env => match std::env::var(reference) {
                 Ok(v) if !v.is_empty() => Ok(v),
                 _ => Err(format!(
@@ -162,7 +194,7 @@ fn read_in_table(table: &mut DeTable<'_>, path: &str, text: &str, problems: &mut
             problems.push(Problem {
                 key: format!("{} (line {line})", at(stem)),
                 value: "(set more than once)".into(),
-                fix: format!("use only one of {stem}, {stem}_env, {stem}_file"),
+                fix: format!("use only one of {stem}, {stem}_env, {stem}_file, {stem}_credential"),
             });
             continue;
         }

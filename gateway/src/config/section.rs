@@ -41,7 +41,7 @@ impl<'a> Section<'a> {
     pub(crate) fn required(&mut self, key: &str, present: bool, kind: &str) {
         if !present {
             let fix = if super::secret::is_secret(key) {
-                format!("required for kind = \"{kind}\"; set {key}, {key}_env or {key}_file")
+                format!("required for kind = \"{kind}\"; set {key}, {key}_env, {key}_file or {key}_credential")
             } else {
                 format!("required for kind = \"{kind}\"; set {key}")
             };

@@ -144,7 +144,9 @@ fn every_key_the_types_accept_is_in_the_template() {
             .cloned()
             .unwrap_or_default();
         for key in kind.keys().iter().chain(&["name", "kind"]) {
-            let is_secret_source = key.ends_with("_env") || key.ends_with("_file");
+            let is_secret_source = ["_env", "_file", "_credential"]
+                .iter()
+                .any(|s| key.ends_with(s));
             let nested = sections.contains_key(&format!("pbx.{key}"));
             if nested {
                 missing_in(&format!("pbx.{key}"), &sections, &arrays, &mut missing);

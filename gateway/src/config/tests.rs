@@ -210,7 +210,7 @@ fn a_secret_given_twice_is_named_with_its_line() {
     .to_string();
     assert!(e.contains("pbx[0].secret (line 9)"), "{e}");
     assert!(
-        e.contains("use only one of secret, secret_env, secret_file"),
+        e.contains("use only one of secret, secret_env, secret_file, secret_credential"),
         "{e}"
     );
     assert!(!e.contains("inline"), "{e}");
@@ -506,4 +506,46 @@ fn monitors_need_a_plain_name_and_a_host_with_a_port() {
     let typo = load("[gateway]\nid = \"g\"\n[[monitor]]\nname = \"x\"\nhost = \"y:1\"\n");
     let message = format!("{:?}", typo.expect_err("an unknown key"));
     assert!(message.contains("unknown field `host`"), "{message}");
+}
+
+#[test]
+fn a_secret_comes_from_a_systemd_credential() {
+    let text = "[gateway]\nid = \"a\"\n[uplink.mqtt]\nhost = \"b\"\ntls = false\nusername = \"u\"\npassword_credential = \"mqtt-password\"\n";
+    std::env::remove_var("CREDENTIALS_DIRECTORY");
+    let e = load(text).unwrap_err().to_string();
+    assert!(
+        e.contains("uplink.mqtt.password_credential")
+            && e.contains("LoadCredential=mqtt-password:"),
+        "outside systemd the fix names the unit setting: {e}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mqtt-password"), "s3cret-from-credstore\n").unwrap();
+    std::env::set_var("CREDENTIALS_DIRECTORY", dir.path());
+    let c = load(text).expect("the credential is read");
+    let password = c.uplink.mqtt.unwrap().password.unwrap();
+    assert_eq!(password.expose(), "s3cret-from-credstore");
+
+    // The packaged unit loads /etc/credstore/pbxgw/, whose files systemd names pbxgw_<file>.
+    std::fs::rename(
+        dir.path().join("mqtt-password"),
+        dir.path().join("pbxgw_mqtt-password"),
+    )
+    .unwrap();
+    let c = load(text).expect("the credential is read by its file's name");
+    assert_eq!(
+        c.uplink.mqtt.unwrap().password.unwrap().expose(),
+        "s3cret-from-credstore"
+    );
+
+    let e = load(&text.replace("\"mqtt-password\"", "\"../mqtt-password\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a path"), "{e}");
+    let e = load(&text.replace("\"mqtt-password\"", "\"absent\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read it"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+    std::env::remove_var("CREDENTIALS_DIRECTORY");
 }

@@ -13,6 +13,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "secret",
     "secret_env",
     "secret_file",
+    "secret_credential",
     "auth",
     "events",
     "inbound_contexts",

@@ -15,6 +15,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "password",
     "password_env",
     "password_file",
+    "password_credential",
     "app",
     "subscribe_all",
     "continue_unhandled",

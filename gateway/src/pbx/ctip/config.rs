@@ -14,6 +14,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "pin",
     "pin_env",
     "pin_file",
+    "pin_credential",
     "codepage",
     "probe_after_s",
     "ivr_map",
@@ -22,6 +23,7 @@ pub(crate) const CONFIG_KEYS: &[&str] = &[
     "gsm_pin",
     "gsm_pin_env",
     "gsm_pin_file",
+    "gsm_pin_credential",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
