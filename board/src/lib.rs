@@ -11,4 +11,5 @@ pub mod modem;
 pub mod power;
 pub mod profile;
 pub mod serial;
+pub mod udev;
 pub mod watchdog;

@@ -19,6 +19,11 @@ const BUILT_IN: [(&str, &str); 3] = [
     ("rpi4", include_str!("../profiles/rpi4.toml")),
 ];
 
+/// Every built-in profile.
+pub fn built_in() -> Result<Vec<Profile>, ProfileError> {
+    built_in_names().into_iter().map(Profile::load).collect()
+}
+
 pub fn built_in_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(n, _)| *n).collect()
 }
@@ -49,6 +54,10 @@ pub struct Profile {
     pub leds: BTreeMap<String, Output>,
     /// The modem's power/reset line, pulsed by the last step of the SMS recovery ladder.
     pub modem_power: Option<PowerSpec>,
+    /// USB ids (`vendor:product`, hex) of the modems this box is built with: the packaged
+    /// udev rules keep ModemManager off their ports (`board/udev/60-pbxgw.rules`).
+    #[serde(default)]
+    pub modem_usb: Vec<String>,
 }
 
 /// The modem's power key or reset line and how to pulse it.
