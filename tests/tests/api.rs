@@ -324,7 +324,20 @@ async fn the_local_api_answers_with_the_token_only() {
     assert!(!q["history"]["pbx:asterisk"].as_array().unwrap().is_empty());
     let (code, metrics) = http(port, "GET", "/metrics", t, None).await;
     assert_eq!(code, 200);
-    assert!(metrics.contains("# TYPE pbxgw_last_seq gauge"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE pbxgw_events_stored_total counter")
+            && metrics.contains("pbxgw_events_stored_total "),
+        "{metrics}"
+    );
+    for name in [
+        "pbxgw_build_info{",
+        "pbxgw_events_dropped_total 0",
+        "pbxgw_database_size_bytes ",
+        "pbxgw_sms_texts{state=\"queued\"}",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
+    pbxgw_tests::harness::promtool_check_metrics(&metrics);
     assert!(
         metrics.contains("pbxgw_link_up{link=\"pbx:asterisk\"} 1"),
         "{metrics}"

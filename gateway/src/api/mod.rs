@@ -33,6 +33,7 @@
 mod contacts;
 mod export;
 mod live_control;
+mod metrics;
 mod operators;
 pub mod server;
 mod stream;
@@ -618,59 +619,51 @@ async fn run_command(
     }
 }
 
-async fn metrics(State(api): State<Arc<Api>>) -> Response {
+async fn metrics(State(api): State<Arc<Api>>, headers: axum::http::HeaderMap) -> Response {
     let sinks = api.ctx.sinks.clone();
-    let stats = match api.ctx.reader.call(move |r| r.stats(&sinks)).await {
+    let store = match api.ctx.reader.call(move |r| r.stats(&sinks)).await {
         Ok(s) => s,
         Err(e) => return internal(e),
     };
-    let mut out = String::new();
-    let mut gauge = |name: &str, help: &str, samples: Vec<(String, u64)>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for (labels, v) in samples {
-            out.push_str(&format!("{name}{labels} {v}\n"));
-        }
+    let path = api.db_path.clone();
+    let sms = tokio::task::spawn_blocking(move || {
+        let conn = crate::store::side_connection(&path)?;
+        crate::sms::queue::count_by_state(&conn)
+    })
+    .await;
+    let sms = match sms {
+        Ok(Ok(sms)) => sms,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
     };
-    gauge(
-        "pbxgw_last_seq",
-        "The last event sequence number stored.",
-        vec![(String::new(), stats.last_seq)],
-    );
-    gauge(
-        "pbxgw_dropped_events",
-        "Unacknowledged events dropped at the size cap or on a full disk.",
-        vec![(String::new(), stats.dropped)],
-    );
-    gauge(
-        "pbxgw_db_bytes",
-        "Database file and WAL size.",
-        vec![(String::new(), stats.db_bytes)],
-    );
-    gauge(
-        "pbxgw_sink_backlog",
-        "Events a sink has not had acknowledged.",
-        stats
-            .sinks
-            .iter()
-            .map(|s| (format!("{{sink=\"{}\"}}", s.sink), s.backlog))
-            .collect(),
-    );
-    gauge(
-        "pbxgw_link_up",
-        "1 when the link is up.",
-        api.ctx
-            .links
-            .snapshot()
-            .iter()
-            .map(|(name, l)| {
-                (
-                    format!("{{link=\"{name}\"}}"),
-                    u64::from(l.state == crate::link::LinkState::Up),
-                )
-            })
-            .collect(),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let snapshot = metrics::Snapshot {
+        store,
+        now_ms: crate::clock::now_ms(),
+        links: api.ctx.links.snapshot(),
+        counters: api.ctx.links.counters(),
+        commands: api
+            .ctx
+            .commands
+            .as_ref()
+            .map(|c| c.outcomes())
+            .unwrap_or_default(),
+        sms,
+    };
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    match metrics::render(&snapshot) {
+        Ok(text) if openmetrics => {
+            ([(header::CONTENT_TYPE, metrics::OPENMETRICS)], text).into_response()
+        }
+        Ok(text) => (
+            [(header::CONTENT_TYPE, metrics::PROMETHEUS_TEXT)],
+            metrics::to_prometheus_text(&text),
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
 }
 
 #[cfg(test)]

@@ -197,6 +197,8 @@ pub struct Commands {
     recent: Mutex<HashMap<&'static str, MinuteWindow>>,
     claims: claims::Claims,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// How each command ended, by (command, `ok` or the refusal's code), for /metrics.
+    outcomes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Commands {
@@ -218,6 +220,27 @@ impl Commands {
             recent: Mutex::new(HashMap::new()),
             claims: claims::Claims::open(db_path),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            outcomes: Default::default(),
+        }
+    }
+
+    /// How many commands ended how: ((command, `ok` | refusal code | `repeated`), count).
+    /// A name the gateway does not know counts as `other`, so a peer cannot grow the table.
+    pub fn outcomes(&self) -> Vec<((&'static str, &'static str), u64)> {
+        match self.outcomes.lock() {
+            Ok(o) => o.iter().map(|(k, v)| (*k, *v)).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn note_outcome(&self, name: &str, outcome: &'static str) {
+        let name = KNOWN
+            .iter()
+            .copied()
+            .find(|k| *k == name)
+            .unwrap_or("other");
+        if let Ok(mut o) = self.outcomes.lock() {
+            *o.entry((name, outcome)).or_default() += 1;
         }
     }
 
@@ -239,13 +262,18 @@ impl Commands {
             // Not claimed: the same request may run once it is allowed.
             Err(r) => r,
             Ok(()) => match self.claims.claim(&request_id, name, origin.as_str()).await {
-                Ok(claims::Claim::Answered(before)) => return Some((request_id, before)),
+                Ok(claims::Claim::Answered(before)) => {
+                    self.note_outcome(name, "repeated");
+                    return Some((request_id, before));
+                }
                 Ok(claims::Claim::Running) => {
+                    self.note_outcome(name, "repeated");
                     let answer = claims::running_answer(&request_id);
                     return Some((request_id, answer));
                 }
                 Ok(claims::Claim::New) => {
                     let result = self.execute(name, &request_id, &body).await;
+                    self.note_outcome(name, result.as_ref().map_or_else(|r| r.code, |_| "ok"));
                     let answer = answer_json(&request_id, result);
                     if let Err(e) = self.claims.answer(&request_id, &answer).await {
                         tracing::warn!(error = %e, request_id, "command answer not recorded");
@@ -255,6 +283,7 @@ impl Commands {
                 Err(e) => refuse("internal", e.to_string()),
             },
         };
+        self.note_outcome(name, refused.code);
         let answer = answer_json(&request_id, Err(refused));
         Some((request_id, answer))
     }

@@ -18,4 +18,5 @@ pub(crate) use check::CheckStep;
 pub use registry::{LinkStatus, Links};
 pub use state::LinkState;
 pub use supervise::LinkError;
+pub(crate) use supervise::RECONNECTS;
 pub(crate) use supervise::{refuse_until, supervise, Link, Policy, Retry};

@@ -127,6 +127,9 @@ impl Policy {
     }
 }
 
+/// The counter (`<link>:reconnects`) of each time a link was lost and is tried again.
+pub(crate) const RECONNECTS: &str = "reconnects";
+
 /// Keeps `link` up until it ends itself or `shutdown` is cancelled: shows it connecting,
 /// then down or needing the installer with the reason after each failure, and reconnects
 /// after the policy's wait.
@@ -150,6 +153,7 @@ pub(crate) async fn supervise<L: Link>(
         };
         let installer = error.needs_installer();
         tracing::warn!(link = %name, error = %error, "link lost; will reconnect");
+        links.count(&format!("{name}:{RECONNECTS}"));
         let state = if installer {
             LinkState::NeedsInstaller
         } else {

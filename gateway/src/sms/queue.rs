@@ -118,6 +118,22 @@ pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<SmsRow>> {
     rows
 }
 
+/// How many texts the queue holds in each state (`queued`, `sending`, `sent`, `delivered`,
+/// `failed`), every state listed.
+pub fn count_by_state(conn: &Connection) -> rusqlite::Result<Vec<(&'static str, u64)>> {
+    const STATES: [&str; 5] = ["queued", "sending", "sent", "delivered", "failed"];
+    let mut s = conn.prepare("SELECT COUNT(*) FROM sms_out WHERE state = ?1")?;
+    STATES
+        .into_iter()
+        .map(|state| {
+            Ok((
+                state,
+                s.query_row([state], |r| r.get::<_, i64>(0))?.max(0) as u64,
+            ))
+        })
+        .collect()
+}
+
 /// The texts a call caused, oldest first.
 pub(crate) fn for_call(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<SmsRow>> {
     let mut s = conn.prepare(&format!(

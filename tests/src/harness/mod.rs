@@ -134,3 +134,30 @@ pub async fn wait_for_link(
     })
     .await
 }
+
+/// `promtool check metrics` (Debian's `prometheus` package) on a scrape: the text parses and
+/// follows Prometheus' naming conventions. Panics with promtool's findings.
+pub fn promtool_check_metrics(scrape: &str) {
+    use std::io::Write;
+    let promtool = find_binary("promtool", &[], "prometheus");
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(scrape.as_bytes())
+        .expect("write the scrape to promtool");
+    let out = child.wait_with_output().expect("promtool ran");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{scrape}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
