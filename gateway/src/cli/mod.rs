@@ -25,7 +25,20 @@ pub(crate) use operators::OperatorsCommand;
 pub(crate) use sms::SmsCommand;
 
 #[derive(Debug, Parser)]
-#[command(name = "pbxgw", version, about = "PBX event gateway")]
+#[command(
+    name = "pbxgw",
+    version,
+    about = "PBX event gateway",
+    long_about = "PBX event gateway: terminates Slican CTIP and Asterisk AMI/ARI, keeps every \
+call event in SQLite until the central side has acknowledged it, forwards events to MQTT, \
+PostgreSQL and a CRM webhook, and sends SMS through the box's GSM modem.\n\n\
+The configuration is /etc/pbxgw/pbxgw.toml (pbxgw config-template prints every key with its \
+default; pbxgw check -c FILE checks one). PBXGW_LOG sets the log filter (default info); under \
+systemd the log goes to the journal with priorities and fields such as LINK= and CALL_ID=. \
+pbxgw run exits with status 78 when the configuration cannot be used.",
+    after_help = "See the README in /usr/share/doc/pbxgw for the data path, the status page, \
+the metrics and the MQTT topics."
+)]
 pub(crate) struct Cli {
     /// The configuration file (before or after the command).
     #[arg(short, long, global = true, default_value = config::DEFAULT_PATH)]
@@ -204,6 +217,30 @@ pub(super) fn sms_db(config: &Config) -> anyhow::Result<rusqlite::Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The man page the packages install is the shipped CLI's (without the demo):
+    /// `PBXGW_BLESS=1 cargo test -p pbxgw --no-default-features --lib man_page` renews it.
+    #[cfg(not(feature = "demo"))]
+    #[test]
+    fn the_man_page_is_the_clis() {
+        use clap::CommandFactory;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .date("2026-12-03")
+            .render(&mut page)
+            .expect("render");
+        let page = String::from_utf8(page).expect("roff is UTF-8");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/man/pbxgw.1");
+        if std::env::var_os("PBXGW_BLESS").is_some() {
+            std::fs::write(path, &page).expect("write the man page");
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == page,
+            "gateway/man/pbxgw.1 is stale: PBXGW_BLESS=1 cargo test -p pbxgw --no-default-features --lib man_page"
+        );
+    }
 
     /// One `--config` for every command, before or after it, nested ones included.
     #[test]
