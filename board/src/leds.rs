@@ -1,5 +1,5 @@
 //! Front-panel LEDs. Every LED is an `embedded-hal` `OutputPin`: a GPIO character-device line
-//! (`linux-embedded-hal`'s `CdevPin`), a sysfs LED-class device
+//! (the v2 interface, through `gpiocdev`), a sysfs LED-class device
 //! (`/sys/class/leds/NAME/brightness`), or the console (development: prints changes). A
 //! pattern per LED (off, on, slow or fast blink) is driven in software by [`LedBank::step`],
 //! except where the sysfs LED has the kernel's `timer` trigger, which then blinks it.
@@ -185,28 +185,61 @@ impl OutputPin for ConsoleLed {
     }
 }
 
-/// A GPIO character-device line as an output, requested under the gateway's name.
-pub fn gpio_line(
-    chip: &Path,
-    line: u32,
-    active_low: bool,
-) -> Result<linux_embedded_hal::CdevPin, LedError> {
-    use linux_embedded_hal::gpio_cdev::{Chip, LineRequestFlags};
-    let err = |message: String| LedError::Gpio {
+/// A GPIO character-device line (the kernel's v2 interface, through `gpiocdev`) as an
+/// `embedded-hal` output pin.
+pub struct GpioLine {
+    request: gpiocdev::Request,
+    offset: u32,
+}
+
+/// A line the kernel would not set.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct GpioLineError(#[from] gpiocdev::Error);
+
+impl embedded_hal::digital::Error for GpioLineError {
+    fn kind(&self) -> embedded_hal::digital::ErrorKind {
+        embedded_hal::digital::ErrorKind::Other
+    }
+}
+
+impl ErrorType for GpioLine {
+    type Error = GpioLineError;
+}
+
+impl OutputPin for GpioLine {
+    fn set_low(&mut self) -> Result<(), Self::Error> {
+        let inactive = gpiocdev::line::Value::Inactive;
+        Ok(self.request.set_value(self.offset, inactive)?)
+    }
+
+    fn set_high(&mut self) -> Result<(), Self::Error> {
+        let active = gpiocdev::line::Value::Active;
+        Ok(self.request.set_value(self.offset, active)?)
+    }
+}
+
+/// A GPIO line requested as an output (off at first), under the gateway's name; with
+/// `active_low` the kernel inverts it, so "high" still means lit.
+pub fn gpio_line(chip: &Path, line: u32, active_low: bool) -> Result<GpioLine, LedError> {
+    let mut builder = gpiocdev::Request::builder();
+    builder
+        .on_chip(chip)
+        .with_consumer("pbxgw")
+        .with_line(line)
+        .as_output(gpiocdev::line::Value::Inactive);
+    if active_low {
+        builder.as_active_low();
+    }
+    let request = builder.request().map_err(|e| LedError::Gpio {
         chip: chip.to_owned(),
         line,
-        message,
-    };
-    let mut c = Chip::new(chip).map_err(|e| err(e.to_string()))?;
-    let mut flags = LineRequestFlags::OUTPUT;
-    if active_low {
-        flags |= LineRequestFlags::ACTIVE_LOW;
-    }
-    let handle = c
-        .get_line(line)
-        .and_then(|l| l.request(flags, 0, "pbxgw"))
-        .map_err(|e| err(e.to_string()))?;
-    linux_embedded_hal::CdevPin::new(handle).map_err(|e| err(e.to_string()))
+        message: e.to_string(),
+    })?;
+    Ok(GpioLine {
+        request,
+        offset: line,
+    })
 }
 
 /// Any output pin, its error made a message: so LEDs of different kinds share one bank.

@@ -201,5 +201,13 @@ mod tests {
         assert!(errors[0]
             .to_string()
             .contains("/nonexistent/gpiochip9 line 3"));
+
+        // A path that is not a GPIO chip (a profile's typo) is refused, not a panic.
+        let not_a_chip = root.path().join("gpiochip0");
+        std::fs::write(&not_a_chip, "").unwrap();
+        let text = format!("name = \"x\"\n[leds]\npbx = {{ gpio = {not_a_chip:?}, line = 1 }}\n");
+        let typo: Profile = toml::from_str(&text).unwrap();
+        let (bank, errors) = typo.open_leds(root.path());
+        assert!(bank.roles().is_empty() && errors.len() == 1, "{errors:?}");
     }
 }
