@@ -6,6 +6,9 @@
 //! `modem` arrives with the SMS work; `leds`, `watchdog` and `profiles` with the LED and
 //! watchdog work.
 
+// Every system interface goes through a crate (nix, tokio, gpiocdev, tz-rs): no unsafe here.
+#![forbid(unsafe_code)]
+
 pub mod leds;
 pub mod modem;
 pub mod power;

@@ -4,6 +4,9 @@
 //! GSM module, modem, uplink) keeps its state in `link` and runs under its one supervisor.
 //! `contacts` names the numbers in call records.
 
+// Every system interface goes through a crate (nix, tokio, gpiocdev, tz-rs): no unsafe here.
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub(crate) mod backoff;
 pub mod calls;

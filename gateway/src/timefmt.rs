@@ -13,21 +13,26 @@ pub(crate) fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_else(|| format!("invalid-time({ms})"))
 }
 
-/// The local time zone's offset at Unix second `at` (the box's /etc/localtime, DST
-/// included); UTC if it cannot be known.
+/// The box's time zone (`TZ`, else /etc/localtime), read once: a zone changed on a running
+/// box applies from the next start. UTC when there is none.
+fn local_zone() -> Option<&'static tz::TimeZone> {
+    static ZONE: std::sync::OnceLock<Option<tz::TimeZone>> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| tz::TimeZone::local().ok()).as_ref()
+}
+
+/// `zone`'s offset at Unix second `at` (summer time included; 64-bit times, so past 2038
+/// too); UTC if the zone has none for it.
+pub(crate) fn offset_in(zone: &tz::TimeZone, at: i64) -> time::UtcOffset {
+    zone.find_local_time_type(at)
+        .ok()
+        .and_then(|t| time::UtcOffset::from_whole_seconds(t.ut_offset()).ok())
+        .unwrap_or(time::UtcOffset::UTC)
+}
+
+/// The local time zone's offset at Unix second `at` (the box's zone, DST included); UTC if
+/// it cannot be known.
 pub(crate) fn local_offset(at: i64) -> time::UtcOffset {
-    // time_t is 32 bits on armv7 glibc: a moment it cannot hold has no known offset.
-    #[allow(clippy::useless_conversion, reason = "time_t is i64 on 64-bit targets")]
-    let Some(t) = at.try_into().ok() else {
-        return time::UtcOffset::UTC;
-    };
-    // SAFETY: localtime_r only writes the `tm` we pass; both pointers are valid.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-    if !ok {
-        return time::UtcOffset::UTC;
-    }
-    time::UtcOffset::from_whole_seconds(tm.tm_gmtoff as i32).unwrap_or(time::UtcOffset::UTC)
+    local_zone().map_or(time::UtcOffset::UTC, |zone| offset_in(zone, at))
 }
 
 const LOCAL: &[time::format_description::FormatItem<'static>] =
@@ -66,6 +71,17 @@ mod tests {
         // CET, CEST from 2026-03-29 01:00 UTC to 2026-10-25 01:00 UTC.
         let summer = (1_774_746_000..1_792_890_000).contains(&at);
         time::UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_zones_rules_hold_past_2038() {
+        // Europe/Warsaw's rule; 2040-07-01 12:00 UTC needs more than a 32-bit time_t.
+        let zone = tz::TimeZone::from_posix_tz("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let summer_2040 = 2_224_756_800;
+        let winter_2040 = 2_208_988_800 + 15 * 86_400;
+        assert_eq!(super::offset_in(&zone, summer_2040).whole_hours(), 2);
+        assert_eq!(super::offset_in(&zone, winter_2040).whole_hours(), 1);
+        assert_eq!(super::offset_in(&zone, 1_795_316_989).whole_hours(), 1);
     }
 
     #[test]
