@@ -46,6 +46,8 @@ pub enum NumberError {
     Internal(String),
     #[error("{0:?} is not a phone number")]
     NotANumber(String),
+    #[error("{0} is not known to be a mobile number (the rule texts mobiles only)")]
+    NotMobile(String),
 }
 
 /// The digits of `number` and whether it was written with `+`; withheld and non-numbers
@@ -142,6 +144,47 @@ fn national_or_international(
     Ok(format!("+{}{national}", plan.country_code))
 }
 
+/// Mobile ranges of the national numbering plans this box knows, as E.164 prefixes, with the
+/// ranges inside them that are not mobiles. Sources: the regulators' plans (UKE for Poland,
+/// BNetzA for Germany, Ofcom for the UK).
+const MOBILE_RANGES: [(&str, &[&str], &[&str]); 3] = [
+    (
+        "48",
+        &[
+            "+4845", "+4850", "+4851", "+4853", "+4857", "+4860", "+4866", "+4869", "+4872",
+            "+4873", "+4878", "+4879", "+4888",
+        ],
+        &[],
+    ),
+    ("49", &["+4915", "+49160", "+49162", "+49163", "+4917"], &[]),
+    // 07 is mobile but for 070 (personal numbers) and 076 (pagers), except 07624 (the Isle of
+    // Man's mobiles).
+    ("44", &["+447", "+447624"], &["+4470", "+4476"]),
+];
+
+/// Whether an E.164 number is a mobile: `Some` where the country's plan tells mobiles by their
+/// prefix (PL, DE, UK), `None` where it cannot be told (the North American plan gives mobiles
+/// and landlines the same area codes) or the country is not known here.
+pub fn is_mobile(e164: &str) -> Option<bool> {
+    let (_, mobile, not) = MOBILE_RANGES
+        .iter()
+        .find(|(cc, _, _)| e164.strip_prefix('+').is_some_and(|d| d.starts_with(cc)))?;
+    // The longest matching prefix decides (+447624 inside +4476).
+    let longest = |ranges: &[&str]| {
+        ranges
+            .iter()
+            .filter(|p| e164.starts_with(**p))
+            .map(|p| p.len())
+            .max()
+    };
+    Some(longest(mobile) > longest(not))
+}
+
+/// Whether [`is_mobile`] can tell mobiles in a country's numbers.
+pub fn tells_mobiles(country_code: &str) -> bool {
+    MOBILE_RANGES.iter().any(|(cc, _, _)| *cc == country_code)
+}
+
 /// Who a command may text or call: E.164 prefixes allowed (by default the box's own country)
 /// and denied (by default its premium-rate ranges), and a maximum length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +256,32 @@ impl NumberPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn mobiles_are_told_by_the_national_plans_prefixes() {
+        use super::is_mobile;
+        for (number, mobile) in [
+            ("+48601234567", Some(true)),   // PL 60x
+            ("+48881234567", Some(true)),   // PL 88x
+            ("+48451234567", Some(true)),   // PL 45x
+            ("+48225551234", Some(false)),  // Warsaw
+            ("+48800123456", Some(false)),  // freephone
+            ("+4915112345678", Some(true)), // DE 0151
+            ("+491701234567", Some(true)),  // DE 0170
+            ("+4930123456", Some(false)),   // Berlin
+            ("+491801234567", Some(false)), // DE service 0180
+            ("+447700900123", Some(true)),  // UK 07700
+            ("+447624123456", Some(true)),  // Isle of Man mobile, inside the 076 pagers
+            ("+447612345678", Some(false)), // UK pager
+            ("+447012345678", Some(false)), // UK personal number
+            ("+442079460000", Some(false)), // London
+            ("+12025550123", None),         // NANP: mobiles are not told by the number
+            ("+33612345678", None),         // a plan this box does not know
+        ] {
+            assert_eq!(is_mobile(number), mobile, "{number}");
+        }
+        assert!(super::tells_mobiles("48") && !super::tells_mobiles("1"));
+    }
+
     use super::*;
 
     fn plan() -> NumberPlan {

@@ -286,6 +286,10 @@ pub struct SmsRule {
     pub extension: Option<String>,
     /// `{caller}`, `{extension}`, `{date}`, `{time}` are filled in.
     pub text: String,
+    /// Text only numbers the numbering plan shows to be mobiles (PL, DE, UK): a landline
+    /// cannot receive the text.
+    #[serde(default)]
+    pub mobile_only: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -440,6 +444,14 @@ impl Config {
             }
         }
         warnings.extend(self.ivr_rules_that_cannot_fire());
+        let country = &self.sms.country_code;
+        for (i, rule) in self.sms.rules.iter().enumerate() {
+            if rule.mobile_only && !crate::numbers::tells_mobiles(country) {
+                warnings.push(format!(
+                    "sms.rule[{i}] has mobile_only, but numbers of country {country} do not show whether they are mobiles: this rule texts nobody"
+                ));
+            }
+        }
         warnings
     }
 

@@ -549,3 +549,25 @@ fn a_secret_comes_from_a_systemd_credential() {
     assert!(!e.contains("s3cret"), "{e}");
     std::env::remove_var("CREDENTIALS_DIRECTORY");
 }
+
+#[test]
+fn a_mobile_only_rule_where_numbers_do_not_show_mobiles_is_warned_about() {
+    let rule =
+        "[[sms.rule]]\nname = \"missed\"\non = \"missed_call\"\ntext = \"x\"\nmobile_only = true\n";
+    let us = load(&format!(
+        "[gateway]\nid = \"a\"\n[sms]\ncountry_code = \"1\"\n{rule}"
+    ))
+    .unwrap();
+    let warnings = us.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("sms.rule[0] has mobile_only") && w.contains("texts nobody")),
+        "{warnings:?}"
+    );
+    let pl = load(&format!(
+        "[gateway]\nid = \"a\"\n[sms]\ncountry_code = \"48\"\n{rule}"
+    ))
+    .unwrap();
+    assert!(pl.warnings().is_empty(), "{:?}", pl.warnings());
+}

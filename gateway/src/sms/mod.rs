@@ -216,6 +216,7 @@ mod tests {
                 digit: None,
                 extension: None,
                 text: "Oddzwonimy.".into(),
+                mobile_only: false,
             }],
             ..SmsConfig::default()
         };

@@ -123,6 +123,9 @@ impl SmsRules {
     ) -> Result<Enqueue, Refusal> {
         let caller = info.caller.as_deref().unwrap_or_default();
         let destination = crate::numbers::e164(caller, &self.config.plan())?;
+        if rule.mobile_only && crate::numbers::is_mobile(&destination) != Some(true) {
+            return Err(Refusal::NotMobile(destination));
+        }
         let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
             .to_offset((self.offset)(ts_ms / 1000));
@@ -195,6 +198,7 @@ mod tests {
                 digit: Some("1".into()),
                 extension: None,
                 text: "Dziękujemy, {caller}! Oddzwonimy z {extension}.".into(),
+                mobile_only: false,
             },
             SmsRule {
                 name: None,
@@ -202,6 +206,7 @@ mod tests {
                 digit: None,
                 extension: Some("100".into()),
                 text: "Nie odebraliśmy ({date} {time})".into(),
+                mobile_only: false,
             },
         ];
         SmsRules {
@@ -287,6 +292,7 @@ mod tests {
             digit: Some("9".into()),
             extension: Some("999".into()),
             text: "x".into(),
+            mobile_only: false,
         }];
         let r = SmsRules {
             config,
@@ -301,5 +307,38 @@ mod tests {
         };
         assert_eq!(r.triggered(&nine(), || info(&["101", "999_"])).len(), 1);
         assert!(r.triggered(&nine(), || info(&["101"])).is_empty());
+    }
+
+    #[test]
+    fn a_mobile_only_rule_texts_mobiles_and_refuses_landlines_by_name() {
+        let mut config = cfg();
+        config.rules = vec![SmsRule {
+            name: Some("missed".into()),
+            on: RuleTrigger::IvrDigit,
+            digit: Some("1".into()),
+            extension: None,
+            text: "Oddzwonimy.".into(),
+            mobile_only: true,
+        }];
+        let r = SmsRules {
+            config,
+            offset: |_| time::UtcOffset::UTC,
+        };
+        let one = || event(EventBody::CallDtmf(CallDtmf { digit: "1".into() }));
+        let from = |caller: &str| {
+            let caller = caller.to_owned();
+            move || CallInfo {
+                caller: Some(caller.clone()),
+                ..CallInfo::default()
+            }
+        };
+        let mobile = r.triggered(&one(), from("601234567"));
+        assert_eq!(mobile[0].1.as_ref().unwrap().destination, "+48601234567");
+        let landline = r.triggered(&one(), from("225551234"));
+        assert_eq!(
+            landline[0].1,
+            Err(Refusal::NotMobile("+48225551234".into())),
+            "a Warsaw landline is not texted"
+        );
     }
 }

@@ -571,6 +571,7 @@ async fn the_ivr_rule_for_its_extension_fires_on_the_unanswered_ivr_calls() {
             digit: Some("9".into()),
             extension: Some("999".into()),
             text: "Oddzwonimy, {caller}.".into(),
+            mobile_only: false,
         }],
         ..SmsConfig::default()
     };
