@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::runtime;
+use super::{runtime, service_user};
 use crate::config::{Config, ConfigError};
 use crate::link::CheckStep;
 use crate::uplink::configured_sinks;
@@ -106,6 +106,14 @@ async fn connect_checks(config: &Config) -> Vec<(String, CheckStep)> {
         steps.push(("modem".into(), r));
     }
     steps.push(("LEDs".into(), led_self_test(config).await));
+    // As root every device opens; the service runs as its own user.
+    if nix::unistd::geteuid().is_root() {
+        let account = service_user::Account::look_up(service_user::SERVICE_USER);
+        steps.push((
+            format!("devices as user {}", service_user::SERVICE_USER),
+            service_user::check(&service_user::devices(config), account.as_ref()),
+        ));
+    }
     steps
 }
 

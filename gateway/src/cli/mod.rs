@@ -9,6 +9,7 @@ mod events;
 mod logging;
 mod operators;
 mod run;
+mod service_user;
 mod sms;
 mod sniff;
 
