@@ -172,6 +172,8 @@ impl Enrichment {
 /// Submits events in order without waiting for their commit. False when the store is gone.
 async fn store(appender: &Appender, events: Vec<CallEvent>) -> bool {
     for event in events {
+        // At debug: `journalctl CALL_ID=…` then shows a call's every event.
+        tracing::debug!(call_id = event.call_id.as_deref(), pbx = %event.pbx, kind = event.body.kind(), "call event");
         if let Err(e) = appender.submit(event).await {
             tracing::error!(error = %e, "call event not stored: the store has stopped");
             return false;

@@ -205,6 +205,9 @@ mod tests {
         let all = check(&[open], Some(&a)).to_string();
         assert!(all.contains("may open"), "{all}");
         let nobody = check(&[], None).to_string();
-        assert!(nobody.contains("not checked: there is no user pbxgw"), "{nobody}");
+        assert!(
+            nobody.contains("not checked: there is no user pbxgw"),
+            "{nobody}"
+        );
     }
 }
