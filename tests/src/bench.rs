@@ -19,6 +19,7 @@ pub fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
         maintenance_every: Duration::from_secs(3600),
         hook: None,
         plan: pbxgw::config::SmsConfig::default().plan(),
+        clock: pbxgw::clock::ClockTrust::Trusted,
     }
 }
 

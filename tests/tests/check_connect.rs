@@ -7,9 +7,25 @@ use pbxgw_tests::harness::{bin_path, Mosquitto, Postgres};
 use pbxgw_tests::sim::ctip::{CtipSim, CtipSimOptions};
 use pbxgw_tests::sim::modem::{ModemSim, ModemSimOptions};
 
+/// The user running the test: as root the check then weighs the devices against it (the
+/// machine's own pbxgw user, if any, may not open the test's pty).
+fn me() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| "root".into(), |u| u.name)
+}
+
 fn check(conf: &std::path::Path) -> (Option<i32>, String) {
     let out = std::process::Command::new(bin_path("pbxgw"))
-        .args(["check", "--connect", "-c", &conf.to_string_lossy()])
+        .args([
+            "check",
+            "--connect",
+            "--service-user",
+            &me(),
+            "-c",
+            &conf.to_string_lossy(),
+        ])
         .output()
         .unwrap();
     let text =
@@ -74,5 +90,13 @@ async fn every_step_passes_or_says_what_to_fix() {
         "6. LEDs: profile console: fault, modem, pbx, uplink lit in turn",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    if nix::unistd::geteuid().is_root() {
+        let line = format!("7. devices as user {}: ", me());
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+        assert!(
+            out.contains(&format!("may open {}", modem.path.display())),
+            "{out}"
+        );
     }
 }

@@ -76,6 +76,7 @@ mod tests {
             call_id: Some("c".into()),
             raw: Some(raw.into()),
             body: Err(String::new()),
+            clock_unsynced: false,
         }
     }
 

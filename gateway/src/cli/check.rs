@@ -10,7 +10,8 @@ use crate::link::CheckStep;
 use crate::uplink::configured_sinks;
 use std::time::Duration;
 
-pub(super) fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
+/// `connect`: the service user's name, to try every link and device as well.
+pub(super) fn check(path: &Path, connect: Option<&str>) -> anyhow::Result<ExitCode> {
     let config = match Config::load(path) {
         Ok(config) => config,
         Err(ConfigError::Invalid { path, problems }) => {
@@ -54,10 +55,10 @@ pub(super) fn check(path: &Path, connect: bool) -> anyhow::Result<ExitCode> {
         "   uplinks: {}",
         listed(configured_sinks(&config), "events stay on this box")
     );
-    if !connect {
+    let Some(service_user) = connect else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let steps = runtime()?.block_on(connect_checks(&config));
+    };
+    let steps = runtime()?.block_on(connect_checks(&config, service_user));
     for (i, (what, step)) in steps.iter().enumerate() {
         println!("{}. {what}: {step}", i + 2);
     }
@@ -78,7 +79,7 @@ fn listed(items: Vec<String>, when_none: &str) -> String {
 }
 
 /// The installer's checklist after the config: each PBX, the uplinks, the modem, the LEDs.
-async fn connect_checks(config: &Config) -> Vec<(String, CheckStep)> {
+async fn connect_checks(config: &Config, service_user: &str) -> Vec<(String, CheckStep)> {
     let mut steps: Vec<(String, CheckStep)> = check_pbx_logins(config)
         .await
         .into_iter()
@@ -108,10 +109,14 @@ async fn connect_checks(config: &Config) -> Vec<(String, CheckStep)> {
     steps.push(("LEDs".into(), led_self_test(config).await));
     // As root every device opens; the service runs as its own user.
     if nix::unistd::geteuid().is_root() {
-        let account = service_user::Account::look_up(service_user::SERVICE_USER);
+        let account = service_user::Account::look_up(service_user);
         steps.push((
-            format!("devices as user {}", service_user::SERVICE_USER),
-            service_user::check(&service_user::devices(config), account.as_ref()),
+            format!("devices as user {service_user}"),
+            service_user::check(
+                &service_user::devices(config),
+                service_user,
+                account.as_ref(),
+            ),
         ));
     }
     steps

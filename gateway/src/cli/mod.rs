@@ -58,6 +58,10 @@ pub enum Command {
         /// (SIM, registration, signal, SMS centre), and light each LED in turn.
         #[arg(long)]
         connect: bool,
+        /// With --connect as root: the user the service runs as, whose access to the devices
+        /// is checked (the packaged unit's is pbxgw).
+        #[arg(long, default_value = "pbxgw", requires = "connect")]
+        service_user: String,
     },
     /// Print the local event log as JSON lines.
     Events {
@@ -169,7 +173,10 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run => run::run(config),
-        Command::Check { connect } => check::check(config, connect),
+        Command::Check {
+            connect,
+            service_user,
+        } => check::check(config, connect.then_some(service_user.as_str())),
         Command::Events { since, follow } => {
             events::print_events(&Config::load(config)?, since, follow)?;
             Ok(ExitCode::SUCCESS)

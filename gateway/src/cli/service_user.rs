@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::link::CheckStep;
 
-/// The account the packaged unit runs as.
-pub(super) const SERVICE_USER: &str = "pbxgw";
-
 /// Who the service runs as: its uid and every group it is in.
 pub(super) struct Account {
     pub name: String,
@@ -92,11 +89,11 @@ pub(super) fn devices(config: &Config) -> Vec<PathBuf> {
 }
 
 /// The step: every device the service user could not open, with the fix.
-pub(super) fn check(paths: &[PathBuf], account: Option<&Account>) -> CheckStep {
+pub(super) fn check(paths: &[PathBuf], name: &str, account: Option<&Account>) -> CheckStep {
     let Some(account) = account else {
         // Not a failure of the box: a development machine runs the gateway as someone else.
         return CheckStep::Works(format!(
-            "not checked: there is no user {SERVICE_USER} here (the packages create it), so the device steps above ran as root only"
+            "not checked: there is no user {name} here (the packages create pbxgw), so the device steps above ran as root only"
         ));
     };
     let groups: Vec<&str> = account.groups.iter().map(|(_, n)| n.as_str()).collect();
@@ -193,18 +190,18 @@ mod tests {
         std::fs::set_permissions(&shut, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut a = pbxgw();
         a.uid = u32::MAX - 1; // not the files' owner, whoever runs the test
-        let step = check(&[open.clone(), shut.clone()], Some(&a)).to_string();
+        let step = check(&[open.clone(), shut.clone()], "pbxgw", Some(&a)).to_string();
         assert!(
             step.contains("may not open") && step.contains("gpiochip0"),
             "{step}"
         );
         assert!(!step.contains("ttyUSB2"), "{step}");
         assert!(step.contains("60-pbxgw.rules"), "{step}");
-        let missing = check(&[dir.path().join("ttyUSB9")], Some(&a)).to_string();
+        let missing = check(&[dir.path().join("ttyUSB9")], "pbxgw", Some(&a)).to_string();
         assert!(missing.contains("ttyUSB9"), "{missing}");
-        let all = check(&[open], Some(&a)).to_string();
+        let all = check(&[open], "pbxgw", Some(&a)).to_string();
         assert!(all.contains("may open"), "{all}");
-        let nobody = check(&[], None).to_string();
+        let nobody = check(&[], "pbxgw", None).to_string();
         assert!(
             nobody.contains("not checked: there is no user pbxgw"),
             "{nobody}"

@@ -298,6 +298,10 @@ pub struct GatewayConfig {
     pub id: String,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// `auto`: events stored while the clock is not known to be right are flagged
+    /// `clock_unsynced`; `trusted`: never.
+    #[serde(default)]
+    pub clock: crate::clock::ClockTrust,
 }
 
 fn default_data_dir() -> PathBuf {

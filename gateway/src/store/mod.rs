@@ -98,6 +98,8 @@ pub struct StoreOptions {
     pub hook: Option<std::sync::Arc<dyn BatchHook>>,
     /// How the site writes numbers: a missed caller is matched with its callback in E.164.
     pub plan: crate::numbers::NumberPlan,
+    /// Whether events are flagged `clock_unsynced` while the clock is not known to be right.
+    pub clock: crate::clock::ClockTrust,
 }
 
 /// Work another stage does inside each batch's transaction, so that what a batch triggers
@@ -124,6 +126,7 @@ impl StoreOptions {
             maintenance_every: std::time::Duration::from_secs(60),
             hook: None,
             plan: config.sms.plan(),
+            clock: config.gateway.clock,
         }
     }
 }
@@ -183,6 +186,7 @@ pub(crate) mod test_support {
             maintenance_every: std::time::Duration::from_secs(3600),
             hook,
             plan: crate::config::SmsConfig::default().plan(),
+            clock: crate::clock::ClockTrust::Trusted,
         };
         let opened = open(&options).expect("store opens");
         let (appender, writer, _) =

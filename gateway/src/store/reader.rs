@@ -24,6 +24,8 @@ pub struct StoredEvent {
     /// `Err` with the reason when the body cannot be decoded (written by a newer version,
     /// or damaged); the envelope fields are still good.
     pub body: Result<EventBody, String>,
+    /// Stored while the box's clock was not known to be right: `ts_ms` may be far off.
+    pub clock_unsynced: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -193,7 +195,8 @@ impl StoreReader {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT seq, ts_ms, source, pbx, kind, call_id, raw, body FROM events WHERE {filter}"
+                "SELECT seq, ts_ms, source, pbx, kind, call_id, raw, body, clock_unsynced
+                 FROM events WHERE {filter}"
             ))
             .map_err(StoreError::sql(doing))?;
         let rows = stmt
@@ -208,6 +211,7 @@ impl StoreReader {
                     call_id: r.get(5)?,
                     raw: r.get(6)?,
                     body: decode_body(&body).map_err(|e| e.to_string()),
+                    clock_unsynced: r.get(8)?,
                 })
             })
             .map_err(StoreError::sql(doing))?;

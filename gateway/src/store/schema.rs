@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "007_operators.sql",
         sql: include_str!("../../../migrations/sqlite/007_operators.sql"),
     },
+    Migration {
+        version: 8,
+        name: "008_clock_unsynced.sql",
+        sql: include_str!("../../../migrations/sqlite/008_clock_unsynced.sql"),
+    },
 ];
 
 /// Applies every migration not yet recorded; a no-op on an up-to-date database.

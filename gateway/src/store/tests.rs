@@ -19,6 +19,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         maintenance_every: Duration::from_secs(60),
         hook: None,
         plan: crate::config::SmsConfig::default().plan(),
+        clock: crate::clock::ClockTrust::Trusted,
     }
 }
 
@@ -120,6 +121,27 @@ async fn seq_continues_after_restart_even_when_every_row_was_deleted() {
     let (appender, writer, _) = start(&opts);
     assert_eq!(appender.append(event(100)).await.unwrap(), 101);
     stop(appender, writer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stored_while_the_clock_is_wrong_say_so_and_the_rest_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.clock = crate::clock::ClockTrust::Wrong;
+    let (appender, writer, _) = start(&opts);
+    appender.append(event(0)).await.unwrap();
+    stop(appender, writer).await;
+    opts.clock = crate::clock::ClockTrust::Trusted;
+    let (appender, writer, _) = start(&opts);
+    appender.append(event(1)).await.unwrap();
+    stop(appender, writer).await;
+
+    let events = StoreReader::open(&opts.path)
+        .unwrap()
+        .events_after(0, 10)
+        .unwrap();
+    let flags: Vec<bool> = events.iter().map(|e| e.clock_unsynced).collect();
+    assert_eq!(flags, [true, false]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -491,11 +491,13 @@ impl Writer {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO events (seq, ts_ms, source, pbx, kind, call_id, raw, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO events (seq, ts_ms, source, pbx, kind, call_id, raw, body,
+                                         clock_unsynced)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(StoreError::sql("preparing the event insert"))?;
             let mut calls = CallChanges::default();
+            let unsynced = crate::clock::unsynchronized(self.options.clock);
             let mut insert_one = |seq: u64, event: &CallEvent, body: &[u8]| {
                 insert
                     .execute((
@@ -507,6 +509,7 @@ impl Writer {
                         &event.call_id,
                         &event.raw,
                         body,
+                        unsynced,
                     ))
                     .map_err(StoreError::sql("inserting an event"))
             };

@@ -52,6 +52,10 @@ pub fn event_json(gw: &str, ev: &StoredEvent, historical: bool) -> Value {
     m.insert("gw".into(), json!(gw));
     m.insert("seq".into(), json!(ev.seq));
     m.insert("ts".into(), json!(rfc3339_ms(ev.ts_ms)));
+    if ev.clock_unsynced {
+        // Only when set: central can tell a 1970 stamp from a real one.
+        m.insert("clock_unsynced".into(), json!(true));
+    }
     m.insert("source".into(), json!(ev.source));
     m.insert("pbx".into(), json!(ev.pbx));
     m.insert("kind".into(), json!(ev.kind));
@@ -123,7 +127,18 @@ mod tests {
             call_id: Some("c1".into()),
             raw: None,
             body: Ok(body),
+            clock_unsynced: false,
         }
+    }
+
+    #[test]
+    fn an_event_stamped_by_an_unsynchronised_clock_says_so() {
+        let mut ev = stored(EventBody::CallDtmf(crate::calls::CallDtmf {
+            digit: "1".into(),
+        }));
+        assert!(event_json("gw", &ev, false).get("clock_unsynced").is_none());
+        ev.clock_unsynced = true;
+        assert_eq!(event_json("gw", &ev, false)["clock_unsynced"], true);
     }
 
     #[test]
