@@ -69,6 +69,18 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// The gateway's stderr once it has logged the lost link, the gateway stopped.
+fn stderr_once_the_link_is_lost(child: Child, log: &Path) -> String {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    let found = wait_for(Duration::from_secs(20), || {
+        read().contains("link lost; will reconnect")
+    });
+    stop(child);
+    let text = read();
+    assert!(found, "{text}");
+    text
+}
+
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -175,13 +187,7 @@ fn without_the_journal_socket_stderr_lines_carry_their_priority_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
     let child = spawn_under_systemd_env(dir.path(), None, &log);
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    let found = wait_for(Duration::from_secs(20), || {
-        read().contains("link lost; will reconnect")
-    });
-    stop(child);
-    let text = read();
-    assert!(found, "{text}");
+    let text = stderr_once_the_link_is_lost(child, &log);
     let line = |needle: &str| {
         text.lines()
             .find(|l| l.contains(needle))
@@ -209,13 +215,7 @@ fn off_a_terminal_the_log_is_plain_text() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    let found = wait_for(Duration::from_secs(20), || {
-        read().contains("link lost; will reconnect")
-    });
-    stop(child);
-    let text = read();
-    assert!(found, "{text}");
+    let text = stderr_once_the_link_is_lost(child, &log);
     assert!(!text.contains('\u{1b}'), "no colour codes: {text:?}");
     assert!(
         text.lines().all(|l| !l.starts_with('<')),

@@ -233,6 +233,7 @@ pub(super) fn to_prometheus_text(openmetrics: &str) -> String {
         let family = ["# HELP ", "# TYPE "].into_iter().find_map(|p| {
             let rest = line.strip_prefix(p)?;
             let name = rest.split(' ').next()?;
+            // ok: `name` is the start of `rest`, so its length is a character boundary
             counters
                 .contains(&name)
                 .then(|| (p, name, &rest[name.len()..]))
