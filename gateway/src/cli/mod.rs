@@ -1,8 +1,10 @@
 //! The `pbxgw` command line, one file per concern: `run` (the gateway and the demo),
-//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`, `operators`, `calls`. `anyhow`
+//! `check`, `events` (the event log and `status`), `sniff`, `sms`, `contacts`, `operators`, `calls`,
+//! `central`. `anyhow`
 //! lives here and in `main` only.
 
 mod calls;
+mod central;
 mod check;
 mod contacts;
 mod events;
@@ -21,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 pub(crate) use calls::CallsCommand;
+pub(crate) use central::CentralCommand;
 pub(crate) use contacts::ContactsCommand;
 pub(crate) use operators::OperatorsCommand;
 pub(crate) use sms::SmsCommand;
@@ -107,6 +110,11 @@ pub enum Command {
         #[command(subcommand)]
         command: CallsCommand,
     },
+    /// Work on the central PostgreSQL database the gateways write to.
+    Central {
+        #[command(subcommand)]
+        command: CentralCommand,
+    },
     /// The whole data path on this machine, no hardware: PBX simulators replaying real
     /// traffic, a modem on a pseudo-terminal, a gateway with a temporary data dir and its
     /// status page; call records and texts are printed as they happen.
@@ -191,6 +199,7 @@ fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
         Command::Contacts { command } => contacts::contacts(command, config),
         Command::Operators { command } => operators::operators(command, config),
         Command::Calls { command } => calls::calls(command, config),
+        Command::Central { command } => central::central(command, config),
         #[cfg(feature = "demo")]
         Command::Demo {
             duration,

@@ -100,11 +100,12 @@ impl CentralSync {
         postgres::migrate(&mut client).await?;
         // Shared rows first, so a row for this gateway overrides them.
         let rows = client
-            .query(
+            // Unnamed statement, one round trip: safe behind a transaction-pooling proxy.
+            .query_typed(
                 "SELECT number, name, company, note FROM pbxgw_contacts
                  WHERE gateway_id IS NULL OR gateway_id = $1
                  ORDER BY gateway_id NULLS FIRST, number",
-                &[&self.gateway_id],
+                &[(&self.gateway_id, tokio_postgres::types::Type::TEXT)],
             )
             .await
             .map_err(|e| match e.code() {

@@ -4,6 +4,7 @@ mod finesse;
 mod gateway;
 mod http;
 mod mosquitto;
+mod pgbouncer;
 mod postgres;
 
 pub use browser::Browser;
@@ -12,6 +13,7 @@ pub use finesse::FakeFinesse;
 pub use gateway::{bin_path, GatewayProc, TestConfig};
 pub use http::{http, request, Response};
 pub use mosquitto::Mosquitto;
+pub use pgbouncer::PgBouncer;
 pub use postgres::Postgres;
 
 use std::net::TcpListener;
