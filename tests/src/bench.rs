@@ -7,6 +7,10 @@ use std::time::Duration;
 use pbxgw::config::SyncMode;
 use pbxgw::store::{self, Appender, StoreOptions, WriterHandle};
 
+/// What the packaged systemd unit sets (`gateway/systemd/pbxgw.service`): a gateway process
+/// a benchmark measures runs as the unit runs it.
+pub const UNIT_MALLOC_ARENA_MAX: &str = "2";
+
 pub fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
     StoreOptions {
         path: dir.join("pbxgw.db"),
@@ -14,7 +18,7 @@ pub fn store_options(dir: &Path, sinks: Vec<String>) -> StoreOptions {
         max_size_bytes: 4 << 30,
         history_ms: 30 * 86_400_000,
         batch_max: 1000,
-        batch_wait: Duration::from_millis(2),
+        batch_wait: Duration::ZERO,
         sinks,
         maintenance_every: Duration::from_secs(3600),
         hook: None,

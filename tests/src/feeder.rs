@@ -22,6 +22,23 @@ pub struct FeedArgs {
     /// Stop cleanly after the last event instead of running until SIGTERM.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// Name each event's PBX `synthetic@<Unix microseconds at submit>`, so a subscriber can
+    /// time the path more finely than the events' millisecond `ts`.
+    #[arg(long)]
+    pub stamp_us: bool,
+}
+
+/// Microseconds since the Unix epoch.
+pub fn unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// The submit time of an event a `--stamp-us` feeder produced, from its `pbx` field.
+pub fn stamp_us(pbx: &str) -> Option<i64> {
+    pbx.strip_prefix("synthetic@")?.parse().ok()
 }
 
 /// Runs the gateway with the synthetic producer until done (or SIGTERM).
@@ -57,7 +74,10 @@ async fn feed(config: Config, args: FeedArgs) -> anyhow::Result<()> {
         }
         let mut n = 0;
         while n < per_tick && i < args.count {
-            let event = crate::synthetic::event(i, pbxgw::clock::now_ms());
+            let mut event = crate::synthetic::event(i, pbxgw::clock::now_ms());
+            if args.stamp_us {
+                event.pbx = format!("synthetic@{}", unix_us());
+            }
             last = Some(appender.submit(event).await?);
             i += 1;
             n += 1;

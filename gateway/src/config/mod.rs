@@ -325,7 +325,9 @@ pub struct StoreConfig {
     pub sync: SyncMode,
     /// Group commit: at most this many events per transaction.
     pub batch_max: usize,
-    /// Group commit: wait at most this long for more events before committing.
+    /// Group commit: after the events already waiting, wait at most this long for more
+    /// before committing. 0 (the default): commit as soon as the writer is idle; what
+    /// arrives during a commit's sync goes into the next one.
     pub batch_wait_ms: u64,
 }
 
@@ -336,7 +338,7 @@ impl Default for StoreConfig {
             history_days: 30,
             sync: SyncMode::Full,
             batch_max: 1000,
-            batch_wait_ms: 2,
+            batch_wait_ms: 0,
         }
     }
 }

@@ -9,8 +9,9 @@
 //! * `seq` is assigned by the single writer task, starts at 1, increases by exactly 1 per
 //!   event and is never reused: rows are only ever deleted from the head, and the last
 //!   assigned value is kept in `meta.last_seq` even when every row is gone.
-//! * Group commit: the writer takes every event already waiting (up to `store.batch_max`),
-//!   waits up to `store.batch_wait_ms` for more, and commits them in one transaction. The
+//! * Group commit: the writer takes every event already waiting (up to `store.batch_max`)
+//!   and commits them in one transaction at once: events that arrive while one commit
+//!   syncs form the next (`store.batch_wait_ms` can add a wait for more; default 0). The
 //!   `calls` table and the sink cursors change in that same transaction, so after any crash
 //!   they agree with the log.
 //! * Sinks read the log from their own cursor and tell the writer what the far side has

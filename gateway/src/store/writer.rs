@@ -12,8 +12,10 @@ use super::codec::encode_body;
 use super::{NotAccepted, Opened, StoreError, StoreOptions};
 use crate::calls::CallEvent;
 
-/// How many messages may wait for the writer before producers are slowed down.
-const CHANNEL_CAPACITY: usize = 8192;
+/// How many messages may wait for the writer before producers are slowed down: twice a
+/// full batch keeps the next batch forming while one syncs; more only holds memory under a
+/// burst (8192 cost the CTIP burst 4 MB of resident memory and no throughput).
+const CHANNEL_CAPACITY: usize = 2048;
 /// Share of the rows removed in one eviction round when over the size cap.
 const EVICT_FRACTION: f64 = 0.1;
 /// Free space kept on the store's file system: below it the oldest rows are evicted as at
@@ -238,8 +240,9 @@ impl Writer {
         options: StoreOptions,
         failed: watch::Sender<Option<String>>,
     ) -> Result<Writer, StoreError> {
-        // The writer touches the tails of three B-trees per batch; keep them cached (8 MiB).
-        conn.execute_batch("PRAGMA cache_size = -8192")
+        // The writer touches the tails of a few B-trees per batch: 2 MiB keeps them cached
+        // (8 MiB measured no faster, and its pages stay resident on a 256 MB box).
+        conn.execute_batch("PRAGMA cache_size = -2048")
             .map_err(StoreError::sql("setting the page cache"))?;
         let last: i64 = conn
             .query_row(

@@ -93,8 +93,9 @@ async fn run(n: usize) -> anyhow::Result<()> {
     println!("| codec + correlator + store, in process | {pipeline:.0} lines/s ({events} call events) | >= 20,000 lines/s | {} |", met(pipeline >= 20_000.0));
     println!("| over TCP into a gateway process, until stored | {e2e:.0} lines/s ({stored} events) | | |");
     println!(
-        "| gateway peak RSS | {:.1} MB | | |",
-        rss_kb as f64 / 1024.0
+        "| gateway peak RSS under that burst | {:.1} MB | <= 15 MB | {} |",
+        rss_kb as f64 / 1024.0,
+        met(rss_kb <= 15 * 1024)
     );
     Ok(())
 }
@@ -126,6 +127,10 @@ async fn end_to_end(lines: &[String]) -> anyhow::Result<(f64, u64, u64)> {
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args(["gateway", &conf.to_string_lossy()])
         .env("PBXGW_LOG", "warn")
+        .env(
+            "MALLOC_ARENA_MAX",
+            pbxgw_tests::bench::UNIT_MALLOC_ARENA_MAX,
+        )
         .spawn()?;
     let db = data.join("pbxgw.db");
     let sent = |s: &CtipSim| s.stats.lines_sent.load(std::sync::atomic::Ordering::SeqCst);

@@ -4,7 +4,8 @@
 //!    rows, one transaction per batch of the same size;
 //! 2. drain of a backlog to a private Mosquitto vs. a bare rumqttc QoS 1 publisher sending the
 //!    same messages;
-//! 3. drain of the same backlog to a private PostgreSQL (stock durability settings);
+//! 3. drain of the same backlog to a private PostgreSQL (stock durability settings) vs. a
+//!    bare binary COPY of the same rows into the same table;
 //! 4. latency from submit to receipt by an MQTT subscriber at 1,000 events/s, and the peak RSS
 //!    of the gateway process under that load.
 //!
@@ -46,6 +47,15 @@ struct Figure {
     met: Option<bool>,
 }
 
+/// `PBXGW_BENCH_ONLY`: a comma-separated list of phases (ingest, mqtt, postgres, latency);
+/// unset runs them all.
+fn wants(phase: &str) -> bool {
+    match std::env::var("PBXGW_BENCH_ONLY") {
+        Ok(only) => only.split(',').any(|p| p.trim() == phase),
+        Err(_) => true,
+    }
+}
+
 async fn run(n: u64) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut figures = Vec::new();
@@ -54,8 +64,29 @@ async fn run(n: u64) -> anyhow::Result<()> {
         num_cores(),
         cpu_model()
     );
+    if wants("ingest") {
+        ingest_figures(dir.path(), n, &mut figures).await?;
+    }
+    let backlog = dir.path().join("backlog");
+    if wants("mqtt") || wants("postgres") {
+        build_backlog(&backlog, n).await?;
+    }
+    let broker = Mosquitto::start();
+    if wants("mqtt") {
+        mqtt_figures(&backlog, dir.path(), n, &broker, &mut figures).await?;
+    }
+    if wants("postgres") {
+        postgres_figures(&backlog, dir.path(), n, &mut figures).await?;
+    }
+    if wants("latency") {
+        latency_figures(dir.path(), &broker, &mut figures).await?;
+    }
+    print_table(&figures);
+    Ok(())
+}
 
-    let (ours, raw) = ingest(dir.path(), n).await?;
+async fn ingest_figures(dir: &Path, n: u64, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let (ours, raw) = ingest(dir, n).await?;
     figures.push(Figure {
         name: "ingest, store (sync=full)".into(),
         value: format!("{ours:.0} events/s"),
@@ -74,18 +105,18 @@ async fn run(n: u64) -> anyhow::Result<()> {
         goal: ">= 0.5",
         met: Some(ours / raw >= 0.5),
     });
+    Ok(())
+}
 
-    if std::env::var("PBXGW_BENCH_ONLY").as_deref() == Ok("ingest") {
-        print_table(&figures);
-        return Ok(());
-    }
-
-    let backlog = dir.path().join("backlog");
-    build_backlog(&backlog, n).await?;
-
-    let broker = Mosquitto::start();
-    let (mqtt_drain, messages) = drain(&backlog, dir.path(), n, Sink::Mqtt(broker.port())).await?;
-    let bare = bare_publisher(&backlog, broker.port(), messages).await?;
+async fn mqtt_figures(
+    backlog: &Path,
+    scratch: &Path,
+    n: u64,
+    broker: &Mosquitto,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let (mqtt_drain, messages) = drain(backlog, scratch, n, Sink::Mqtt(broker.port())).await?;
+    let bare = bare_publisher(backlog, broker.port(), messages).await?;
     let ratio = bare.as_secs_f64() / mqtt_drain.as_secs_f64();
     figures.push(Figure {
         name: "MQTT drain of backlog".into(),
@@ -113,44 +144,147 @@ async fn run(n: u64) -> anyhow::Result<()> {
         goal: ">= 0.5",
         met: Some(ratio >= 0.5),
     });
+    Ok(())
+}
 
+async fn postgres_figures(
+    backlog: &Path,
+    scratch: &Path,
+    n: u64,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
     let pg = Postgres::start_durable();
-    let (pg_drain, _) = drain(&backlog, dir.path(), n, Sink::Postgres(pg.url())).await?;
+    let (pg_drain, _) = drain(backlog, scratch, n, Sink::Postgres(pg.url())).await?;
     let rows = n as f64 / pg_drain.as_secs_f64();
+    let bare_copy = bare_copy(backlog, &pg).await?;
+    let bare_rows = n as f64 / bare_copy.as_secs_f64();
     figures.push(Figure {
         name: "PostgreSQL drain of backlog".into(),
         value: format!("{rows:.0} rows/s ({:.2} s)", pg_drain.as_secs_f64()),
         goal: ">= 20,000 rows/s",
         met: Some(rows >= 20_000.0),
     });
-
+    figures.push(Figure {
+        name: "bare binary COPY of the same rows".into(),
+        value: format!("{bare_rows:.0} rows/s ({:.2} s)", bare_copy.as_secs_f64()),
+        goal: "",
+        met: None,
+    });
+    figures.push(Figure {
+        name: "PostgreSQL drain ratio gateway/bare COPY".into(),
+        value: format!("{:.2}", rows / bare_rows),
+        goal: ">= 0.5",
+        met: Some(rows / bare_rows >= 0.5),
+    });
     // Its background writes would compete with the gateway's fsyncs in the next phase.
     drop(pg);
+    Ok(())
+}
 
+async fn latency_figures(
+    scratch: &Path,
+    broker: &Mosquitto,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let idle_kb = idle_rss(scratch, broker.port())?;
+    figures.push(Figure {
+        name: "gateway RSS idle (MQTT up, nothing to send)".into(),
+        value: format!("{:.1} MB", idle_kb as f64 / 1024.0),
+        goal: "<= 8 MB",
+        met: Some(idle_kb <= 8 * 1024),
+    });
+    let (sync_p50, sync_p99) = bare_fdatasync(scratch)?;
+    figures.push(Figure {
+        name: "bare fdatasync of 4 KiB, p50 / p99".into(),
+        value: format!("{sync_p50:.2} / {sync_p99:.2} ms"),
+        goal: "",
+        met: None,
+    });
+    let (rtt_p50, rtt_p99) = bare_qos1_round_trip(broker.port()).await?;
+    figures.push(Figure {
+        name: "bare QoS 1 publish->PUBACK, p50 / p99".into(),
+        value: format!("{rtt_p50:.2} / {rtt_p99:.2} ms"),
+        goal: "",
+        met: None,
+    });
     for sync in ["full", "normal"] {
-        let (p50, p99, rss_kb) = latency_and_rss(dir.path(), broker.port(), sync).await?;
+        let (p50, p99, rss_kb) = latency_and_rss(scratch, broker.port(), sync).await?;
+        let full = sync == "full";
         figures.push(Figure {
             name: format!("latency submit->subscriber p50 @1000/s, sync={sync}"),
-            value: format!("{p50} ms"),
-            goal: "",
-            met: None,
+            value: format!("{p50:.2} ms"),
+            goal: if full { "<= 1 ms" } else { "" },
+            met: full.then_some(p50 <= 1.0),
         });
         figures.push(Figure {
             name: format!("latency submit->subscriber p99 @1000/s, sync={sync}"),
-            value: format!("{p99} ms"),
-            goal: "< 20 ms",
-            met: Some(p99 < 20),
+            value: format!("{p99:.2} ms"),
+            goal: if full { "<= 3 ms" } else { "< 20 ms" },
+            met: Some(if full { p99 <= 3.0 } else { p99 < 20.0 }),
         });
         figures.push(Figure {
             name: format!("gateway peak RSS under that load, sync={sync}"),
             value: format!("{:.1} MB", rss_kb as f64 / 1024.0),
-            goal: "< 30 MB",
-            met: Some(rss_kb < 30 * 1024),
+            goal: "<= 12 MB",
+            met: Some(rss_kb <= 12 * 1024),
         });
     }
-
-    print_table(&figures);
     Ok(())
+}
+
+/// Percentiles of a sample in milliseconds (sorted in place).
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    (pct(0.50), pct(0.99))
+}
+
+/// The disk's floor under a commit: 4 KiB written and fdatasync'd, 1,000 times, in the
+/// directory the gateway's database lives in.
+fn bare_fdatasync(scratch: &Path) -> anyhow::Result<(f64, f64)> {
+    use std::io::Write;
+    let path = scratch.join("fdatasync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let block = [0x5au8; 4096];
+    let mut samples = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let start = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    std::fs::remove_file(&path)?;
+    Ok(percentiles(&mut samples))
+}
+
+/// The broker's floor: one QoS 1 publish at a time, timed until its PUBACK, 1,000 times.
+async fn bare_qos1_round_trip(port: u16) -> anyhow::Result<(f64, f64)> {
+    let options = MqttOptions::new("bare-round-trip", "127.0.0.1", port);
+    let (client, mut eventloop) = AsyncClient::new(options, 10);
+    loop {
+        if let Event::Incoming(Packet::ConnAck(_)) = eventloop.poll().await? {
+            break;
+        }
+    }
+    let mut samples = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let start = Instant::now();
+        client
+            .publish(
+                "bare/rtt",
+                QoS::AtLeastOnce,
+                false,
+                format!("{{\"i\":{i}}}"),
+            )
+            .await?;
+        loop {
+            if let Event::Incoming(Packet::PubAck(_)) = eventloop.poll().await? {
+                break;
+            }
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(percentiles(&mut samples))
 }
 
 fn print_table(figures: &[Figure]) {
@@ -284,6 +418,59 @@ async fn drain(
     Ok((took, n + n / 4))
 }
 
+/// The same events as plain binary `COPY` into `pbxgw_events` (as another gateway id, so no
+/// row conflicts with the drain's), 1,000 rows per transaction as the sink's default batch,
+/// payloads built before the clock starts: the database's own cost of taking these rows.
+async fn bare_copy(backlog: &Path, pg: &Postgres) -> anyhow::Result<Duration> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::{ToSql, Type};
+    let reader = StoreReader::open(&backlog.join("pbxgw.db"))?;
+    let mut rows = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = reader.events_after(after, 10_000)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for e in batch {
+            let payload = pbxgw::uplink::json::event_json("bare", &e, false);
+            let ts = std::time::UNIX_EPOCH + Duration::from_millis(e.ts_ms.max(0) as u64);
+            rows.push((e, ts, payload));
+        }
+    }
+    let mut client = pg.client().await;
+    let types = [
+        Type::TEXT,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+    ];
+    let start = Instant::now();
+    for chunk in rows.chunks(1000) {
+        let tx = client.transaction().await?;
+        let sink = tx
+            .copy_in(
+                "COPY pbxgw_events (gateway_id, seq, ts, source, pbx, kind, call_id, payload)
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
+        for (e, ts, payload) in chunk {
+            let seq = e.seq as i64;
+            let row: [&(dyn ToSql + Sync); 8] = [
+                &"bare", &seq, ts, &e.source, &e.pbx, &e.kind, &e.call_id, payload,
+            ];
+            writer.as_mut().write(&row).await?;
+        }
+        writer.finish().await?;
+        tx.commit().await?;
+    }
+    Ok(start.elapsed())
+}
+
 /// A plain rumqttc QoS 1 publisher sending the same topics and payloads, same window.
 async fn bare_publisher(backlog: &Path, port: u16, messages: u64) -> anyhow::Result<Duration> {
     let reader = StoreReader::open(&backlog.join("pbxgw.db"))?;
@@ -342,16 +529,59 @@ async fn bare_publisher(backlog: &Path, port: u16, messages: u64) -> anyhow::Res
     Ok(took)
 }
 
-/// Runs the gateway as its own process (this binary, `feed` mode) at 1,000 events/s with an
-/// MQTT uplink; a subscriber here measures submit->receipt from each payload's `ts`.
-async fn latency_and_rss(scratch: &Path, port: u16, sync: &str) -> anyhow::Result<(i64, i64, u64)> {
-    let data = scratch.join(format!("latency-{sync}"));
+/// A gateway data dir and config with an MQTT uplink, for the process-level phases.
+fn gateway_config(
+    scratch: &Path,
+    name: &str,
+    port: u16,
+    sync: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let data = scratch.join(name);
     std::fs::create_dir_all(&data)?;
     let conf = data.join("pbxgw.toml");
     std::fs::write(&conf, format!(
         "[gateway]\nid = \"bench-lat\"\ndata_dir = {:?}\n[store]\nsync = {sync:?}\n[uplink.mqtt]\nhost = \"127.0.0.1\"\nport = {port}\n",
         data.join("db")
     ))?;
+    Ok(conf)
+}
+
+/// The feeder (this binary, `feed` mode) as its own process.
+fn spawn_feeder(conf: &Path, rate: u32, count: u64) -> anyhow::Result<std::process::Child> {
+    Ok(std::process::Command::new(std::env::current_exe()?)
+        .args(["feed", "-c", &conf.to_string_lossy(), "--stamp-us"])
+        .args(["--rate", &rate.to_string(), "--count", &count.to_string()])
+        .env("PBXGW_LOG", "warn")
+        .env(
+            "MALLOC_ARENA_MAX",
+            pbxgw_tests::bench::UNIT_MALLOC_ARENA_MAX,
+        )
+        .spawn()?)
+}
+
+fn terminate(mut child: std::process::Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+}
+
+/// The gateway's peak RSS after start-up with nothing to do: its MQTT link up, no PBX.
+fn idle_rss(scratch: &Path, port: u16) -> anyhow::Result<u64> {
+    let conf = gateway_config(scratch, "idle", port, "full")?;
+    let child = spawn_feeder(&conf, 1, 0)?;
+    std::thread::sleep(Duration::from_secs(5));
+    let rss = pbxgw_tests::harness::peak_rss_kb(child.id());
+    terminate(child);
+    Ok(rss)
+}
+
+/// Runs the gateway with the synthetic producer at 1,000 events/s with an MQTT uplink; a
+/// subscriber here measures submit->receipt from the microsecond stamp the feeder puts in
+/// each event's `pbx` field (its `ts` has milliseconds only).
+async fn latency_and_rss(scratch: &Path, port: u16, sync: &str) -> anyhow::Result<(f64, f64, u64)> {
+    let conf = gateway_config(scratch, &format!("latency-{sync}"), port, sync)?;
     let mut options = MqttOptions::new(format!("bench-latency-{sync}"), "127.0.0.1", port);
     options.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 100);
@@ -364,41 +594,26 @@ async fn latency_and_rss(scratch: &Path, port: u16, sync: &str) -> anyhow::Resul
         }
     }
     let seconds = 20;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "feed",
-            "-c",
-            &conf.to_string_lossy(),
-            "--rate",
-            "1000",
-            "--count",
-            &(1000 * seconds).to_string(),
-        ])
-        .env("PBXGW_LOG", "warn")
-        .spawn()?;
+    let child = spawn_feeder(&conf, 1000, 1000 * seconds)?;
     let mut latencies = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(seconds + 15);
     while latencies.len() < (1000 * seconds) as usize && Instant::now() < deadline {
         let event = tokio::time::timeout(Duration::from_secs(5), eventloop.poll()).await;
         if let Ok(Ok(Event::Incoming(Packet::Publish(p)))) = event {
-            let now = pbxgw::clock::now_ms();
+            let now = pbxgw_tests::feeder::unix_us();
             let v: serde_json::Value = serde_json::from_slice(&p.payload)?;
-            let ts = v["ts"].as_str().unwrap_or_default();
-            let sent =
-                time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)?;
-            latencies.push(now - (sent.unix_timestamp_nanos() / 1_000_000) as i64);
+            let stamp = v["pbx"].as_str().and_then(pbxgw_tests::feeder::stamp_us);
+            let Some(sent) = stamp else {
+                anyhow::bail!("an event without the feeder's stamp: {v}");
+            };
+            latencies.push((now - sent) as f64 / 1000.0);
         }
     }
     let rss = pbxgw_tests::harness::peak_rss_kb(child.id());
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
+    terminate(child);
     anyhow::ensure!(!latencies.is_empty(), "no events reached the subscriber");
-    latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
-    Ok((pct(0.50), pct(0.99), rss))
+    let (p50, p99) = percentiles(&mut latencies);
+    Ok((p50, p99, rss))
 }
 
 fn num_cores() -> usize {

@@ -25,6 +25,11 @@ impl Mosquitto {
         m
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

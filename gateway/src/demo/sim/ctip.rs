@@ -21,6 +21,8 @@ pub struct CtipSimOptions {
     /// Wire lines (with the `a`), replayed after login.
     pub lines: Vec<String>,
     pub interval: Duration,
+    /// After this many lines, send the rest at this interval instead (a burst).
+    pub burst_after: Option<(usize, Duration)>,
     /// Close the FIRST connection after this many lines (a link drop mid-stream).
     pub drop_after: Option<usize>,
     /// After login, send nothing and answer nothing (a half-open link).
@@ -46,6 +48,7 @@ impl CtipSimOptions {
             answer_who: true,
             lines: Vec::new(),
             interval: Duration::from_millis(1),
+            burst_after: None,
             drop_after: None,
             silent: false,
             replay_on_reconnect: false,
@@ -228,8 +231,12 @@ async fn send_lines(
             return;
         }
         stats.lines_sent.fetch_add(1, Ordering::SeqCst);
-        if !o.interval.is_zero() {
-            tokio::time::sleep(o.interval).await;
+        let interval = match o.burst_after {
+            Some((after, interval)) if i + 1 >= after => interval,
+            _ => o.interval,
+        };
+        if !interval.is_zero() {
+            tokio::time::sleep(interval).await;
         }
     }
 }
