@@ -420,6 +420,19 @@ impl AsyncReader {
         Ok(AsyncReader(Arc::new(Mutex::new(StoreReader::open(path)?))))
     }
 
+    /// Runs a short read on the calling thread when the reader is free (a sink reading the
+    /// few events just committed: a hop to the blocking pool would cost more than the read),
+    /// else as [`call`](Self::call) does.
+    pub async fn call_short<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&StoreReader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if let Ok(reader) = self.0.try_lock() {
+            return f(&reader);
+        }
+        self.call(f).await
+    }
+
     pub async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&StoreReader) -> Result<T, StoreError> + Send + 'static,

@@ -32,6 +32,9 @@ pub(crate) const SINK: &str = "mqtt";
 pub(crate) const LINK: &str = "uplink:mqtt";
 /// How many events one read from the log brings.
 const READ_BATCH: usize = 512;
+/// Up to this many new events are read on the sink's own thread (a few rows from the page
+/// cache: quicker than the hop to the blocking pool and back).
+const SHORT_READ: u64 = 32;
 /// Largest MQTT packet sent or taken (Mosquitto's default is far larger; small brokers and
 /// bridges cap lower).
 pub(crate) const MAX_PACKET: usize = 256 * 1024;
@@ -488,11 +491,14 @@ impl MqttSink {
                     return Ok(None);
                 }
                 let after = s.read_upto;
-                let batch = self
-                    .ctx
-                    .reader
-                    .call(move |r| r.events_after(after, READ_BATCH))
-                    .await?;
+                let read = move |r: &crate::store::StoreReader| r.events_after(after, READ_BATCH);
+                let reader = &self.ctx.reader;
+                let new = self.ctx.committed.borrow().saturating_sub(after);
+                let batch = if new <= SHORT_READ {
+                    reader.call_short(read).await?
+                } else {
+                    reader.call(read).await?
+                };
                 match batch.last() {
                     Some(last) => s.read_upto = last.seq,
                     None => return Ok(None),
