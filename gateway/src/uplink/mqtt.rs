@@ -403,6 +403,11 @@ impl MqttSink {
     async fn connection(&self, acked: &mut u64) -> Result<(), MqttError> {
         let cap = usize::from(self.config.max_inflight) * 2 + 64;
         let (client, mut eventloop) = AsyncClient::new(self.options(), cap);
+        // Live events go out one small packet at a time: Nagle's algorithm would hold each
+        // until the previous one's TCP ACK.
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         self.connect(&mut eventloop).await?;
         if self.ctx.shutdown.is_cancelled() {
             return Ok(());
