@@ -10,7 +10,7 @@ static DIR: OnceLock<PathBuf> = OnceLock::new();
 /// The files the simulators replay.
 #[cfg(feature = "demo")]
 pub(crate) const REPLAYED: [&str; 5] = [
-    "ctip/raw_stream_anon.txt",
+    "ctip/raw_stream_anon_timed.tsv",
     "asterisk/ami_session.raw",
     "asterisk/ami_session.chunks.jsonl",
     "asterisk/ari_events.jsonl",

@@ -96,6 +96,7 @@ async fn a_link_dropped_mid_call_resyncs_and_no_call_stays_open() {
         speed: 0.0,
         drop_at_s: Some(25.0),
         resume_at_s: Some(35.0),
+        repeat: false,
     })
     .await;
     let (_dir, gateway, events) = run_until_settled(&sim).await;

@@ -5,6 +5,7 @@
 //! chunking, at any speed, and drop the connection mid-call then resume further on, as a
 //! link loss would look.
 
+use super::rebase::{first_epoch, Rebase};
 use super::Locked;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,9 @@ pub struct ReplayPlan {
     pub drop_at_s: Option<f64>,
     /// ...and continue from this second on the next login (what happened between is lost).
     pub resume_at_s: Option<f64>,
+    /// Replay the capture over and over, each round with fresh call ids and today's times
+    /// (`Rebase`), the first one included.
+    pub repeat: bool,
 }
 
 /// The capture `fixtures/asterisk/ami_session.raw` with the reads it arrived in.
@@ -199,6 +203,53 @@ struct Replay {
     plan: ReplayPlan,
     next: usize,
     dropped: bool,
+    /// This round's rewrite and the capture as it sends it (`repeat` only).
+    round: Option<(Rebase, Vec<u8>)>,
+    /// Capture seconds before this round (earlier rounds and the pauses between them).
+    offset_s: f64,
+}
+
+/// Capture seconds between one round's last chunk and the next round's first.
+const ROUND_PAUSE_S: f64 = 4.0;
+
+impl Replay {
+    fn new(capture: Capture, plan: ReplayPlan) -> Replay {
+        let mut r = Replay {
+            capture,
+            plan,
+            next: 0,
+            dropped: false,
+            round: None,
+            offset_s: 0.0,
+        };
+        if r.plan.repeat {
+            r.start_round();
+        }
+        r
+    }
+
+    /// The bytes this round sends.
+    fn bytes(&self) -> &[u8] {
+        match &self.round {
+            Some((_, raw)) => raw,
+            None => &self.capture.raw,
+        }
+    }
+
+    /// Rewrites the capture for the next round and starts it from its first chunk.
+    fn start_round(&mut self) {
+        let captured = first_epoch(&self.capture.raw).unwrap_or(0);
+        let previous = self.round.as_ref().map(|(r, _)| *r);
+        let number = previous.map_or(0, |r| r.round + 1);
+        let rebase =
+            Rebase::starting_now(captured, crate::clock::now_ms() / 1000, number, previous);
+        if previous.is_some() {
+            let last = self.capture.chunks.last().map_or(0.0, |c| c.0);
+            self.offset_s += last + ROUND_PAUSE_S;
+        }
+        self.round = Some((rebase, rebase.apply(&self.capture.raw)));
+        self.next = 0;
+    }
 }
 
 pub struct AmiSim {
@@ -232,12 +283,10 @@ impl AmiSim {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let log = Arc::new(Mutex::new(AmiSimLog::default()));
-        let replay = behaviour.replay.clone().map(|plan| Replay {
-            capture: Capture::load(),
-            plan,
-            next: 0,
-            dropped: false,
-        });
+        let replay = behaviour
+            .replay
+            .clone()
+            .map(|plan| Replay::new(Capture::load(), plan));
         let shared = Arc::new(Shared {
             user: username.to_owned(),
             secret: secret.to_owned(),
@@ -303,10 +352,14 @@ impl Shared {
         let Some(r) = guard.as_mut() else {
             return Step::Idle;
         };
+        if r.next >= r.capture.chunks.len() && r.plan.repeat {
+            r.start_round();
+        }
         let Some(&(t, off, len)) = r.capture.chunks.get(r.next) else {
             self.log.locked().replay_done = true;
             return Step::Idle;
         };
+        let t = t + r.offset_s;
         if !r.dropped && r.plan.drop_at_s.is_some_and(|d| t >= d) {
             r.dropped = true;
             // What happens while the link is down is never seen, but it does happen.
@@ -316,7 +369,7 @@ impl Shared {
                 if t >= resume && live.at_boundary() {
                     break;
                 }
-                live.feed(&r.capture.raw[off..off + len]);
+                live.feed(&r.bytes()[off..off + len]);
                 r.next += 1;
             }
             self.log.locked().drops += 1;
@@ -329,7 +382,7 @@ impl Shared {
         } else {
             Duration::ZERO
         };
-        Step::Send(r.capture.raw[off..off + len].to_vec(), due)
+        Step::Send(r.bytes()[off..off + len].to_vec(), due)
     }
 
     /// The capture second the next chunk was sent at (where this connection's clock starts).
@@ -337,7 +390,7 @@ impl Shared {
         let guard = self.replay.locked();
         guard
             .as_ref()
-            .and_then(|r| r.capture.chunks.get(r.next).map(|c| c.0))
+            .and_then(|r| r.capture.chunks.get(r.next).map(|c| c.0 + r.offset_s))
             .unwrap_or(0.0)
     }
 
@@ -471,4 +524,52 @@ fn unsend(shared: &Shared) {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniqueids(bytes: &[u8]) -> std::collections::BTreeSet<String> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .filter_map(|l| l.strip_prefix("Uniqueid: "))
+            .filter(|id| id.contains('.'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_replay_sends_each_round_with_ids_of_its_own_and_later_times() {
+        let plan = ReplayPlan {
+            repeat: true,
+            ..Default::default()
+        };
+        let mut r = Replay::new(Capture::load(), plan);
+        let first = r.bytes().to_vec();
+        assert_eq!(first.len(), r.capture.raw.len(), "offsets stay valid");
+        let last_t = r.capture.chunks.last().map_or(0.0, |c| c.0);
+        r.next = r.capture.chunks.len();
+        r.start_round();
+        let second = r.bytes().to_vec();
+        assert_eq!(r.next, 0);
+        assert!(
+            r.offset_s > last_t,
+            "the second round comes after the first"
+        );
+        let (a, b) = (uniqueids(&first), uniqueids(&second));
+        assert!(!a.is_empty());
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.is_disjoint(&b),
+            "fresh ids every round: {:?}",
+            a.intersection(&b).take(5).collect::<Vec<_>>()
+        );
+        let today = crate::clock::now_ms() / 1000;
+        let epoch = super::super::rebase::first_epoch(&first).unwrap_or(0);
+        assert!(
+            (epoch - today).abs() < 60,
+            "the first round starts now: {epoch}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::rebase::Rebase;
 use base64::Engine;
 use futures_util::SinkExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -34,6 +35,10 @@ pub struct AriSimOptions {
     /// A text message of this many bytes, in four fragments, sent on the first WebSocket
     /// before the replay.
     pub huge_message: Option<usize>,
+    /// Replay the capture over and over, each round with fresh ids and today's times
+    /// (`Rebase`), the first one included; REST requests about a round's channels are
+    /// answered as the capture answered the captured ones.
+    pub repeat: bool,
 }
 
 impl AriSimOptions {
@@ -46,6 +51,7 @@ impl AriSimOptions {
             drop_after: None,
             first_frames: Vec::new(),
             huge_message: None,
+            repeat: false,
         }
     }
 }
@@ -74,6 +80,73 @@ struct State {
     next_frame: usize,
     /// Frames the REST side made happen, sent before the next replayed one.
     pushed: VecDeque<String>,
+    /// This round's rewrite (`repeat` only).
+    rebase: Option<Rebase>,
+    /// Capture milliseconds before this round (earlier rounds and the pauses between them).
+    offset_ms: i64,
+}
+
+/// Capture milliseconds between one round's last frame and the next round's first.
+const ROUND_PAUSE_MS: i64 = 4_000;
+
+impl State {
+    fn new(options: AriSimOptions) -> State {
+        let frames = captured_frames(options.capture);
+        let mut state = State {
+            options,
+            frames,
+            rest: captured_rest(),
+            live: BTreeMap::new(),
+            bridges: BTreeMap::new(),
+            next_frame: 0,
+            pushed: VecDeque::new(),
+            rebase: None,
+            offset_ms: 0,
+        };
+        if state.options.repeat {
+            state.start_round();
+        }
+        state
+    }
+
+    /// Starts the next round (the first when none ran yet).
+    fn start_round(&mut self) {
+        let first_ts = self.frames.first().map_or(0, |f| f.0);
+        let previous = self.rebase;
+        if previous.is_some() {
+            let last_ts = self.frames.last().map_or(0, |f| f.0);
+            self.offset_ms += last_ts - first_ts + ROUND_PAUSE_MS;
+        }
+        let number = previous.map_or(0, |r| r.round + 1);
+        let now_s = crate::clock::now_ms() / 1000;
+        self.rebase = Some(Rebase::starting_now(
+            first_ts / 1000,
+            now_s,
+            number,
+            previous,
+        ));
+        self.next_frame = 0;
+        // Channels the capture ends with still up belong to the round before; a GET /channels
+        // listing them forever would grow with every round.
+        self.live.clear();
+        self.bridges.clear();
+    }
+
+    /// The next frame as this round sends it, with its capture time on the replay's clock.
+    fn next(&mut self) -> Option<(i64, String)> {
+        if self.next_frame >= self.frames.len() && self.options.repeat {
+            self.start_round();
+        }
+        let (ts, frame) = self.frames.get(self.next_frame)?;
+        let frame = match &self.rebase {
+            Some(r) => r.apply_str(frame),
+            None => frame.clone(),
+        };
+        let ts = ts + self.offset_ms;
+        self.next_frame += 1;
+        track_live(&mut self.live, &mut self.bridges, &frame);
+        Some((ts, frame))
+    }
 }
 
 pub struct AriSim {
@@ -86,16 +159,7 @@ impl AriSim {
     pub async fn start(options: AriSimOptions) -> std::io::Result<AriSim> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let frames = captured_frames(options.capture);
-        let state = Arc::new(Mutex::new(State {
-            options,
-            frames,
-            rest: captured_rest(),
-            live: BTreeMap::new(),
-            bridges: BTreeMap::new(),
-            next_frame: 0,
-            pushed: VecDeque::new(),
-        }));
+        let state = Arc::new(Mutex::new(State::new(options)));
         let log = Arc::new(Mutex::new(AriSimLog::default()));
         let (s, l) = (state.clone(), log.clone());
         tokio::spawn(async move {
@@ -221,14 +285,7 @@ async fn events(stream: TcpStream, state: Arc<Mutex<State>>, log: Arc<Mutex<AriS
             return;
         }
         let next = match state.lock() {
-            Ok(mut s) => {
-                let i = s.next_frame;
-                s.frames.get(i).cloned().inspect(|(_, frame)| {
-                    s.next_frame += 1;
-                    let State { live, bridges, .. } = &mut *s;
-                    track_live(live, bridges, frame);
-                })
-            }
+            Ok(mut s) => s.next(),
             Err(_) => return,
         };
         let Some((ts, frame)) = next else {
@@ -472,14 +529,16 @@ fn answer<B>(
         return (200, serde_json::to_string(&live).unwrap_or_default());
     }
     // Captured answers in their order; a GET keeps giving its last one (it changes nothing).
-    if let Some(answers) = s.rest.get_mut(&(method.clone(), path.clone())) {
+    let rebase = s.rebase;
+    let captured_path = rebase.map_or_else(|| path.clone(), |r| r.undo(&path));
+    if let Some(answers) = s.rest.get_mut(&(method.clone(), captured_path)) {
         let last = answers.len() == 1 && method == "GET";
-        if let Some(a) = if last {
+        if let Some((status, body)) = if last {
             answers.front().cloned()
         } else {
             answers.pop_front()
         } {
-            return a;
+            return (status, rebase.map_or(body.clone(), |r| r.apply_str(&body)));
         }
     }
     if method == "POST" && path.starts_with("/ari/channels?") {
@@ -498,5 +557,51 @@ fn answer<B>(
         }
         _ if method == "POST" || method == "DELETE" => (204, String::new()),
         _ => (404, r#"{"message":"Resource not found"}"#.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel_ids(frames: &[(i64, String)]) -> std::collections::BTreeSet<String> {
+        frames
+            .iter()
+            .filter_map(|(_, f)| serde_json::from_str::<serde_json::Value>(f).ok())
+            .filter_map(|v| v["channel"]["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_replay_has_fresh_ids_later_times_and_answers_rest_as_captured() {
+        let mut s = State::new(AriSimOptions {
+            repeat: true,
+            ..AriSimOptions::new("gw", "pw")
+        });
+        let n = s.frames.len();
+        let first: Vec<(i64, String)> = (0..n).filter_map(|_| s.next()).collect();
+        let second: Vec<(i64, String)> = (0..n).filter_map(|_| s.next()).collect();
+        assert_eq!((first.len(), second.len()), (n, n));
+        let (a, b) = (channel_ids(&first), channel_ids(&second));
+        assert!(!a.is_empty() && a.is_disjoint(&b), "{a:?} {b:?}");
+        let last_first = first.iter().map(|f| f.0).max().unwrap_or(0);
+        assert!(
+            second.iter().all(|f| f.0 > last_first),
+            "paced after the first round"
+        );
+        // A channel of this round, asked about by its id, maps to the captured request.
+        let id = b.iter().next().cloned().unwrap_or_default();
+        let rebase = s.rebase.unwrap_or_default();
+        let captured = rebase.undo(&format!("/ari/channels/{id}/answer"));
+        assert!(
+            a.iter().all(|x| !captured.contains(x.as_str()))
+                && captured.starts_with("/ari/channels/17"),
+            "{captured}"
+        );
+        assert!(
+            s.live.keys().all(|k| b.contains(k) && !a.contains(k)),
+            "channels still up carry this round's ids: {:?}",
+            s.live.keys().collect::<Vec<_>>()
+        );
     }
 }

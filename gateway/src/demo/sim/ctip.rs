@@ -1,6 +1,7 @@
 //! A Slican PBX's CTIP side on a loopback port: answers WHO and LOGA (or refuses), answers
 //! probes, and replays captured lines to each logged-in connection.
 
+use super::pace::{gaps, parse_timed, Pace};
 use super::Locked;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,10 @@ pub struct CtipSimOptions {
     /// Wire lines (with the `a`), replayed after login.
     pub lines: Vec<String>,
     pub interval: Duration,
+    /// The wait after each line, as recorded (`real_timed_stream`); `interval` where absent.
+    pub gaps: Vec<Duration>,
+    /// Start over after the last line, for as long as the connection lasts.
+    pub repeat: bool,
     /// After this many lines, send the rest at this interval instead (a burst).
     pub burst_after: Option<(usize, Duration)>,
     /// Close the FIRST connection after this many lines (a link drop mid-stream).
@@ -48,6 +53,8 @@ impl CtipSimOptions {
             answer_who: true,
             lines: Vec::new(),
             interval: Duration::from_millis(1),
+            gaps: Vec::new(),
+            repeat: false,
             burst_after: None,
             drop_after: None,
             silent: false,
@@ -67,6 +74,23 @@ impl CtipSimOptions {
             .map(str::to_owned)
             .collect();
         self
+    }
+
+    /// The whole timed capture, paced as `pace` says (recorded timing inside calls).
+    pub fn real_timed_stream(mut self, pace: Pace) -> Self {
+        let timed = parse_timed(&crate::fixtures::fixture("ctip/raw_stream_anon_timed.tsv"));
+        self.gaps = gaps(&timed, pace);
+        self.lines = timed.into_iter().map(|l| l.line).collect();
+        self
+    }
+
+    /// The wait after line `i`.
+    fn wait_after(&self, i: usize) -> Duration {
+        match (self.gaps.get(i), self.burst_after) {
+            (Some(gap), _) => *gap,
+            (None, Some((after, interval))) if i + 1 >= after => interval,
+            (None, _) => self.interval,
+        }
     }
 }
 
@@ -216,28 +240,32 @@ async fn send_lines(
     if !first && !o.replay_on_reconnect {
         return;
     }
-    for (i, line) in o.lines.iter().enumerate() {
-        if first && o.drop_after == Some(i) {
-            let _ = write.lock().await.shutdown().await;
+    loop {
+        for (i, line) in o.lines.iter().enumerate() {
+            if first && o.drop_after == Some(i) {
+                let _ = write.lock().await.shutdown().await;
+                return;
+            }
+            if write
+                .lock()
+                .await
+                .write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            stats.lines_sent.fetch_add(1, Ordering::SeqCst);
+            let wait = o.wait_after(i);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        if !o.repeat || o.lines.is_empty() {
             return;
         }
-        if write
-            .lock()
-            .await
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await
-            .is_err()
-        {
-            return;
-        }
-        stats.lines_sent.fetch_add(1, Ordering::SeqCst);
-        let interval = match o.burst_after {
-            Some((after, interval)) if i + 1 >= after => interval,
-            _ => o.interval,
-        };
-        if !interval.is_zero() {
-            tokio::time::sleep(interval).await;
-        }
+        // The next round starts after a quiet moment, as the capture's next day would.
+        tokio::time::sleep(o.interval.max(Duration::from_millis(500))).await;
     }
 }
 

@@ -6,6 +6,8 @@ pub mod ami;
 pub mod ari;
 pub mod ctip;
 pub mod modem;
+pub mod pace;
+pub mod rebase;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -87,6 +87,16 @@ pub struct ModemSim {
 }
 
 impl ModemSim {
+    /// Every text the modem took, as (destination, text), in order; a PDU that does not
+    /// decode is left out.
+    pub fn submitted(&self) -> Vec<(String, String)> {
+        let pdus: Vec<String> = self.log.locked().pdus.iter().map(|p| p.1.clone()).collect();
+        pdus.iter()
+            .filter_map(|hex| board::modem::pdu::decode_submit(hex).ok())
+            .map(|(to, text, _)| (to, text))
+            .collect()
+    }
+
     /// Opens a pseudo-terminal; the gateway opens [`ModemSim::path`] as its serial port.
     pub fn start(opts: ModemSimOptions) -> std::io::Result<ModemSim> {
         use nix::sys::termios;
