@@ -8,7 +8,7 @@
 //! - On a terminal: coloured lines with timestamps.
 //! - Anywhere else (a pipe, a file): the same lines without colour codes.
 //!
-//! `PBXGW_LOG` sets the filter in every case (default `info`).
+//! `PBXGW_LOG` sets the filter in every case (default `info`; `off` for the demo without `--log`).
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -87,8 +87,9 @@ fn journald_layer() -> std::io::Result<tracing_journald::Layer> {
 }
 
 /// Install the global subscriber for this process.
-pub fn init() {
-    let filter = || EnvFilter::try_from_env("PBXGW_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(default_filter: &str) {
+    let filter =
+        || EnvFilter::try_from_env("PBXGW_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let destination = Destination::of_stderr();
     if destination == Destination::Journal {
         match journald_layer() {

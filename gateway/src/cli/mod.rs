@@ -120,12 +120,19 @@ pub enum Command {
     /// status page; call records and texts are printed as they happen.
     #[cfg(feature = "demo")]
     Demo {
-        /// Stop after this many seconds (default: at Ctrl-C).
-        #[arg(long)]
-        duration: Option<u64>,
-        /// Replay speed of the Asterisk capture (1 = real time; 0 = as fast as possible).
+        /// Stop after this many seconds (0: at Ctrl-C).
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// Replay speed of the Asterisk captures (1 = real time; 0 = as fast as possible).
         #[arg(long, default_value_t = 4.0)]
         speed: f64,
+        /// Replay speed of the Slican capture inside calls (its quiet hours are cut to half
+        /// a second).
+        #[arg(long, default_value_t = 15.0)]
+        ctip_speed: f64,
+        /// Show the gateway's log on stderr (also when `PBXGW_LOG` is set).
+        #[arg(long)]
+        log: bool,
         /// The status page and API port on 127.0.0.1 (another one when busy).
         #[arg(long, default_value_t = 8080)]
         api_port: u16,
@@ -150,7 +157,7 @@ pub const EXIT_BAD_CONFIG: u8 = 78;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init(default_log_filter(&cli.command));
     match dispatch(cli.command, &cli.config) {
         Ok(code) => code,
         Err(e) => {
@@ -167,7 +174,17 @@ pub fn main() -> ExitCode {
 /// Log to journald under systemd, else to stderr (colour only on a terminal); the filter
 /// comes from `PBXGW_LOG` (default `info`).
 pub fn init_logging() {
-    logging::init();
+    logging::init("info");
+}
+
+/// The filter when `PBXGW_LOG` is not set: the demo prints its own call lines and keeps the
+/// log off unless asked (`--log`); every other command logs at `info`.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        #[cfg(feature = "demo")]
+        Command::Demo { log: false, .. } => "off",
+        _ => "info",
+    }
 }
 
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -204,13 +221,16 @@ fn dispatch(command: Command, config: &Path) -> anyhow::Result<ExitCode> {
         Command::Demo {
             duration,
             speed,
+            ctip_speed,
             api_port,
             mqtt,
             postgres,
             fixtures,
+            log: _,
         } => run::demo(crate::demo::DemoOptions {
-            duration: duration.map(std::time::Duration::from_secs),
+            duration: (duration > 0).then(|| std::time::Duration::from_secs(duration)),
             speed,
+            ctip_speed,
             api_port,
             mqtt,
             postgres,

@@ -19,10 +19,6 @@ pub(super) fn run(path: &Path) -> anyhow::Result<ExitCode> {
 /// The whole data path with simulated PBXs and modem.
 #[cfg(feature = "demo")]
 pub(super) fn demo(options: crate::demo::DemoOptions) -> anyhow::Result<ExitCode> {
-    let summary = runtime()?.block_on(crate::demo::run(options))?;
-    println!(
-        "{} calls ended, {} texts sent",
-        summary.calls, summary.texts
-    );
+    runtime()?.block_on(crate::demo::run(options))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,26 +1,31 @@
 //! `pbxgw demo`: the whole data path on one machine, no hardware needed. In one process: a
-//! Slican PBX simulator replaying the real CTIP stream, a fake Asterisk replaying the real AMI
-//! capture and another its ARI capture (a Stasis application; the gateway's built-in IVR
-//! answers its callers), a GSM modem simulator on a pseudo-terminal, and a gateway with a
-//! temporary data dir wired to them with two SMS rules (IVR digit 1 and missed calls text the caller). It
-//! prints each call record as the call ends and each text the modem takes; the status page
-//! answers on 127.0.0.1:8080; events go up to MQTT when a broker listens on localhost:1883
-//! (or `--mqtt`), and to PostgreSQL with `--postgres`.
+//! Slican PBX simulator replaying the real timed CTIP stream (recorded timing inside calls
+//! at `ctip_speed`, the quiet hours between calls cut short), a fake Asterisk replaying the
+//! real AMI capture and another its ARI capture (a Stasis application; the gateway's built-in
+//! IVR answers its callers), all three looped with fresh call ids and today's times, a GSM
+//! modem simulator on a pseudo-terminal, and a gateway with a temporary data dir wired to
+//! them with two SMS rules (IVR digit 1 and missed calls text the caller). It prints the
+//! status page's link first, then each call record as the call ends and each text the modem
+//! takes, then a supervisor's summary; events go up to MQTT when a broker listens on
+//! localhost:1883 (or `--mqtt`), and to PostgreSQL with `--postgres`.
 
 pub mod sim;
+mod summary;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::calls::{CallRecord, EventBody};
 use crate::config::Config;
 use crate::runtime::{Gateway, StartError};
-use crate::store::{StoreError, StoreReader};
+use crate::store::StoreError;
 use sim::ami::{AmiSim, ReplayPlan};
 use sim::ari::{AriSim, AriSimOptions};
 use sim::ctip::{CtipSim, CtipSimOptions};
 use sim::modem::{ModemSim, ModemSimOptions};
+use sim::pace::Pace;
+pub use summary::Summary;
+use summary::{Replay, Shown};
 
 const CTIP_PIN: &str = "1234";
 const AMI_SECRET: &str = "demo-secret";
@@ -32,6 +37,9 @@ pub struct DemoOptions {
     pub duration: Option<Duration>,
     /// Replay speed of the Asterisk capture (1 = real time, 85 s; 0 = as fast as possible).
     pub speed: f64,
+    /// Replay speed of the Slican capture inside calls (its quiet gaps are cut to half a
+    /// second whatever the speed).
+    pub ctip_speed: f64,
     /// The local API and status page (8080 when free, else any free port).
     pub api_port: u16,
     /// The broker to publish to; `None`: localhost:1883 if something listens there.
@@ -57,29 +65,29 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
 }
 
-/// What central would have seen, counted at the end.
-#[derive(Debug, Default)]
-pub struct DemoSummary {
-    pub calls: usize,
-    pub texts: usize,
-}
-
-/// Runs the demo until the duration is up or Ctrl-C.
-pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
+/// Runs the demo until the duration is up or Ctrl-C; prints the summary and returns it.
+pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
     let fixtures = options
         .fixtures
         .clone()
         .unwrap_or_else(crate::fixtures::dir);
     crate::fixtures::use_dir(&fixtures)?;
-    println!("starting the PBX simulators (CTIP, AMI and ARI replaying real traffic) and the modem on a pseudo-terminal...");
+    let api = api_address(options.api_port);
+    println!("status page: http://{api}/#token={API_TOKEN}");
+    println!("starting the PBX simulators (CTIP, AMI and ARI replaying real traffic, looped with fresh call ids) and the modem on a pseudo-terminal...");
+    let pace = Pace {
+        speed: options.ctip_speed,
+        ..Pace::DEMO
+    };
     let ctip = CtipSim::start(CtipSimOptions {
-        interval: Duration::from_millis(40),
-        ..CtipSimOptions::new(CTIP_PIN).real_stream(usize::MAX)
+        repeat: true,
+        ..CtipSimOptions::new(CTIP_PIN).real_timed_stream(pace)
     })
     .await
     .map_err(|e| DemoError::Simulator("CTIP", e))?;
     let plan = ReplayPlan {
         speed: options.speed,
+        repeat: true,
         ..Default::default()
     };
     let ami = AmiSim::replaying("gw", AMI_SECRET, plan)
@@ -87,6 +95,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         .map_err(|e| DemoError::Simulator("AMI", e))?;
     let ari = AriSim::start(AriSimOptions {
         speed: options.speed,
+        repeat: true,
         ..AriSimOptions::new("gw", AMI_SECRET)
     })
     .await
@@ -94,7 +103,6 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     let modem = ModemSim::start(ModemSimOptions::default())
         .map_err(|e| DemoError::Simulator("modem", e))?;
     let data = TempDir::new()?;
-    let api = api_address(options.api_port);
     let mqtt = match options.mqtt {
         Some(a) => Some(a),
         None => listening(SocketAddr::from(([127, 0, 0, 1], 1883))).await,
@@ -113,6 +121,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
     let gateway = Gateway::start(&config).await?;
     wiring.print_banner();
 
+    let started = std::time::Instant::now();
     let mut shown = Shown::default();
     let stop = async {
         match options.duration {
@@ -130,12 +139,16 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary, DemoError> {
         }
     }
     shown.print_new(&config, &modem)?;
-    print_summary(&gateway, &config).await;
+    let replay = Replay {
+        seconds: started.elapsed().as_secs(),
+        ctip_speed: pace.speed,
+        ctip_quiet_cap_s: pace.quiet_cap.as_secs_f64(),
+        asterisk_speed: options.speed,
+    };
+    let summary = Summary::collect(&gateway, &config, &shown, replay);
+    print!("{summary}");
     gateway.stop().await;
-    Ok(DemoSummary {
-        calls: shown.calls,
-        texts: shown.texts,
-    })
+    Ok(summary)
 }
 
 /// 127.0.0.1:`port` when free, else a free port.
@@ -290,113 +303,8 @@ token = "{API_TOKEN}"
             println!("uplink: PostgreSQL (tables pbxgw_events, pbxgw_calls)");
         }
         println!(
-            "status page: http://{}/#token={API_TOKEN}\nlocal API:   curl -H 'Authorization: Bearer {API_TOKEN}' 'http://{}/api/calls?limit=5'\n",
-            self.api, self.api
-        );
-    }
-}
-
-/// What has been printed so far.
-#[derive(Default)]
-struct Shown {
-    seq: u64,
-    calls: usize,
-    texts: usize,
-}
-
-impl Shown {
-    /// Prints the calls that ended and the texts the modem took since last time.
-    fn print_new(&mut self, config: &Config, modem: &ModemSim) -> Result<(), DemoError> {
-        let reader = StoreReader::open(&config.db_path())?;
-        loop {
-            let events = reader.events_after(self.seq, 1000)?;
-            let Some(last) = events.last().map(|e| e.seq) else {
-                break;
-            };
-            self.seq = last;
-            for event in events {
-                if let Ok(EventBody::CallEnded(record)) = &event.body {
-                    println!("{}", call_line(&event.pbx, record));
-                    self.calls += 1;
-                }
-            }
-        }
-        let pdus: Vec<String> = modem
-            .log
-            .lock()
-            .map(|l| l.pdus.iter().map(|p| p.1.clone()).collect())
-            .unwrap_or_default();
-        for hex in pdus.iter().skip(self.texts) {
-            if let Ok((to, text, _)) = board::modem::pdu::decode_submit(hex) {
-                println!("SMS   to {to}: {text}");
-            }
-        }
-        self.texts = self.texts.max(pdus.len());
-        Ok(())
-    }
-}
-
-fn call_line(pbx: &str, r: &CallRecord) -> String {
-    let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let ivr = r
-        .ivr_digits
-        .as_ref()
-        .map(|d| format!(", IVR {d}"))
-        .unwrap_or_default();
-    format!(
-        "call  {pbx:<12} {:<9} {:>13} -> {:<10} {:<10} ext {:<5} {:>3} s talk{ivr}",
-        r.direction.as_str(),
-        s(&r.caller),
-        s(&r.callee),
-        r.disposition.as_str(),
-        s(&r.extension),
-        r.billsec_s,
-    )
-}
-
-async fn print_summary(gateway: &Gateway, config: &Config) {
-    println!("\nlinks:");
-    for (name, l) in gateway.links().snapshot() {
-        println!(
-            "  {name:<16} {:<16} {}",
-            l.state.as_str(),
-            l.detail.as_deref().unwrap_or("")
-        );
-    }
-    let ivr: Vec<String> = gateway
-        .links()
-        .counters()
-        .into_iter()
-        .filter_map(|(name, n)| {
-            let (pbx, outcome) = name.strip_prefix("pbx:")?.split_once(":ivr:")?;
-            Some(format!("{pbx} {outcome} {n}"))
-        })
-        .collect();
-    if !ivr.is_empty() {
-        println!("built-in IVR: {}", ivr.join(", "));
-    }
-    let sinks = crate::uplink::configured_sinks(config);
-    if let Ok(stats) = StoreReader::open(&config.db_path()).and_then(|r| r.stats(&sinks)) {
-        println!("store: {} events", stats.last_seq);
-        for s in &stats.sinks {
-            println!("  {:<10} {} not yet acknowledged", s.sink, s.backlog);
-        }
-    }
-    let texts = crate::store::side_connection(&config.db_path())
-        .and_then(|c| crate::sms::queue::list(&c, 1000));
-    if let Ok(texts) = texts {
-        let mut states = std::collections::BTreeMap::<String, usize>::new();
-        for t in texts {
-            *states.entry(t.state).or_default() += 1;
-        }
-        let states: Vec<String> = states.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        println!(
-            "SMS queue: {}",
-            if states.is_empty() {
-                "empty".into()
-            } else {
-                states.join(", ")
-            }
+            "local API: curl -H 'Authorization: Bearer {API_TOKEN}' 'http://{}/api/calls?limit=5'\n",
+            self.api
         );
     }
 }

@@ -1,7 +1,8 @@
 //! `demo` with a private central: starts its own Mosquitto and PostgreSQL on free loopback
 //! ports, then runs `pbxgw demo` (gateway/src/demo) against them, so the whole data path
 //! down to PostgreSQL's tables is shown without touching anything else on the machine.
-//! `demo [--duration SECONDS] [--speed X]` (defaults 40 s; the AMI capture at 4x).
+//! `demo [--duration SECONDS] [--speed X]` (defaults 60 s; the Asterisk captures at 4x, the
+//! Slican one at 15x inside calls).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use pbxgw_tests::harness::{Mosquitto, Postgres};
 #[derive(Parser)]
 struct Args {
     /// Stop after this many seconds (Ctrl-C stops earlier).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 60)]
     duration: u64,
     /// Replay speed of the Asterisk capture (1 = real time, 85 s).
     #[arg(long, default_value_t = 4.0)]
@@ -29,9 +30,10 @@ fn main() -> anyhow::Result<()> {
             println!("starting central: a private Mosquitto and PostgreSQL...");
             let broker = Mosquitto::start();
             let pg = Postgres::start();
-            let summary = run(DemoOptions {
+            run(DemoOptions {
                 duration: Some(Duration::from_secs(args.duration)),
                 speed: args.speed,
+                ctip_speed: pbxgw::demo::sim::pace::Pace::DEMO.speed,
                 api_port: 8080,
                 mqtt: Some(([127, 0, 0, 1], broker.port()).into()),
                 postgres: Some(pg.url()),
@@ -46,10 +48,6 @@ fn main() -> anyhow::Result<()> {
                     .get(0);
                 println!("PostgreSQL {table}: {rows} rows");
             }
-            println!(
-                "{} calls ended, {} texts sent",
-                summary.calls, summary.texts
-            );
             Ok(())
         })
 }
