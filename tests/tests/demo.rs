@@ -103,8 +103,9 @@ async fn the_demo_looks_like_a_day_at_the_exchange() {
     assert!(out.contains(", IVR "), "an IVR call:\n{out}");
     assert!(out.contains("\nSMS   to +48"), "a text:\n{out}");
 
-    // Every answered Slican call talked for its recorded time over the speed (15x).
-    let mut recorded = recorded_ctip_talks(15.0);
+    // Every answered Slican call talked for its recorded time over the speed (15x), and its
+    // line reads that back: the time times the speed, within a few recorded seconds.
+    let mut recorded = recorded_ctip_talks();
     let slican: Vec<&CallLine> = calls
         .iter()
         .filter(|c| c.pbx == "slican" && c.disposition == "answered")
@@ -114,14 +115,26 @@ async fn the_demo_looks_like_a_day_at_the_exchange() {
         "several Slican calls with real talk times:\n{out}"
     );
     for c in &slican {
+        let shown = c
+            .recorded
+            .unwrap_or_else(|| panic!("{c:?} reads back to nothing"));
+        assert!(
+            (shown as f64 / 15.0 - c.seconds as f64).abs() <= 1.0,
+            "{c:?}: the recorded time is the talk time times 15"
+        );
         let at = recorded.iter().position(|(ext, talk)| {
-            Some(ext.as_str()) == c.extension.as_deref() && (talk - c.seconds as f64).abs() <= 1.0
+            Some(ext.as_str()) == c.extension.as_deref()
+                && (talk - shown as f64).abs() <= 5.0 + talk * 0.02
         });
         let Some(at) = at else {
             panic!("{c:?} matches no recorded talk time: {recorded:?}");
         };
         recorded.remove(at);
     }
+    assert!(
+        calls.iter().all(|c| c.recorded.is_some()),
+        "every line reads back to the capture:\n{out}"
+    );
     assert!(
         calls
             .iter()
@@ -139,6 +152,7 @@ async fn the_demo_looks_like_a_day_at_the_exchange() {
     for line in [
         "replayed: Slican CTIP at 15x",
         "answer rate     ",
+        " as recorded)",
         "missed callers  ",
         "per agent or extension",
         "texts sent      ",
@@ -167,23 +181,32 @@ async fn the_demo_looks_like_a_day_at_the_exchange() {
     );
 }
 
-/// A printed call line: `call  PBX DIRECTION CALLER -> CALLEE DISPOSITION ext EXT M:SS talk`.
+/// A printed call line:
+/// `call  PBX DIRECTION CALLER -> CALLEE DISPOSITION ext EXT M:SS talk (recorded M:SS)`.
 #[derive(Debug)]
 struct CallLine {
     pbx: String,
     disposition: String,
     extension: Option<String>,
     seconds: u64,
+    /// The time as the capture recorded it.
+    recorded: Option<u64>,
+}
+
+/// `m:ss` or `h:mm:ss` in seconds.
+fn seconds(clock: &str) -> Option<u64> {
+    clock
+        .split(':')
+        .try_fold(0u64, |acc, part| Some(acc * 60 + part.parse::<u64>().ok()?))
 }
 
 impl CallLine {
     fn parse(line: &str) -> Option<CallLine> {
         let f: Vec<&str> = line.strip_prefix("call  ")?.split_whitespace().collect();
         let ext_at = f.iter().position(|w| *w == "ext")?;
-        let clock = f.get(ext_at + 2)?;
-        let seconds = clock
-            .split(':')
-            .try_fold(0u64, |acc, part| Some(acc * 60 + part.parse::<u64>().ok()?))?;
+        let recorded = (f.get(ext_at + 4) == Some(&"(recorded"))
+            .then(|| seconds(f.get(ext_at + 5)?.trim_end_matches([')', ','])))
+            .flatten();
         Some(CallLine {
             pbx: f.first()?.to_string(),
             disposition: f.get(ext_at - 1)?.to_string(),
@@ -191,13 +214,14 @@ impl CallLine {
                 .get(ext_at + 1)
                 .filter(|e| **e != "-")
                 .map(|e| e.to_string()),
-            seconds,
+            seconds: seconds(f.get(ext_at + 2)?)?,
+            recorded,
         })
     }
 }
 
-/// (extension, seconds from CONN to REL over `speed`) of every talk in the timed capture.
-fn recorded_ctip_talks(speed: f64) -> Vec<(String, f64)> {
+/// (extension, seconds from CONN to REL) of every talk in the timed capture.
+fn recorded_ctip_talks() -> Vec<(String, f64)> {
     use pbxgw::demo::sim::pace::parse_timed;
     let lines = parse_timed(&pbxgw::fixtures::fixture("ctip/raw_stream_anon_timed.tsv"));
     let mut conn = std::collections::HashMap::new();
@@ -211,7 +235,7 @@ fn recorded_ctip_talks(speed: f64) -> Vec<(String, f64)> {
             (Some("REL"), Some(ext)) => {
                 let ext = ext.trim_end_matches('_');
                 if let Some(from) = conn.remove(ext) {
-                    talks.push((ext.to_owned(), (l.at_s - from) / speed));
+                    talks.push((ext.to_owned(), l.at_s - from));
                 }
             }
             _ => {}

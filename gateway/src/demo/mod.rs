@@ -122,7 +122,11 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
     wiring.print_banner();
 
     let started = std::time::Instant::now();
-    let mut shown = Shown::default();
+    let mut shown = Shown::new(&[
+        ("slican", pace.speed),
+        ("asterisk", options.speed),
+        ("asterisk-ari", options.speed),
+    ]);
     let stop = async {
         match options.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -138,9 +142,11 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
             _ = tick.tick() => shown.print_new(&config, &modem)?,
         }
     }
+    let seconds = started.elapsed().as_secs();
     shown.print_new(&config, &modem)?;
+    let_uplinks_catch_up(&config, Duration::from_secs(3)).await;
     let replay = Replay {
-        seconds: started.elapsed().as_secs(),
+        seconds,
         ctip_speed: pace.speed,
         ctip_quiet_cap_s: pace.quiet_cap.as_secs_f64(),
         asterisk_speed: options.speed,
@@ -149,6 +155,28 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
     print!("{summary}");
     gateway.stop().await;
     Ok(summary)
+}
+
+/// Gives the uplinks a moment to acknowledge what was stored until now, so the summary shows
+/// settled figures rather than the one event still on the wire (a link that is down keeps
+/// its backlog, and the summary says so).
+async fn let_uplinks_catch_up(config: &Config, within: Duration) {
+    let sinks = crate::uplink::configured_sinks(config);
+    let Ok(reader) = crate::store::StoreReader::open(&config.db_path()) else {
+        return;
+    };
+    let Ok(stored) = reader.stats(&sinks).map(|s| s.last_seq) else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        match reader.stats(&sinks) {
+            Ok(s) if s.sinks.iter().any(|b| b.acked_seq < stored) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            _ => return,
+        }
+    }
 }
 
 /// 127.0.0.1:`port` when free, else a free port.

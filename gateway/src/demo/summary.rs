@@ -15,19 +15,32 @@ use crate::store::StoreReader;
 use crate::store::{AgentCounts, Callbacks, Totals};
 
 /// What has been printed so far.
-#[derive(Default)]
 pub(super) struct Shown {
+    /// Each PBX's replay speed, to read a time back to the recorded one.
+    speeds: BTreeMap<String, f64>,
     seq: u64,
     texts: usize,
     /// Ended calls by disposition.
     dispositions: BTreeMap<&'static str, usize>,
-    /// (pbx, billsec) of every answered call.
-    talks: Vec<(String, i64)>,
+    /// Talk time of the answered calls as the captures recorded it.
+    recorded_talk_s: f64,
     /// Calls whose record ends before it starts (there must be none).
     inconsistent: usize,
 }
 
 impl Shown {
+    /// `speeds`: each PBX's name and the speed its capture is replayed at.
+    pub(super) fn new(speeds: &[(&str, f64)]) -> Shown {
+        Shown {
+            speeds: speeds.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            seq: 0,
+            texts: 0,
+            dispositions: BTreeMap::new(),
+            recorded_talk_s: 0.0,
+            inconsistent: 0,
+        }
+    }
+
     /// Prints the calls that ended and the texts the modem took since last time.
     pub(super) fn print_new(&mut self, config: &Config, modem: &ModemSim) -> Result<(), DemoError> {
         let reader = StoreReader::open(&config.db_path())?;
@@ -39,8 +52,9 @@ impl Shown {
             self.seq = last;
             for event in events {
                 if let Ok(EventBody::CallEnded(record)) = &event.body {
-                    println!("{}", call_line(&event.pbx, record));
-                    self.count(&event.pbx, record);
+                    let speed = self.speeds.get(&event.pbx).copied();
+                    println!("{}", call_line(&event.pbx, record, speed));
+                    self.count(record, speed);
                 }
             }
         }
@@ -52,10 +66,10 @@ impl Shown {
         Ok(())
     }
 
-    fn count(&mut self, pbx: &str, r: &CallRecord) {
+    fn count(&mut self, r: &CallRecord, speed: Option<f64>) {
         *self.dispositions.entry(r.disposition.as_str()).or_default() += 1;
-        if r.answered_at.is_some() {
-            self.talks.push((pbx.to_owned(), r.billsec_s));
+        if let Some(answered) = r.answered_at {
+            self.recorded_talk_s += as_recorded_s(r.ended_at - answered, speed).unwrap_or(0.0);
         }
         if r.ended_at < r.started_at || r.answered_at.is_some_and(|a| a < r.started_at) {
             self.inconsistent += 1;
@@ -63,29 +77,41 @@ impl Shown {
     }
 }
 
-fn call_line(pbx: &str, r: &CallRecord) -> String {
+/// A call as it ended: its talk time (answered) or ring time (the others) as the gateway
+/// measured it, and what that stands for in the capture (the time times the replay speed).
+fn call_line(pbx: &str, r: &CallRecord, speed: Option<f64>) -> String {
     let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let ivr = r
         .ivr_digits
         .as_ref()
         .map(|d| format!(", IVR {d}"))
         .unwrap_or_default();
-    let talk = if r.answered_at.is_some() {
-        format!("{:>6} talk", clock(r.billsec_s.max(0) as u64))
-    } else {
-        format!(
-            "{:>6} ring",
-            clock((r.ended_at - r.started_at).max(0) as u64 / 1000)
-        )
+    let (seconds, what, span_ms) = match r.answered_at {
+        Some(answered) => (r.billsec_s.max(0) as u64, "talk", r.ended_at - answered),
+        None => {
+            let ms = r.ended_at - r.started_at;
+            (ms.max(0) as u64 / 1000, "ring", ms)
+        }
     };
+    let recorded = as_recorded_s(span_ms, speed)
+        .map(|s| format!(" (recorded {})", clock(s.round() as u64)))
+        .unwrap_or_default();
     format!(
-        "call  {pbx:<12} {:<9} {:>13} -> {:<10} {:<10} ext {:<5} {talk}{ivr}",
+        "call  {pbx:<12} {:<9} {:>13} -> {:<10} {:<10} ext {:<5} {:>6} {what}{recorded}{ivr}",
         r.direction.as_str(),
         s(&r.caller),
         s(&r.callee),
         r.disposition.as_str(),
         s(&r.extension),
+        clock(seconds),
     )
+}
+
+/// A span the gateway measured, in seconds of the capture; `None` when the replay runs at
+/// its recorded pace (nothing to read back) or as fast as it can (nothing to read back to).
+fn as_recorded_s(span_ms: i64, speed: Option<f64>) -> Option<f64> {
+    let speed = speed.filter(|s| s.is_finite() && *s > 0.0 && *s != 1.0)?;
+    Some(span_ms.max(0) as f64 / 1000.0 * speed)
 }
 
 /// `m:ss`, or `h:mm:ss` from an hour on.
@@ -110,6 +136,7 @@ pub(super) struct Replay {
 pub struct Summary {
     replay: Replay,
     dispositions: BTreeMap<&'static str, usize>,
+    recorded_talk_s: f64,
     inconsistent: usize,
     totals: Option<Totals>,
     callbacks: Option<Callbacks>,
@@ -155,6 +182,7 @@ impl Summary {
         Summary {
             replay,
             dispositions: shown.dispositions.clone(),
+            recorded_talk_s: shown.recorded_talk_s,
             inconsistent: shown.inconsistent,
             totals: report.as_ref().map(|r| r.totals.clone()),
             callbacks: report.map(|r| r.callbacks),
@@ -204,7 +232,7 @@ impl fmt::Display for Summary {
         writeln!(f, "\n--- summary after {} s ---", r.seconds)?;
         writeln!(
             f,
-            "replayed: Slican CTIP at {}x inside calls (quiet gaps cut to {} s), Asterisk at {}x;\n          a talk time here times that speed is the recorded one",
+            "replayed: Slican CTIP at {}x inside calls (quiet gaps cut to {} s), Asterisk at {}x;\n          a time here times that speed is the recorded one (shown in brackets)",
             r.ctip_speed, r.ctip_quiet_cap_s, r.asterisk_speed
         )?;
         let by: Vec<String> = self
@@ -229,7 +257,12 @@ impl fmt::Display for Summary {
                 "answer rate     {rate} of inbound calls ({} answered, {} missed)",
                 t.answered, t.missed
             )?;
-            writeln!(f, "talk time       {} in total", clock(t.talk_s))?;
+            writeln!(
+                f,
+                "talk time       {} in total ({} as recorded)",
+                clock(t.talk_s),
+                clock(self.recorded_talk_s.round() as u64)
+            )?;
         }
         if let Some(c) = &self.callbacks {
             writeln!(
@@ -296,5 +329,43 @@ mod tests {
         assert_eq!(clock(0), "0:00");
         assert_eq!(clock(75), "1:15");
         assert_eq!(clock(3_725), "1:02:05");
+    }
+
+    #[test]
+    fn a_call_line_reads_back_to_the_recorded_time() {
+        // Answered 2 s in, ended 62 s in: a minute of talk, at 15x a quarter of an hour.
+        let record = CallRecord::example("c1", 1_000_000).with_durations();
+        let line = call_line("slican", &record, Some(15.0));
+        assert!(line.ends_with("  1:00 talk (recorded 15:00)"), "{line}");
+
+        // 0.4 s of talk shows 0:00 here and the 6 s the capture holds.
+        let short = CallRecord {
+            ended_at: record.answered_at.unwrap_or_default() + 400,
+            ..record.clone()
+        }
+        .with_durations();
+        let line = call_line("slican", &short, Some(15.0));
+        assert!(line.ends_with("  0:00 talk (recorded 0:06)"), "{line}");
+
+        let missed = CallRecord {
+            answered_at: None,
+            ivr_digits: Some("1".into()),
+            ..record.clone()
+        }
+        .with_durations();
+        let line = call_line("asterisk", &missed, Some(4.0));
+        assert!(
+            line.ends_with("  1:02 ring (recorded 4:08), IVR 1"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_read_back_at_the_recorded_pace_or_as_fast_as_possible() {
+        let record = CallRecord::example("c1", 0).with_durations();
+        for speed in [None, Some(1.0), Some(0.0), Some(f64::NAN)] {
+            let line = call_line("asterisk", &record, speed);
+            assert!(line.ends_with("  1:00 talk"), "{speed:?}: {line}");
+        }
     }
 }
