@@ -27,6 +27,10 @@ use sim::pace::Pace;
 pub use summary::Summary;
 use summary::{Replay, Shown};
 
+/// The PBX names the demo's gateway knows its links by (the config and the call lines).
+const SLICAN: &str = "slican";
+const ASTERISK_AMI: &str = "asterisk";
+const ASTERISK_ARI: &str = "asterisk-ari";
 const CTIP_PIN: &str = "1234";
 const AMI_SECRET: &str = "demo-secret";
 /// The local API's token in the demo (printed; the box uses the configured one).
@@ -123,9 +127,9 @@ pub async fn run(options: DemoOptions) -> Result<Summary, DemoError> {
 
     let started = std::time::Instant::now();
     let mut shown = Shown::new(&[
-        ("slican", pace.speed),
-        ("asterisk", options.speed),
-        ("asterisk-ari", options.speed),
+        (SLICAN, pace.speed),
+        (ASTERISK_AMI, options.speed),
+        (ASTERISK_ARI, options.speed),
     ]);
     let stop = async {
         match options.duration {
@@ -241,7 +245,7 @@ id = "demo"
 data_dir = {data:?}
 
 [[pbx]]
-name = "slican"
+name = "{SLICAN}"
 kind = "ctip"
 host = "127.0.0.1"
 port = {ctip}
@@ -249,7 +253,7 @@ pin = "{CTIP_PIN}"
 ivr_map = {{ "999" = "9" }}
 
 [[pbx]]
-name = "asterisk"
+name = "{ASTERISK_AMI}"
 kind = "ami"
 host = "127.0.0.1"
 port = {ami}
@@ -257,7 +261,7 @@ username = "gw"
 secret = "{AMI_SECRET}"
 
 [[pbx]]
-name = "asterisk-ari"
+name = "{ASTERISK_ARI}"
 kind = "ari"
 url = "{ari}"
 username = "gw"
