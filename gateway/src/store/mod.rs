@@ -40,9 +40,18 @@
 //!   acknowledged or not. Unacknowledged rows dropped that way are counted in
 //!   `meta.evicted_unacked`, logged as an error and shown by `pbxgw status`, the MQTT status
 //!   and the fault LED — never silent, never a crash.
-//! * When SQLite reports the disk full, the writer evicts the oldest rows the same way and
-//!   retries the batch once; if that fails the producers' receipts resolve to
-//!   [`StoreError`] (those events were not accepted) and the writer carries on.
+//! * When the file system holding the store runs low, the oldest rows go before SQLite
+//!   hits ENOSPC (the file shrinks to leave room), but only while the rows take more than a
+//!   floor: when something else filled the disk, the store keeps its newest rows and the
+//!   room it holds. From then on it recycles that room: before each batch the oldest rows
+//!   are evicted until the file's free pages hold the batch, and the WAL is rewritten from
+//!   its start rather than truncated, so a neighbour that takes every freed byte cannot
+//!   starve it.
+//! * When SQLite reports the disk full anyway, a reserve file kept beside the database is
+//!   released (room for a checkpoint of the WAL at its limit and an eviction), the oldest
+//!   rows are evicted the same way and the batch is retried once; if that fails the
+//!   producers' receipts resolve to [`StoreError`] (those events were not accepted) and the
+//!   writer carries on. The reserve is taken again once that much is free.
 //!
 //! # Corruption
 //!

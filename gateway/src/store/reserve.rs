@@ -1,14 +1,18 @@
 //! Room kept for the day the disk fills. SQLite needs free space to delete rows (the WAL
-//! grows before the file shrinks), so on a full disk the eviction that would make room fails
-//! too. A reserve file of [`RESERVE_BYTES`] beside the database is released when SQLite
-//! reports the disk full, the oldest rows are evicted into the room it leaves, and the file
-//! is written again at the next maintenance once there is space.
+//! grows before the file shrinks, and a checkpoint may grow the file by every new page the
+//! WAL holds), so on a full disk the eviction that would make room fails too. A reserve file
+//! of [`RESERVE_BYTES`] beside the database is released when SQLite reports the disk full,
+//! the WAL is checkpointed and the oldest rows are evicted into the room it leaves, and the
+//! file is written again once there is that much space.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Enough for the WAL frames of an eviction and a batch of events.
-pub(crate) const RESERVE_BYTES: usize = 2 * 1024 * 1024;
+/// Enough to checkpoint a WAL at its limit into the file (each of its pages may be new) and
+/// then write the frames of an eviction and a batch of events. Smaller, a disk filled while
+/// the WAL was large left the store unable to checkpoint, evict or write: every later batch
+/// was refused until someone freed space.
+pub(crate) const RESERVE_BYTES: usize = super::open::WAL_LIMIT as usize + 2 * 1024 * 1024;
 
 pub(crate) struct Reserve {
     path: PathBuf,
@@ -37,9 +41,15 @@ impl Reserve {
         }
     }
 
-    /// Takes the room again; on a disk still full, tries again next time.
+    /// Takes the room again; on a disk still full, tries again next time (only when the room
+    /// is there: writing megabytes of zeros after every batch into a full disk would wear the
+    /// flash for nothing).
     pub(crate) fn restore(&mut self) {
         if self.held {
+            return;
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if free_bytes(dir).is_some_and(|free| free < RESERVE_BYTES as u64) {
             return;
         }
         match write_zeros(&self.path, RESERVE_BYTES) {
@@ -50,6 +60,13 @@ impl Reserve {
             }
         }
     }
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `dir` (None: cannot tell).
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+    let s = nix::sys::statvfs::statvfs(dir).ok()?;
+    #[allow(clippy::unnecessary_cast)] // 32-bit fields on armv7
+    Some(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
 /// Real blocks (not a sparse file), synced, so the room is really taken.

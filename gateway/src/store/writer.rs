@@ -22,6 +22,14 @@ const EVICT_FRACTION: f64 = 0.1;
 /// the size cap (the reserve file is the last resort beyond it).
 /// It covers a WAL at its limit and a batch.
 const MIN_FREE_BYTES: u64 = super::open::WAL_LIMIT + 2 * 1024 * 1024;
+/// On a disk filled by something else, the early eviction that keeps [`MIN_FREE_BYTES`] free
+/// stops when the rows take this little: giving back the rest could not make that room, and
+/// would throw away the newest events for a neighbour to take. Below it the store recycles
+/// its own pages: on ENOSPC the oldest rows go and their pages take the next batch.
+const KEEP_ON_A_LOW_DISK: u64 = MIN_FREE_BYTES;
+/// What a row takes beside its body and raw line (its other columns, the seq index, the
+/// calls row it may change), rounded up.
+const ROW_OVERHEAD: usize = 512;
 /// How often the size cap is checked while events flow.
 const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -383,11 +391,15 @@ impl Writer {
         }
         let rows: Vec<(&CallEvent, &[u8])> =
             encoded.iter().map(|(e, b, _)| (e, b.as_slice())).collect();
+        let low = self.disk_low();
+        if low {
+            self.recycle_room_for(&rows);
+        }
         let mut result = self.write(&rows);
         if let Err(e) = &result {
             if e.is_disk_full() {
                 tracing::error!("disk full while writing events; evicting the oldest rows");
-                self.make_room();
+                self.make_room(&rows);
             } else {
                 tracing::warn!(error = %e, "batch not stored; retrying once");
             }
@@ -411,7 +423,10 @@ impl Writer {
                 if self.unrecorded_losses > 0 {
                     self.record_losses("recorded late");
                 }
-                if self.wal_bytes() > super::open::WAL_LIMIT {
+                if low {
+                    // The next batch writes over the WAL from its start, in the room it holds.
+                    self.restart_wal();
+                } else if self.wal_bytes() > super::open::WAL_LIMIT {
                     // The passive checkpointer cannot catch up under a sustained burst: copy
                     // and truncate here, so the WAL stays bounded.
                     self.truncate_wal();
@@ -439,18 +454,61 @@ impl Writer {
         }
     }
 
-    /// On a full disk: the reserve goes (deleting needs room: the WAL grows first), the WAL
-    /// is emptied into the file, the oldest rows are evicted, and the file and WAL shrink.
-    fn make_room(&mut self) {
+    /// On a full disk: the reserve goes (a checkpoint and a delete need room), the WAL is
+    /// emptied into the file, and the oldest rows are evicted until their pages can take
+    /// the batch. The file and the WAL keep their size: shrinking them would hand the room
+    /// to whatever filled the disk.
+    fn make_room(&mut self, rows: &[(&CallEvent, &[u8])]) {
         self.reserve.release();
-        self.truncate_wal();
-        self.evict_oldest("disk full");
-        self.truncate_wal();
+        self.restart_wal();
+        self.evict_oldest("disk full", GiveBack::No);
+        self.recycle_room_for(rows);
+        self.restart_wal();
     }
 
+    /// On a low disk, the batch must fit in pages the file already has: a checkpoint that
+    /// had to grow the file would fail, and the WAL could not be reused. Evicts the oldest
+    /// rows, a batch's worth at a time, until the free pages hold the batch generously.
+    fn recycle_room_for(&mut self, rows: &[(&CallEvent, &[u8])]) {
+        let need: u64 = rows
+            .iter()
+            .map(|(e, body)| {
+                (body.len() + e.raw.as_ref().map_or(0, String::len) + ROW_OVERHEAD) as u64
+            })
+            .sum::<u64>()
+            * 2;
+        for _ in 0..20 {
+            match self.free_page_bytes() {
+                Ok(free) if free < need => {}
+                _ => return,
+            }
+            if !self.evict_first(
+                rows.len().max(1) as u64,
+                "the disk is full: recycling the oldest rows' room",
+                GiveBack::No,
+            ) {
+                return;
+            }
+        }
+    }
+
+    /// Copies the WAL into the file and truncates it: its room goes back to the disk.
     fn truncate_wal(&self) {
-        if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-            tracing::warn!(error = %e, "WAL checkpoint on a full disk failed");
+        self.checkpoint("TRUNCATE");
+    }
+
+    /// Copies the WAL into the file; the next commit writes over it from the start, in the
+    /// room the WAL already holds.
+    fn restart_wal(&self) {
+        self.checkpoint("RESTART");
+    }
+
+    fn checkpoint(&self, mode: &str) {
+        if let Err(e) = self
+            .conn
+            .execute_batch(&format!("PRAGMA wal_checkpoint({mode})"))
+        {
+            tracing::warn!(error = %e, mode, "WAL checkpoint failed");
         }
     }
 
@@ -643,47 +701,66 @@ impl Writer {
 
     /// Pages in use plus the WAL: what the cap bounds.
     fn used_bytes(&self) -> Result<u64, rusqlite::Error> {
-        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = self
-            .conn
-            .query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        Ok(((pages - free).max(0) * size) as u64 + self.wal_bytes())
+        Ok(self.page_bytes()? + self.wal_bytes())
+    }
+
+    /// Pages in use in the database file.
+    fn page_bytes(&self) -> Result<u64, rusqlite::Error> {
+        let pages = self.pragma("page_count")?;
+        let free = self.pragma("freelist_count")?;
+        Ok((pages - free).max(0) as u64 * self.pragma("page_size")? as u64)
+    }
+
+    /// Free pages inside the database file: room a batch can take without growing it.
+    fn free_page_bytes(&self) -> Result<u64, rusqlite::Error> {
+        Ok(self.pragma("freelist_count")?.max(0) as u64 * self.pragma("page_size")? as u64)
+    }
+
+    fn pragma(&self, name: &str) -> Result<i64, rusqlite::Error> {
+        self.conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
     }
 
     fn wal_bytes(&self) -> u64 {
         std::fs::metadata(format!("{}-wal", self.options.path.display())).map_or(0, |m| m.len())
     }
 
-    /// Bytes free for the store on its file system (None: cannot tell).
-    fn disk_free(&self) -> Option<u64> {
-        let dir = self.options.path.parent()?;
-        let s = nix::sys::statvfs::statvfs(dir).ok()?;
-        #[allow(clippy::unnecessary_cast)] // 32-bit fields on armv7
-        Some(s.blocks_available() as u64 * s.fragment_size() as u64)
-    }
-
     /// The disk is close to full: evict before SQLite hits ENOSPC, while deleting still
     /// has room.
     fn disk_low(&self) -> bool {
-        self.disk_free().is_some_and(|free| free < MIN_FREE_BYTES)
+        let dir = self
+            .options
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        super::reserve::free_bytes(dir).is_some_and(|free| free < MIN_FREE_BYTES)
+    }
+
+    /// The disk is low and the rows are enough that giving some back can make room.
+    fn disk_low_by_our_rows(&self) -> bool {
+        self.disk_low()
+            && self
+                .page_bytes()
+                .is_ok_and(|bytes| bytes > KEEP_ON_A_LOW_DISK)
     }
 
     fn enforce_size_cap(&mut self) {
         self.last_size_check = Instant::now();
         self.grew_since_size_check = false;
         for _ in 0..20 {
-            if self.disk_low() {
-                self.truncate_wal();
-                if !self.evict_oldest("the disk is nearly full") {
+            if self.disk_low_by_our_rows() {
+                // The file shrinks for the room; the WAL keeps its own, or a neighbour that
+                // takes every freed byte would leave it none for the next batch.
+                self.restart_wal();
+                if !self.evict_oldest("the disk is nearly full", GiveBack::Yes) {
                     return;
                 }
-                self.truncate_wal();
+                self.restart_wal();
                 continue;
             }
             match self.used_bytes() {
                 Ok(used) if used > self.options.max_size_bytes => {
-                    if !self.evict_oldest("size cap reached") {
+                    if !self.evict_oldest("size cap reached", GiveBack::Yes) {
                         return;
                     }
                 }
@@ -698,23 +775,39 @@ impl Writer {
 
     /// Removes the oldest tenth of the rows, acknowledged or not; counts what was lost.
     /// Returns false when there was nothing to remove.
-    fn evict_oldest(&mut self, why: &str) -> bool {
-        let first: Option<i64> = match self
-            .conn
-            .query_row("SELECT MIN(seq) FROM events", [], |r| r.get(0))
-        {
-            Ok(v) => v,
+    fn evict_oldest(&mut self, why: &str, give_back: GiveBack) -> bool {
+        let Some(first) = self.first_seq() else {
+            return false;
+        };
+        let count = (self.next_seq - 1).saturating_sub(first) + 1;
+        let n = ((count as f64 * EVICT_FRACTION).ceil() as u64).max(1);
+        self.evict_first(n, why, give_back)
+    }
+
+    fn first_seq(&self) -> Option<u64> {
+        match self.conn.query_row("SELECT MIN(seq) FROM events", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        }) {
+            Ok(v) => v.map(|s| s as u64),
             Err(e) => {
                 tracing::error!(error = %e, "cannot find the oldest event to evict");
-                return false;
+                None
             }
+        }
+    }
+
+    /// Removes the `n` oldest rows, acknowledged or not; counts what was lost. Returns false
+    /// when there was nothing to remove.
+    fn evict_first(&mut self, n: u64, why: &str, give_back: GiveBack) -> bool {
+        let Some(first) = self.first_seq() else {
+            return false;
         };
-        let Some(first) = first else { return false };
-        let first = first as u64;
-        let last = self.next_seq - 1;
-        let count = last.saturating_sub(first) + 1;
-        let n = ((count as f64 * EVICT_FRACTION).ceil() as u64).max(1);
-        let upto = first + n - 1;
+        // Never past the newest row: the counts say what really went.
+        let upto = (first + n - 1).min(self.next_seq - 1);
+        if upto < first {
+            return false;
+        }
+        let n = upto - first + 1;
         let acked = self.min_acked();
         let unacked = if upto > acked {
             upto - acked.max(first - 1)
@@ -752,7 +845,9 @@ impl Writer {
                 "evicted delivered events early"
             );
         }
-        self.vacuum();
+        if give_back == GiveBack::Yes {
+            self.vacuum();
+        }
         true
     }
 
@@ -761,6 +856,14 @@ impl Writer {
             tracing::warn!(error = %e, "incremental vacuum failed");
         }
     }
+}
+
+/// Whether an eviction shrinks the file (the disk gets the room) or leaves the freed pages
+/// in it for the next rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GiveBack {
+    Yes,
+    No,
 }
 
 fn bump_meta(conn: &Connection, key: &str, by: u64) -> rusqlite::Result<usize> {
