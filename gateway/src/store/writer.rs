@@ -482,8 +482,9 @@ impl Writer {
                 Ok(free) if free < need => {}
                 _ => return,
             }
+            let batch = rows.len().max(1) as u64;
             if !self.evict_first(
-                rows.len().max(1) as u64,
+                |_| batch,
                 "the disk is full: recycling the oldest rows' room",
                 GiveBack::No,
             ) {
@@ -776,12 +777,8 @@ impl Writer {
     /// Removes the oldest tenth of the rows, acknowledged or not; counts what was lost.
     /// Returns false when there was nothing to remove.
     fn evict_oldest(&mut self, why: &str, give_back: GiveBack) -> bool {
-        let Some(first) = self.first_seq() else {
-            return false;
-        };
-        let count = (self.next_seq - 1).saturating_sub(first) + 1;
-        let n = ((count as f64 * EVICT_FRACTION).ceil() as u64).max(1);
-        self.evict_first(n, why, give_back)
+        let tenth = |rows: u64| ((rows as f64 * EVICT_FRACTION).ceil() as u64).max(1);
+        self.evict_first(tenth, why, give_back)
     }
 
     fn first_seq(&self) -> Option<u64> {
@@ -796,12 +793,19 @@ impl Writer {
         }
     }
 
-    /// Removes the `n` oldest rows, acknowledged or not; counts what was lost. Returns false
-    /// when there was nothing to remove.
-    fn evict_first(&mut self, n: u64, why: &str, give_back: GiveBack) -> bool {
+    /// Removes the oldest rows, as many as `how_many` says of the rows there are,
+    /// acknowledged or not; counts what was lost. Returns false when there was nothing to
+    /// remove.
+    fn evict_first(
+        &mut self,
+        how_many: impl FnOnce(u64) -> u64,
+        why: &str,
+        give_back: GiveBack,
+    ) -> bool {
         let Some(first) = self.first_seq() else {
             return false;
         };
+        let n = how_many((self.next_seq - 1).saturating_sub(first) + 1).max(1);
         // Never past the newest row: the counts say what really went.
         let upto = (first + n - 1).min(self.next_seq - 1);
         if upto < first {
